@@ -1,0 +1,164 @@
+"""``create_app(settings)``: the one place the Litestar application is assembled."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import Any
+
+import structlog
+from litestar import Litestar, Request, Response, Router
+from litestar.config.app import ExperimentalFeatures
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.openapi.config import OpenAPIConfig
+from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from server import db as dbmod
+from server import logging as logmod
+from server.auth.guards import PUBLIC, BearerAuthMiddleware, role_guard
+from server.auth.routes import router as auth_router
+from server.errors import DoorstepError, Unavailable
+from server.health import health, ready
+from server.settings import Settings
+
+PROBLEM_TYPE = "urn:doorstep:problem:"
+
+_STATUS_CODES = {
+    400: "malformed",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+def _problem(status: int, code: str, title: str, detail: str, **extra: Any) -> ProblemDetailsException:
+    return ProblemDetailsException(
+        status_code=status,
+        title=title,
+        detail=detail,
+        type_=PROBLEM_TYPE + code,
+        extra={"code": code, **extra},
+    )
+
+
+def _from_domain(exc: DoorstepError) -> ProblemDetailsException:
+    return _problem(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+
+
+def _from_http(exc: HTTPException) -> ProblemDetailsException:
+    code = _STATUS_CODES.get(exc.status_code, "http_error")
+    extra: dict[str, Any] = {}
+    if isinstance(exc, ValidationException) and exc.extra:
+        # msgspec's messages end with the field path, e.g. "... - at `$.device.id`".
+        extra["errors"] = exc.extra
+    return ProblemDetailsException(
+        status_code=exc.status_code,
+        title=exc.detail,
+        detail=exc.detail,
+        type_=PROBLEM_TYPE + code,
+        headers=exc.headers,
+        extra={"code": code, **extra},
+    )
+
+
+def _unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    structlog.get_logger("doorstep").warning("database_unavailable", error=str(exc)[:200])
+    problem = _from_domain(Unavailable())
+    problem.headers = {"Retry-After": "5"}
+    return problem.to_response(request)
+
+
+def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return _unavailable(request, exc)
+    structlog.get_logger("doorstep").exception("unhandled_error")
+    return _problem(500, "internal_error", "Internal server error", "Internal server error").to_response(request)
+
+
+def _settings_provider(settings: Settings) -> Any:
+    def provide() -> Settings:
+        return settings
+
+    return provide
+
+
+def create_app(
+    settings: Settings | None = None, *, session_factory: dbmod.SessionFactory | None = None
+) -> Litestar:
+    """Build the app. Settings are read from the environment here, never at import time.
+
+    ``session_factory`` lets tests bind every session to one rolled-back connection.
+    """
+    settings = (settings or Settings.from_env()).with_secret()
+    logmod.configure(settings.log_level, settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if session_factory is not None:
+            app.state.session_factory = session_factory
+            yield
+            return
+        embedded = None
+        url = settings.database_url
+        if url is None:
+            embedded = dbmod.EmbeddedPostgres(settings.data_dir / "pgdata")
+            url = embedded.url()
+        engine = dbmod.create_engine(url)
+        app.state.session_factory = dbmod.create_session_factory(engine)
+        app.state.settings = replace(settings, database_url=url)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    login_throttle = RateLimitConfig(
+        rate_limit=("minute", settings.login_rate_per_minute),
+        check_throttle_handler=lambda request: request.url.path in ("/auth/login", "/auth/refresh"),
+    )
+    problem_plugin = ProblemDetailsPlugin(
+        ProblemDetailsConfig(
+            exception_to_problem_detail_map={DoorstepError: _from_domain, HTTPException: _from_http}  # type: ignore[dict-item]
+        )
+    )
+    app = Litestar(
+        route_handlers=[health, ready, auth_router],
+        dependencies={
+            "db": Provide(dbmod.provide_db),
+            "settings": Provide(_settings_provider(settings), use_cache=True, sync_to_thread=False),
+        },
+        guards=[role_guard],
+        middleware=[
+            logmod.request_context_middleware,
+            dbmod.close_sessions_middleware,
+            login_throttle.middleware,
+            BearerAuthMiddleware,
+        ],
+        plugins=[problem_plugin],
+        exception_handlers={
+            OperationalError: _unavailable,
+            OSError: _unavailable,
+            Exception: _internal_error,
+        },
+        openapi_config=OpenAPIConfig(
+            title="Doorstep",
+            version="1",
+            path="/schema",
+            openapi_router=Router(path="/schema", route_handlers=[], opt=PUBLIC),
+        ),
+        request_max_body_size=settings.max_body_bytes,
+        lifespan=[lifespan],
+        debug=False,
+        experimental_features=list[ExperimentalFeatures](),
+    )
+    app.state.settings = settings
+    return app

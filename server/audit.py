@@ -1,0 +1,82 @@
+"""The append-only audit log.
+
+One row per change (and per read of a student's record), written in the same
+transaction as the change. A trigger in the migration refuses UPDATE, DELETE and
+TRUNCATE on the table, so nothing, not even a bug, rewrites history.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Identity, Index, String, func, select
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.orm import Base
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_entity", "entity_type", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    at: Mapped[datetime] = mapped_column(nullable=False, server_default=func.now())
+    actor_id: Mapped[uuid.UUID | None] = mapped_column()
+    actor_role: Mapped[str | None] = mapped_column(String(32))
+    device_id: Mapped[uuid.UUID | None] = mapped_column()
+    action: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    entity_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    entity_id: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: built at the request edge (or by the CLI) and passed to services."""
+
+    user_id: uuid.UUID | None
+    role: str | None
+    device_id: uuid.UUID | None = None
+    request_id: str | None = None
+
+    @classmethod
+    def system(cls, request_id: str | None = None) -> Actor:
+        return cls(user_id=None, role="system", request_id=request_id)
+
+
+def record(
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    entity_id: object | None = None,
+    **detail: Any,
+) -> AuditEntry:
+    """Add an audit row to the session; it is flushed and committed with the change it records."""
+    entry = AuditEntry(
+        actor_id=actor.user_id,
+        actor_role=actor.role,
+        device_id=actor.device_id,
+        action=action,
+        entity_type=entity_type,
+        entity_id=None if entity_id is None else str(entity_id),
+        request_id=actor.request_id,
+        detail=detail or None,
+    )
+    session.add(entry)
+    return entry
+
+
+async def entries_for(session: AsyncSession, entity_type: str, entity_id: object) -> list[AuditEntry]:
+    rows = await session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.entity_type == entity_type, AuditEntry.entity_id == str(entity_id))
+        .order_by(AuditEntry.id)
+    )
+    return list(rows)

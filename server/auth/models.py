@@ -1,0 +1,73 @@
+"""Users, the devices they log in from, and refresh tokens."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, func, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from schemas.auth import Role
+from server.orm import Base, Versioned
+
+ROLE_VALUES = ", ".join(f"'{r.value}'" for r in Role)
+
+
+class User(Versioned, Base):
+    __tablename__ = "user_account"
+    __table_args__ = (
+        CheckConstraint(f"role IN ({ROLE_VALUES})", name="role_known"),
+        CheckConstraint("role <> 'case_manager' OR supervisor_id IS NOT NULL", name="case_manager_has_team"),
+        Index("uq_user_account_username_lower", text("lower(username)"), unique=True),
+    )
+
+    username: Mapped[str] = mapped_column(String(64), nullable=False)
+    display_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    role: Mapped[str] = mapped_column(String(32), nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    supervisor_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="RESTRICT"), index=True
+    )
+    disabled_at: Mapped[datetime | None] = mapped_column()
+
+    supervisor: Mapped[User | None] = relationship(remote_side="User.id", lazy="raise")
+
+    @property
+    def is_active(self) -> bool:
+        return self.disabled_at is None
+
+
+class Device(Base):
+    """A phone or browser, identified by a UUID it made itself; bound to the user who last logged in.
+
+    ``session_epoch`` is stamped into every token; logging out bumps it, so tokens die at once.
+    """
+
+    __tablename__ = "device"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id"), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(120), nullable=False, default="")
+    platform: Mapped[str] = mapped_column(String(40), nullable=False, default="")
+    app_version: Mapped[str] = mapped_column(String(40), nullable=False, default="")
+    session_epoch: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    registered_at: Mapped[datetime] = mapped_column(nullable=False, server_default=func.now())
+    last_seen_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+    revoked_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id"))
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="raise")
+
+
+class RefreshToken(Base):
+    """One refresh token; rotated on every use. A reused (already rotated) token is refused."""
+
+    __tablename__ = "refresh_token"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("device.id"), nullable=False, index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id"), nullable=False)
+    issued_at: Mapped[datetime] = mapped_column(nullable=False, server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column()

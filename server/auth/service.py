@@ -1,0 +1,234 @@
+"""Decisions about who may log in, refresh, log out, and which devices are still trusted."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.auth import LoginRequest, Role, TokenPair
+from server import audit
+from server.audit import Actor
+from server.auth import repository as repo
+from server.auth import tokens
+from server.auth.models import Device, RefreshToken, User
+from server.auth.passwords import hash_password, needs_rehash, verify_password
+from server.errors import Conflict, DeviceRevoked, Forbidden, InvalidCredentials, NotFound, TokenInvalid
+from server.settings import Settings
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller of one request."""
+
+    user_id: uuid.UUID
+    username: str
+    display_name: str
+    role: Role
+    supervisor_id: uuid.UUID | None
+    device_id: uuid.UUID
+
+    def actor(self, request_id: str | None) -> Actor:
+        return Actor(user_id=self.user_id, role=self.role, device_id=self.device_id, request_id=request_id)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def login(session: AsyncSession, settings: Settings, body: LoginRequest, request_id: str | None) -> TokenPair:
+    """Check the password, register or rebind the device, and issue a token pair.
+
+    A failed attempt adds an ``auth.login_failed`` audit row before raising; the route
+    commits it, so refusals are recorded too.
+    """
+    user = await repo.user_by_username(session, body.username)
+    password_ok = verify_password(user.password_hash if user else None, body.password)
+    device_id = body.device.id
+    if user is None or not password_ok or not user.is_active:
+        audit.record(
+            session,
+            Actor(user_id=None, role=None, device_id=device_id, request_id=request_id),
+            "auth.login_failed",
+            "user_account",
+            user.id if user else None,
+            username=body.username[:64],
+        )
+        raise InvalidCredentials()
+
+    actor = Actor(user_id=user.id, role=user.role, device_id=device_id, request_id=request_id)
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(body.password)
+
+    device = await repo.device_by_id(session, device_id, lock=True)
+    if device is not None and device.revoked_at is not None:
+        audit.record(session, actor, "auth.login_refused_revoked_device", "device", device_id)
+        raise DeviceRevoked()
+    if device is None:
+        device = Device(id=device_id, user_id=user.id, session_epoch=0)
+        session.add(device)
+        audit.record(session, actor, "device.register", "device", device_id, platform=body.device.platform)
+    elif device.user_id != user.id:
+        # Another user's tokens on this phone die with the epoch bump.
+        audit.record(session, actor, "device.rebind", "device", device_id, previous_user_id=str(device.user_id))
+        device.user_id = user.id
+        device.session_epoch += 1
+    device.name = body.device.name
+    device.platform = body.device.platform
+    device.app_version = body.device.app_version
+    device.last_seen_at = _now()
+    await session.flush()
+    pair = await _issue_pair(session, settings, user, device)
+    audit.record(session, actor, "auth.login", "user_account", user.id)
+    return pair
+
+
+async def refresh(session: AsyncSession, settings: Settings, raw_token: str, request_id: str | None) -> TokenPair:
+    claims = tokens.decode(settings.jwt_secret, raw_token, "refresh")
+    row = await repo.refresh_token_for_update(session, claims.token_id)
+    found = await repo.device_with_user(session, claims.device_id)
+    if row is None or found is None:
+        raise TokenInvalid()
+    device, user = found
+    if device.revoked_at is not None:
+        raise DeviceRevoked()
+    actor = Actor(user_id=user.id, role=user.role, device_id=device.id, request_id=request_id)
+    if row.used_at is not None:
+        # A rotated token came back: someone holds a copy. End every session on the device.
+        device.session_epoch += 1
+        audit.record(session, actor, "auth.refresh_reuse", "device", device.id)
+        raise TokenInvalid()
+    if (
+        row.device_id != device.id
+        or row.user_id != user.id
+        or device.user_id != user.id
+        or claims.epoch != device.session_epoch
+        or not user.is_active
+    ):
+        raise TokenInvalid()
+    row.used_at = _now()
+    device.last_seen_at = row.used_at
+    return await _issue_pair(session, settings, user, device)
+
+
+async def logout(session: AsyncSession, principal: Principal, request_id: str | None) -> None:
+    device = await repo.device_by_id(session, principal.device_id, lock=True)
+    if device is None:
+        raise TokenInvalid()
+    device.session_epoch += 1
+    audit.record(session, principal.actor(request_id), "auth.logout", "device", device.id)
+
+
+async def authenticate(session: AsyncSession, settings: Settings, raw_token: str) -> Principal:
+    """Turn a bearer access token into a Principal, checking device and user in the database."""
+    claims = tokens.decode(settings.jwt_secret, raw_token, "access")
+    found = await repo.device_with_user(session, claims.device_id)
+    if found is None:
+        raise TokenInvalid()
+    device, user = found
+    if device.revoked_at is not None:
+        raise DeviceRevoked()
+    if device.user_id != claims.user_id or device.session_epoch != claims.epoch or not user.is_active:
+        raise TokenInvalid()
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        role=Role(user.role),
+        supervisor_id=user.supervisor_id,
+        device_id=device.id,
+    )
+
+
+async def revoke_device(session: AsyncSession, actor: Actor, device_id: uuid.UUID) -> Device:
+    """Revoke a device at once. Supervisors may revoke their team's devices; admins any."""
+    device = await repo.device_by_id(session, device_id, lock=True)
+    if device is None:
+        raise NotFound("No such device")
+    if actor.role == Role.SUPERVISOR and actor.user_id is not None:
+        team = await repo.team_member_ids(session, actor.user_id)
+        if device.user_id not in team:
+            raise Forbidden("Supervisors may revoke only their own team's devices")
+    if device.revoked_at is None:
+        device.revoked_at = _now()
+        device.revoked_by = actor.user_id
+        device.session_epoch += 1
+        audit.record(session, actor, "device.revoke", "device", device.id, user_id=str(device.user_id))
+    return device
+
+
+async def create_user(
+    session: AsyncSession,
+    actor: Actor,
+    *,
+    username: str,
+    password: str,
+    role: Role,
+    display_name: str = "",
+    supervisor_username: str | None = None,
+) -> User:
+    if await repo.user_by_username(session, username) is not None:
+        raise Conflict(f"User {username!r} already exists")
+    supervisor_id = None
+    if supervisor_username is not None:
+        supervisor = await repo.user_by_username(session, supervisor_username)
+        if supervisor is None or supervisor.role != Role.SUPERVISOR:
+            raise NotFound(f"No supervisor {supervisor_username!r}")
+        supervisor_id = supervisor.id
+    if role == Role.CASE_MANAGER and supervisor_id is None:
+        raise Conflict("A case manager belongs to a supervisor's team: give a supervisor")
+    user = User(
+        id=uuid.uuid4(),
+        username=username,
+        display_name=display_name or username,
+        role=role.value,
+        password_hash=hash_password(password),
+        supervisor_id=supervisor_id,
+    )
+    session.add(user)
+    audit.record(session, actor, "user.create", "user_account", user.id, username=username, role=role.value)
+    return user
+
+
+async def disable_user(session: AsyncSession, actor: Actor, username: str) -> User:
+    user = await repo.user_by_username(session, username)
+    if user is None:
+        raise NotFound(f"No user {username!r}")
+    if user.disabled_at is None:
+        user.disabled_at = _now()
+        user.version += 1
+        audit.record(session, actor, "user.disable", "user_account", user.id)
+    return user
+
+
+async def set_password(session: AsyncSession, actor: Actor, username: str, password: str) -> User:
+    user = await repo.user_by_username(session, username)
+    if user is None:
+        raise NotFound(f"No user {username!r}")
+    user.password_hash = hash_password(password)
+    user.version += 1
+    audit.record(session, actor, "user.set_password", "user_account", user.id)
+    return user
+
+
+async def _issue_pair(session: AsyncSession, settings: Settings, user: User, device: Device) -> TokenPair:
+    access = tokens.new_claims("access", user.id, device.id, device.session_epoch, settings.access_token_seconds)
+    refresh_claims = tokens.new_claims(
+        "refresh", user.id, device.id, device.session_epoch, settings.refresh_token_seconds
+    )
+    session.add(
+        RefreshToken(
+            id=refresh_claims.token_id,
+            device_id=device.id,
+            user_id=user.id,
+            expires_at=refresh_claims.expires_at,
+        )
+    )
+    await session.flush()
+    return TokenPair(
+        access_token=tokens.encode(settings.jwt_secret, access),
+        refresh_token=tokens.encode(settings.jwt_secret, refresh_claims),
+        expires_in=settings.access_token_seconds,
+    )

@@ -1,0 +1,229 @@
+"""The ``doorstep`` command: serve, migrate, users, devices, demo data."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.auth import Role
+from server import demo, migrate
+from server.audit import Actor
+from server.auth import repository as repo
+from server.auth import service as auth
+from server.auth.models import User
+from server.db import EmbeddedPostgres, create_engine, create_session_factory, session_scope
+from server.errors import DoorstepError
+from server.settings import Settings
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Doorstep: the backend for truancy-prevention field casework.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+device_app = typer.Typer(help="Manage devices.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(device_app, name="device")
+app.add_typer(demo_app, name="demo")
+console = Console()
+CLI_ACTOR = Actor(user_id=None, role="cli", request_id="cli")
+
+
+def _database(settings: Settings) -> str:
+    """The server's URL; with no DATABASE_URL, start (or join) the embedded server in the data dir."""
+    if settings.database_url:
+        return settings.database_url
+    return EmbeddedPostgres(settings.data_dir / "pgdata").url()
+
+
+def _with_session(fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``fn`` in one committed unit of work against the configured database."""
+    settings = Settings.from_env()
+    url = _database(settings)
+
+    async def main() -> T:
+        engine = create_engine(url)
+        try:
+            async with session_scope(create_session_factory(engine)) as session:
+                return await fn(session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except DoorstepError as exc:
+        console.print(f"[red]error:[/red] {exc.detail}")
+        raise typer.Exit(1) from exc
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    )
+
+
+@app.command("migrate")
+def migrate_cmd() -> None:
+    """Apply all database migrations."""
+    url = _database(Settings.from_env())
+    asyncio.run(migrate.run(url))
+    console.print("database is at the latest migration")
+
+
+def _load_demo(session: AsyncSession, settings: Settings) -> Awaitable[demo.DemoResult]:
+    async def run() -> demo.DemoResult:
+        with _progress() as bar:
+            tasks: dict[str, Any] = {}
+
+            def progress(step: str, done: int, total: int) -> None:
+                if step not in tasks:
+                    tasks[step] = bar.add_task(f"demo {step}", total=total)
+                bar.update(tasks[step], completed=done)
+
+            return await demo.load(session, demo.demo_password(settings.demo_password), progress)
+
+    return run()
+
+
+def _announce_demo(result: demo.DemoResult, settings: Settings) -> None:
+    if result.created == 0:
+        console.print("demo data already loaded; nothing changed")
+        return
+    console.print(f"created {result.created} demo users (admin, sup1, sup2, cm1..cm8, office1, counselor1..3)")
+    if settings.demo_password is None and result.password is not None:
+        console.rule("demo password: shown once")
+        console.print(f"  [bold]{result.password}[/bold]")
+        console.print("  (set DOORSTEP_DEMO_PASSWORD to choose it; `doorstep user password NAME` resets one)")
+        console.rule()
+
+
+@demo_app.command("load")
+def demo_load() -> None:
+    """Load the demo district (idempotent)."""
+    settings = Settings.from_env()
+    result = _with_session(lambda s: _load_demo(s, settings))
+    _announce_demo(result, settings)
+
+
+@user_app.command("create")
+def user_create(
+    username: str,
+    role: Annotated[Role, typer.Option(help="The user's role")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    display_name: Annotated[str, typer.Option()] = "",
+    supervisor: Annotated[str | None, typer.Option(help="Supervisor's username (case managers)")] = None,
+) -> None:
+    """Create a user."""
+
+    async def run(session: AsyncSession) -> User:
+        return await auth.create_user(
+            session,
+            CLI_ACTOR,
+            username=username,
+            password=password,
+            role=role,
+            display_name=display_name,
+            supervisor_username=supervisor,
+        )
+
+    user = _with_session(run)
+    console.print(f"created {user.username} ({user.role}) {user.id}")
+
+
+@user_app.command("list")
+def user_list(role: Annotated[Role | None, typer.Option()] = None) -> None:
+    """List users."""
+
+    async def run(session: AsyncSession) -> list[tuple[User, str]]:
+        users = await repo.list_users(session, role.value if role else None)
+        names = {u.id: u.username for u in (await session.scalars(select(User))).all()}
+        return [(u, names.get(u.supervisor_id, "") if u.supervisor_id else "") for u in users]
+
+    table = Table("username", "role", "display name", "supervisor", "disabled", "id")
+    for user, sup in _with_session(run):
+        table.add_row(user.username, user.role, user.display_name, sup, "yes" if user.disabled_at else "", str(user.id))
+    console.print(table)
+
+
+@user_app.command("disable")
+def user_disable(username: str) -> None:
+    """Disable a user: their tokens stop working at once."""
+    _with_session(lambda s: auth.disable_user(s, CLI_ACTOR, username))
+    console.print(f"disabled {username}")
+
+
+@user_app.command("password")
+def user_password(
+    username: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+) -> None:
+    """Set a user's password."""
+    _with_session(lambda s: auth.set_password(s, CLI_ACTOR, username, password))
+    console.print(f"password set for {username}")
+
+
+@device_app.command("list")
+def device_list() -> None:
+    """List devices and whom they belong to."""
+
+    async def run(session: AsyncSession) -> list[tuple[Any, str]]:
+        names = {u.id: u.username for u in await repo.list_users(session)}
+        return [(d, names.get(d.user_id, "?")) for d in await repo.list_devices(session)]
+
+    table = Table("id", "user", "name", "platform", "app", "last seen", "revoked")
+    for d, username in _with_session(run):
+        table.add_row(
+            str(d.id), username, d.name, d.platform, d.app_version,
+            d.last_seen_at.isoformat(timespec="seconds") if d.last_seen_at else "",
+            d.revoked_at.isoformat(timespec="seconds") if d.revoked_at else "",
+        )
+    console.print(table)
+
+
+@device_app.command("revoke")
+def device_revoke(device_id: uuid.UUID) -> None:
+    """Revoke a device: its next request gets `device_revoked` and the app wipes its data."""
+    _with_session(lambda s: auth.revoke_device(s, replace(CLI_ACTOR, role="admin"), device_id))
+    console.print(f"revoked {device_id}")
+
+
+@app.command("serve")
+def serve() -> None:
+    """Migrate, load the demo district on first run, and serve the API."""
+    import uvicorn
+
+    from server.app import create_app
+
+    settings = Settings.from_env().with_secret()
+    url = _database(settings)
+    with console.status("migrating"):
+        asyncio.run(migrate.run(url))
+
+    async def first_run(session: AsyncSession) -> demo.DemoResult | None:
+        if await session.scalar(select(User.id).limit(1)) is not None:
+            return None
+        return await _load_demo(session, settings)
+
+    result = _with_session(first_run)
+    if result is not None:
+        _announce_demo(result, settings)
+    settings = replace(settings, database_url=url)
+    console.print(f"serving on http://{settings.host}:{settings.port} (API docs at /schema)")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, access_log=False, log_level="warning")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,70 @@
+"""Deterministic demo data, with no real person's data. Loading twice changes nothing."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.auth import Role
+from server.audit import Actor
+from server.auth import repository as repo
+from server.auth import service as auth
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    display_name: str
+    role: Role
+    supervisor: str | None = None
+
+
+DEMO_USERS: tuple[DemoUser, ...] = (
+    DemoUser("admin", "Demo Administrator", Role.ADMIN),
+    DemoUser("sup1", "Demo Supervisor One", Role.SUPERVISOR),
+    DemoUser("sup2", "Demo Supervisor Two", Role.SUPERVISOR),
+    *(DemoUser(f"cm{i}", f"Demo Case Manager {i}", Role.CASE_MANAGER, "sup1" if i <= 4 else "sup2") for i in range(1, 9)),
+    DemoUser("office1", "Demo Office Staff", Role.OFFICE_STAFF),
+    *(DemoUser(f"counselor{i}", f"Demo Attendance Counselor {i}", Role.ATTENDANCE_COUNSELOR) for i in range(1, 4)),
+)
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    created: int
+    password: str | None
+    """The shared password of newly created users; None when nothing was created."""
+
+
+def demo_password(configured: str | None) -> str:
+    return configured or secrets.token_urlsafe(12)
+
+
+async def load(
+    session: AsyncSession, password: str, progress: Progress | None = None
+) -> DemoResult:
+    """Create every demo user that does not exist yet; existing users are left alone."""
+    actor = Actor.system()
+    created = 0
+    total = len(DEMO_USERS)
+    for n, demo in enumerate(DEMO_USERS, start=1):
+        if await repo.user_by_username(session, demo.username) is None:
+            await auth.create_user(
+                session,
+                actor,
+                username=demo.username,
+                password=password,
+                role=demo.role,
+                display_name=demo.display_name,
+                supervisor_username=demo.supervisor,
+            )
+            await session.flush()
+            created += 1
+        if progress is not None:
+            progress("users", n, total)
+    return DemoResult(created=created, password=password if created else None)

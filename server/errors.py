@@ -1,0 +1,58 @@
+"""Domain exceptions. Each carries an HTTP status and a stable snake_case ``code``.
+
+They are mapped once, in ``server.app``, to RFC 9457 problem documents. Codes are a
+contract with phones: the app branches on them (see docs/protocol.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class DoorstepError(Exception):
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    title: ClassVar[str] = "Bad request"
+
+    def __init__(self, detail: str = "", **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extra = extra
+
+
+class NotAuthenticated(DoorstepError):
+    status, code, title = 401, "not_authenticated", "Authentication required"
+
+
+class InvalidCredentials(DoorstepError):
+    status, code, title = 401, "invalid_credentials", "Invalid username or password"
+
+
+class TokenInvalid(DoorstepError):
+    status, code, title = 401, "token_invalid", "Token is invalid or expired"
+
+
+class DeviceRevoked(DoorstepError):
+    """The phone must wipe its local data: it may have been lost with student records on it."""
+
+    status, code, title = 401, "device_revoked", "This device has been revoked"
+
+
+class Forbidden(DoorstepError):
+    status, code, title = 403, "forbidden", "Not allowed"
+
+
+class NotFound(DoorstepError):
+    status, code, title = 404, "not_found", "Not found"
+
+
+class Conflict(DoorstepError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class InvalidInput(DoorstepError):
+    status, code, title = 400, "malformed", "Malformed request"
+
+
+class Unavailable(DoorstepError):
+    status, code, title = 503, "unavailable", "Temporarily unavailable, retry later"

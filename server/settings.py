@@ -1,0 +1,80 @@
+"""One frozen Settings object, read from the environment only when asked to."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value Doorstep cannot use."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about a Doorstep process.
+
+    Built by :meth:`from_env` inside ``create_app`` (or the CLI), never at import time.
+    """
+
+    database_url: str | None = None
+    data_dir: Path = Path("var")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    jwt_secret: str = field(default="", repr=False)
+    access_token_seconds: int = 15 * 60
+    refresh_token_seconds: int = 30 * 24 * 3600
+    max_body_bytes: int = 1_000_000
+    login_rate_per_minute: int = 10
+    log_level: str = "INFO"
+    log_json: bool = True
+    demo_password: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("DOORSTEP_DATA_DIR") or "var")
+        return cls(
+            database_url=env.get("DATABASE_URL") or None,
+            data_dir=data_dir,
+            host=env.get("DOORSTEP_HOST") or "127.0.0.1",
+            port=_int(env, "DOORSTEP_PORT", 8000),
+            jwt_secret=env.get("DOORSTEP_JWT_SECRET") or "",
+            access_token_seconds=_int(env, "DOORSTEP_ACCESS_TOKEN_SECONDS", 15 * 60),
+            refresh_token_seconds=_int(env, "DOORSTEP_REFRESH_TOKEN_SECONDS", 30 * 24 * 3600),
+            max_body_bytes=_int(env, "DOORSTEP_MAX_BODY_BYTES", 1_000_000),
+            login_rate_per_minute=_int(env, "DOORSTEP_LOGIN_RATE_PER_MINUTE", 10),
+            log_level=(env.get("DOORSTEP_LOG_LEVEL") or "INFO").upper(),
+            log_json=(env.get("DOORSTEP_LOG_FORMAT") or "json") == "json",
+            demo_password=env.get("DOORSTEP_DEMO_PASSWORD") or None,
+        )
+
+    def with_secret(self) -> Settings:
+        """Return settings with a JWT secret, persisting a generated one in the data dir.
+
+        Tokens must survive a restart, and every worker on one machine must agree on the
+        secret, so a generated secret is written once to ``<data_dir>/jwt-secret``. In a
+        deployment with several machines set ``DOORSTEP_JWT_SECRET`` instead.
+        """
+        if self.jwt_secret:
+            return self
+        path = self.data_dir / "jwt-secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+        return replace(self, jwt_secret=path.read_text().strip())
