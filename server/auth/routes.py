@@ -7,16 +7,16 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Router, get, post
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from schemas.auth import DeviceOut, LoginRequest, LogoutRequest, RefreshRequest, Role, TokenPair, UserOut
 from server.auth import repository as repo
 from server.auth import service
 from server.auth.guards import ALL_ROLES, PUBLIC, allow
 from server.auth.service import Principal
+from server.deps import Config, Db
 from server.errors import DeviceRevoked, InvalidCredentials, TokenInvalid
 from server.logging import request_id_of
-from server.settings import Settings
 
 AuthRequest = Request[Principal, str, Any]
 
@@ -26,7 +26,9 @@ def _user_out(user: object) -> UserOut:
 
 
 @post("/auth/login", opt=PUBLIC, status_code=200)
-async def login(data: LoginRequest, db: AsyncSession, settings: Settings, request: Request[Any, Any, Any]) -> TokenPair:
+async def login(
+    data: JSONBody[LoginRequest], db: Db, settings: Config, request: Request[Any, Any, Any]
+) -> TokenPair:
     try:
         return await service.login(db, settings, data, request_id_of(request.scope))
     except (InvalidCredentials, DeviceRevoked):
@@ -36,7 +38,7 @@ async def login(data: LoginRequest, db: AsyncSession, settings: Settings, reques
 
 @post("/auth/refresh", opt=PUBLIC, status_code=200)
 async def refresh(
-    data: RefreshRequest, db: AsyncSession, settings: Settings, request: Request[Any, Any, Any]
+    data: JSONBody[RefreshRequest], db: Db, settings: Config, request: Request[Any, Any, Any]
 ) -> TokenPair:
     try:
         return await service.refresh(db, settings, data.refresh_token, request_id_of(request.scope))
@@ -46,23 +48,23 @@ async def refresh(
 
 
 @post("/auth/logout", opt=allow(*ALL_ROLES), status_code=204)
-async def logout(request: AuthRequest, db: AsyncSession, data: LogoutRequest | None = None) -> None:
+async def logout(request: AuthRequest, db: Db, data: JSONBody[LogoutRequest | None] = None) -> None:
     await service.logout(db, request.user, request_id_of(request.scope))
 
 
 @get("/users/me", opt=allow(*ALL_ROLES))
-async def me(request: AuthRequest, db: AsyncSession) -> UserOut:
+async def me(request: AuthRequest, db: Db) -> UserOut:
     user = await repo.user_by_id(db, request.user.user_id)
     return _user_out(user)
 
 
 @get("/users", opt=allow(Role.SUPERVISOR, Role.ADMIN))
-async def list_users(db: AsyncSession, role: Role | None = None) -> list[UserOut]:
+async def list_users(db: Db, role: FromQuery[Role | None] = None) -> list[UserOut]:
     return [_user_out(u) for u in await repo.list_users(db, role.value if role else None)]
 
 
 @get("/devices", opt=allow(Role.SUPERVISOR, Role.ADMIN))
-async def list_devices(request: AuthRequest, db: AsyncSession) -> list[DeviceOut]:
+async def list_devices(request: AuthRequest, db: Db) -> list[DeviceOut]:
     team = None
     if request.user.role == Role.SUPERVISOR:
         team = await repo.team_member_ids(db, request.user.user_id)
@@ -71,9 +73,11 @@ async def list_devices(request: AuthRequest, db: AsyncSession) -> list[DeviceOut
 
 
 @post("/devices/{device_id:uuid}/revoke", opt=allow(Role.SUPERVISOR, Role.ADMIN), status_code=200)
-async def revoke_device(request: AuthRequest, db: AsyncSession, device_id: uuid.UUID) -> DeviceOut:
+async def revoke_device(request: AuthRequest, db: Db, device_id: FromPath[uuid.UUID]) -> DeviceOut:
     device = await service.revoke_device(db, request.user.actor(request_id_of(request.scope)), device_id)
     return msgspec.convert(device, DeviceOut, from_attributes=True)
 
 
-router = Router(path="/", route_handlers=[login, refresh, logout, me, list_users, list_devices, revoke_device])
+router = Router(
+    path="/", route_handlers=[login, refresh, logout, me, list_users, list_devices, revoke_device]
+)

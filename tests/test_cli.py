@@ -1,0 +1,72 @@
+"""The admin CLI against a database of its own (it commits)."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from server.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_env(fresh_database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", fresh_database)
+    monkeypatch.setenv("DOORSTEP_DEMO_PASSWORD", "demo-password-for-tests")
+
+
+def invoke(*args: str, input: str | None = None) -> str:
+    result = runner.invoke(app, list(args), input=input)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_demo_load_is_idempotent_and_creates_the_fixed_users(cli_env: None) -> None:
+    first = invoke("demo", "load")
+    assert "created 15 demo users" in first
+    assert "demo password" not in first  # the configured password is not echoed
+    assert "already loaded" in invoke("demo", "load")
+    listing = invoke("user", "list")
+    for name in ["admin", "sup1", "sup2", *(f"cm{i}" for i in range(1, 9)), "office1", "counselor3"]:
+        assert name in listing
+
+
+def test_demo_load_prints_a_generated_password_once(cli_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DOORSTEP_DEMO_PASSWORD")
+    assert "demo password: shown once" in invoke("demo", "load")
+    assert "demo password" not in invoke("demo", "load")
+
+
+def test_user_create_list_and_disable(cli_env: None) -> None:
+    invoke("demo", "load")
+    out = invoke(
+        "user",
+        "create",
+        "cm9",
+        "--role",
+        "case_manager",
+        "--supervisor",
+        "sup1",
+        input="s3cret-pass\ns3cret-pass\n",
+    )
+    assert "created cm9" in out
+    invoke("user", "disable", "cm9")
+    listing = invoke("user", "list", "--role", "case_manager")
+    line = next(line for line in listing.splitlines() if "cm9" in line)
+    assert "yes" in line
+
+
+def test_case_manager_without_a_supervisor_is_refused(cli_env: None) -> None:
+    result = runner.invoke(
+        app, ["user", "create", "lonely", "--role", "case_manager", "--password", "pw-123456"]
+    )
+    assert result.exit_code == 1
+    assert "supervisor" in result.output
+
+
+def test_device_list_and_revoke_of_unknown_device(cli_env: None) -> None:
+    invoke("device", "list")
+    result = runner.invoke(app, ["device", "revoke", "6f9619ff-8b86-d011-b42d-00c04fc964ff"])
+    assert result.exit_code == 1
+    assert "No such device" in result.output

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.settings import Settings, SettingsError
+
+
+def test_settings_come_from_doorstep_variables_and_database_url() -> None:
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": "postgresql://u@h/db",
+            "DOORSTEP_HOST": "0.0.0.0",
+            "DOORSTEP_PORT": "9000",
+            "DOORSTEP_DATA_DIR": "/srv/doorstep",
+        }
+    )
+    assert settings.database_url == "postgresql://u@h/db"
+    assert (settings.host, settings.port, settings.data_dir) == ("0.0.0.0", 9000, Path("/srv/doorstep"))
+
+
+def test_defaults_are_local_and_embedded() -> None:
+    settings = Settings.from_env({})
+    assert settings.database_url is None
+    assert (settings.host, settings.port, settings.data_dir) == ("127.0.0.1", 8000, Path("var"))
+
+
+def test_a_bad_number_names_the_variable() -> None:
+    with pytest.raises(SettingsError, match="DOORSTEP_PORT"):
+        Settings.from_env({"DOORSTEP_PORT": "eighty"})
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(AttributeError):
+        Settings().port = 1  # type: ignore[misc]
+
+
+def test_generated_secret_is_kept_in_the_data_dir(tmp_path: Path) -> None:
+    first = Settings(data_dir=tmp_path).with_secret()
+    second = Settings(data_dir=tmp_path).with_secret()
+    assert first.jwt_secret and first.jwt_secret == second.jwt_secret
+    assert (tmp_path / "jwt-secret").stat().st_mode & 0o077 == 0
