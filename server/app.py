@@ -86,9 +86,7 @@ def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return _unavailable(request, exc)
     structlog.get_logger("doorstep").exception("unhandled_error")
-    return _problem(500, "internal_error", "Internal server error", "Internal server error").to_response(
-        request
-    )
+    return _problem(500, "internal_error", "Internal server error", "Internal server error").to_response(request)
 
 
 def _settings_provider(settings: Settings) -> Any:
@@ -98,9 +96,7 @@ def _settings_provider(settings: Settings) -> Any:
     return provide
 
 
-def create_app(
-    settings: Settings | None = None, *, session_factory: dbmod.SessionFactory | None = None
-) -> Litestar:
+def create_app(settings: Settings | None = None, *, session_factory: dbmod.SessionFactory | None = None) -> Litestar:
     """Build the app. Settings are read from the environment here, never at import time.
 
     ``session_factory`` lets tests bind every session to one rolled-back connection.
@@ -131,9 +127,7 @@ def create_app(
         check_throttle_handler=lambda request: request.url.path in ("/auth/login", "/auth/refresh"),
     )
     problem_plugin = ProblemDetailsPlugin(
-        ProblemDetailsConfig(
-            exception_to_problem_detail_map={DoorstepError: _from_domain, HTTPException: _from_http}
-        )
+        ProblemDetailsConfig(exception_to_problem_detail_map={DoorstepError: _from_domain, HTTPException: _from_http})
     )
     app = Litestar(
         route_handlers=[health, ready, auth_router],

@@ -106,9 +106,7 @@ def _announce_demo(result: demo.DemoResult, settings: Settings) -> None:
     if result.created == 0:
         console.print("demo data already loaded; nothing changed")
         return
-    console.print(
-        f"created {result.created} demo users (admin, sup1, sup2, cm1..cm8, office1, counselor1..3)"
-    )
+    console.print(f"created {result.created} demo users (admin, sup1, sup2, cm1..cm8, office1, counselor1..3)")
     if settings.demo_password is None and result.password is not None:
         console.rule("demo password: shown once")
         console.print(f"  [bold]{result.password}[/bold]")
@@ -160,9 +158,7 @@ def user_list(role: Annotated[Role | None, typer.Option()] = None) -> None:
 
     table = Table("username", "role", "display name", "supervisor", "disabled", "id")
     for user, sup in _with_session(run):
-        table.add_row(
-            user.username, user.role, user.display_name, sup, "yes" if user.disabled_at else "", str(user.id)
-        )
+        table.add_row(user.username, user.role, user.display_name, sup, "yes" if user.disabled_at else "", str(user.id))
     console.print(table)
 
 
@@ -234,9 +230,7 @@ def serve() -> None:
         _announce_demo(result, settings)
     settings = replace(settings, database_url=url)
     console.print(f"serving on http://{settings.host}:{settings.port} (API docs at /schema)")
-    uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, access_log=False, log_level="warning"
-    )
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, access_log=False, log_level="warning")
 
 
 def main() -> None:

@@ -33,10 +33,7 @@ DEMO_USERS: tuple[DemoUser, ...] = (
         for i in range(1, 9)
     ),
     DemoUser("office1", "Demo Office Staff", Role.OFFICE_STAFF),
-    *(
-        DemoUser(f"counselor{i}", f"Demo Attendance Counselor {i}", Role.ATTENDANCE_COUNSELOR)
-        for i in range(1, 4)
-    ),
+    *(DemoUser(f"counselor{i}", f"Demo Attendance Counselor {i}", Role.ATTENDANCE_COUNSELOR) for i in range(1, 4)),
 )
 
 

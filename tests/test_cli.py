@@ -58,9 +58,7 @@ def test_user_create_list_and_disable(cli_env: None) -> None:
 
 
 def test_case_manager_without_a_supervisor_is_refused(cli_env: None) -> None:
-    result = runner.invoke(
-        app, ["user", "create", "lonely", "--role", "case_manager", "--password", "pw-123456"]
-    )
+    result = runner.invoke(app, ["user", "create", "lonely", "--role", "case_manager", "--password", "pw-123456"])
     assert result.exit_code == 1
     assert "supervisor" in result.output
 

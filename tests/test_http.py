@@ -9,9 +9,7 @@ from tests.helpers import Client, device
 
 
 async def test_health_answers_without_a_database() -> None:
-    dead = create_session_factory(
-        create_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none", pool_pre_ping=False)
-    )
+    dead = create_session_factory(create_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none", pool_pre_ping=False))
     app = create_app(make_settings(), session_factory=dead)
     async with client_for(app) as client:
         health = await client.get("/health")
@@ -26,9 +24,7 @@ async def test_ready_answers_when_the_database_does(client: Client) -> None:
 
 
 async def test_malformed_body_is_400_with_the_field_path(client: Client) -> None:
-    response = await client.post(
-        "/auth/login", json={"username": "cm1", "password": "x", "device": {"id": 5}}
-    )
+    response = await client.post("/auth/login", json={"username": "cm1", "password": "x", "device": {"id": 5}})
     assert response.status_code == 400
     body = response.json()
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -37,9 +33,7 @@ async def test_malformed_body_is_400_with_the_field_path(client: Client) -> None
 
 
 async def test_body_that_is_not_json_is_400(client: Client) -> None:
-    response = await client.post(
-        "/auth/login", content=b"{not json", headers={"content-type": "application/json"}
-    )
+    response = await client.post("/auth/login", content=b"{not json", headers={"content-type": "application/json"})
     assert response.status_code == 400
     assert response.json()["code"] == "malformed"
 
@@ -77,9 +71,7 @@ async def test_login_is_rate_limited(session_factory: SessionFactory) -> None:
     statuses = []
     async with client_for(app) as client:
         for _ in range(5):
-            response = await client.post(
-                "/auth/login", json={"username": "x", "password": "y", "device": device()}
-            )
+            response = await client.post("/auth/login", json={"username": "x", "password": "y", "device": device()})
             statuses.append(response.status_code)
         other = await client.get("/health")
     assert statuses == [401, 401, 401, 429, 429]

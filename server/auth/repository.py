@@ -35,16 +35,12 @@ async def device_by_id(session: AsyncSession, device_id: uuid.UUID, *, lock: boo
 
 async def device_with_user(session: AsyncSession, device_id: uuid.UUID) -> tuple[Device, User] | None:
     row = (
-        await session.execute(
-            select(Device, User).join(User, User.id == Device.user_id).where(Device.id == device_id)
-        )
+        await session.execute(select(Device, User).join(User, User.id == Device.user_id).where(Device.id == device_id))
     ).first()
     return None if row is None else (row[0], row[1])
 
 
-async def list_devices(
-    session: AsyncSession, user_ids: Sequence[uuid.UUID] | None = None
-) -> Sequence[Device]:
+async def list_devices(session: AsyncSession, user_ids: Sequence[uuid.UUID] | None = None) -> Sequence[Device]:
     query = select(Device).order_by(Device.registered_at)
     if user_ids is not None:
         query = query.where(Device.user_id.in_(user_ids))

@@ -26,9 +26,7 @@ def _user_out(user: object) -> UserOut:
 
 
 @post("/auth/login", opt=PUBLIC, status_code=200)
-async def login(
-    data: JSONBody[LoginRequest], db: Db, settings: Config, request: Request[Any, Any, Any]
-) -> TokenPair:
+async def login(data: JSONBody[LoginRequest], db: Db, settings: Config, request: Request[Any, Any, Any]) -> TokenPair:
     try:
         return await service.login(db, settings, data, request_id_of(request.scope))
     except (InvalidCredentials, DeviceRevoked):
@@ -78,6 +76,4 @@ async def revoke_device(request: AuthRequest, db: Db, device_id: FromPath[uuid.U
     return msgspec.convert(device, DeviceOut, from_attributes=True)
 
 
-router = Router(
-    path="/", route_handlers=[login, refresh, logout, me, list_users, list_devices, revoke_device]
-)
+router = Router(path="/", route_handlers=[login, refresh, logout, me, list_users, list_devices, revoke_device])

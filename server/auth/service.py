@@ -38,9 +38,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def login(
-    session: AsyncSession, settings: Settings, body: LoginRequest, request_id: str | None
-) -> TokenPair:
+async def login(session: AsyncSession, settings: Settings, body: LoginRequest, request_id: str | None) -> TokenPair:
     """Check the password, register or rebind the device, and issue a token pair.
 
     A failed attempt adds an ``auth.login_failed`` audit row before raising; the route
@@ -74,9 +72,7 @@ async def login(
         audit.record(session, actor, "device.register", "device", device_id, platform=body.device.platform)
     elif device.user_id != user.id:
         # Another user's tokens on this phone die with the epoch bump.
-        audit.record(
-            session, actor, "device.rebind", "device", device_id, previous_user_id=str(device.user_id)
-        )
+        audit.record(session, actor, "device.rebind", "device", device_id, previous_user_id=str(device.user_id))
         device.user_id = user.id
         device.session_epoch += 1
     device.name = body.device.name
@@ -89,9 +85,7 @@ async def login(
     return pair
 
 
-async def refresh(
-    session: AsyncSession, settings: Settings, raw_token: str, request_id: str | None
-) -> TokenPair:
+async def refresh(session: AsyncSession, settings: Settings, raw_token: str, request_id: str | None) -> TokenPair:
     claims = tokens.decode(settings.jwt_secret, raw_token, "refresh")
     row = await repo.refresh_token_for_update(session, claims.token_id)
     found = await repo.device_with_user(session, claims.device_id)
@@ -220,9 +214,7 @@ async def set_password(session: AsyncSession, actor: Actor, username: str, passw
 
 
 async def _issue_pair(session: AsyncSession, settings: Settings, user: User, device: Device) -> TokenPair:
-    access = tokens.new_claims(
-        "access", user.id, device.id, device.session_epoch, settings.access_token_seconds
-    )
+    access = tokens.new_claims("access", user.id, device.id, device.session_epoch, settings.access_token_seconds)
     refresh_claims = tokens.new_claims(
         "refresh", user.id, device.id, device.session_epoch, settings.refresh_token_seconds
     )

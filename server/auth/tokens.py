@@ -42,9 +42,7 @@ def encode(secret: str, claims: Claims) -> str:
     return jwt.encode(payload, secret, algorithm=ALGORITHM)
 
 
-def new_claims(
-    typ: TokenType, user_id: uuid.UUID, device_id: uuid.UUID, epoch: int, ttl_seconds: int
-) -> Claims:
+def new_claims(typ: TokenType, user_id: uuid.UUID, device_id: uuid.UUID, epoch: int, ttl_seconds: int) -> Claims:
     return Claims(
         typ=typ,
         user_id=user_id,

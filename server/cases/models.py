@@ -1,0 +1,117 @@
+"""Cases, referrals, and the casework under a case: contacts, notes, follow-ups, services."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Date, ForeignKey, Index, String, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from schemas.cases import (
+    CaseOutcome,
+    CaseStatus,
+    ContactMethod,
+    ContactOutcome,
+    FollowUpKind,
+    ReferralStatus,
+    VisitNoteStatus,
+)
+from server.orm import Base, Versioned
+from server.orm_types import one_of
+
+
+class Case(Versioned, Base):
+    """A student's case. On the wire its record type is ``case``; ``case`` is an SQL keyword."""
+
+    __tablename__ = "case_file"
+    __table_args__ = (
+        one_of("status", CaseStatus),
+        one_of("outcome", CaseOutcome),
+        Index("uq_case_file_open_per_student", "student_id", unique=True, postgresql_where=text("status <> 'closed'")),
+    )
+
+    student_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("student.id"), nullable=False, index=True)
+    school_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("school.id"))
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    case_manager_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id"), index=True)
+    opened_at: Mapped[datetime] = mapped_column(nullable=False)
+    closed_at: Mapped[datetime | None] = mapped_column()
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    close_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Referral(Versioned, Base):
+    """A counselor's referral. ``id`` is made by the client, so a retried POST is idempotent."""
+
+    __tablename__ = "referral"
+    __table_args__ = (one_of("status", ReferralStatus),)
+
+    student_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("student.id"), nullable=False, index=True)
+    school_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("school.id"))
+    counselor_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id"), nullable=False, index=True)
+    reason: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    ineligible_reasons: Mapped[list[Any] | None] = mapped_column(JSONB)
+    override_note: Mapped[str | None] = mapped_column(Text)
+    overridden_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id"))
+    case_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("case_file.id"), index=True)
+    content_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class ContactAttempt(Versioned, Base):
+    """A phone call, letter or home visit. Insert-only: made on a phone, never edited."""
+
+    __tablename__ = "contact_attempt"
+    __table_args__ = (one_of("method", ContactMethod), one_of("outcome", ContactOutcome))
+
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_file.id"), nullable=False, index=True)
+    method: Mapped[str] = mapped_column(String(16), nullable=False)
+    outcome: Mapped[str] = mapped_column(String(32), nullable=False)
+    at: Mapped[datetime] = mapped_column(nullable=False)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id"))
+    device_id: Mapped[uuid.UUID | None] = mapped_column()
+
+
+class VisitNote(Versioned, Base):
+    __tablename__ = "visit_note"
+    __table_args__ = (one_of("status", VisitNoteStatus),)
+
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_file.id"), nullable=False, index=True)
+    author_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id"))
+    body: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default=VisitNoteStatus.DRAFT)
+    submitted_at: Mapped[datetime | None] = mapped_column()
+
+
+class FollowUp(Versioned, Base):
+    """A task with a due date: a parent meeting the rules require, or a case manager's follow-up."""
+
+    __tablename__ = "follow_up"
+    __table_args__ = (one_of("kind", FollowUpKind),)
+
+    student_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("student.id"), nullable=False, index=True)
+    case_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("case_file.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    title: Mapped[str] = mapped_column(String(200), nullable=False)
+    due_on: Mapped[date] = mapped_column(Date, nullable=False)
+    trigger_day: Mapped[date | None] = mapped_column(Date)
+    completed_at: Mapped[datetime | None] = mapped_column()
+    completed_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class ServiceReferral(Versioned, Base):
+    """A referral of the family to a community resource."""
+
+    __tablename__ = "service_referral"
+
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_file.id"), nullable=False, index=True)
+    resource: Mapped[str] = mapped_column(String(200), nullable=False)
+    category: Mapped[str | None] = mapped_column(String(64))
+    referred_on: Mapped[date] = mapped_column(Date, nullable=False)
+    status: Mapped[str] = mapped_column(String(32), nullable=False, default="referred")
+    note: Mapped[str | None] = mapped_column(Text)
