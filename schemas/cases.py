@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import enum
+import uuid
+from datetime import date, datetime
+from typing import Annotated
+
+import msgspec
 
 
 class CaseStatus(enum.StrEnum):
@@ -57,3 +62,156 @@ class ReferralStatus(enum.StrEnum):
 class FollowUpKind(enum.StrEnum):
     PARENT_MEETING = "parent_meeting"
     FOLLOW_UP = "follow_up"
+
+
+# --- API structs -------------------------------------------------------------------------
+
+
+class CaseOut(msgspec.Struct):
+    id: uuid.UUID
+    student_id: uuid.UUID
+    school_id: uuid.UUID | None
+    status: CaseStatus
+    case_manager_id: uuid.UUID | None
+    opened_at: datetime
+    closed_at: datetime | None
+    outcome: CaseOutcome | None
+    close_reason: str | None
+    version: int
+    updated_at: datetime
+
+
+class CasePage(msgspec.Struct):
+    items: list[CaseOut]
+    next_cursor: str | None
+
+
+class ContactAttemptOut(msgspec.Struct):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    method: ContactMethod
+    outcome: ContactOutcome
+    at: datetime
+    note: str | None
+    version: int
+
+
+class FollowUpOut(msgspec.Struct):
+    id: uuid.UUID
+    student_id: uuid.UUID
+    case_id: uuid.UUID | None
+    kind: FollowUpKind
+    title: str
+    due_on: date
+    completed_at: datetime | None
+    version: int
+
+
+class ServiceReferralOut(msgspec.Struct):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    resource: str
+    category: str | None
+    referred_on: date
+    status: str
+    note: str | None
+    version: int
+
+
+class StudentSummary(msgspec.Struct):
+    id: uuid.UUID
+    student_number: str
+    first_name: str
+    last_name: str
+    grade: str | None
+    school_id: uuid.UUID | None
+    household_id: uuid.UUID | None
+
+
+class CaseDetail(msgspec.Struct):
+    case: CaseOut
+    student: StudentSummary
+    contact_attempts: list[ContactAttemptOut]
+    follow_ups: list[FollowUpOut]
+    service_referrals: list[ServiceReferralOut]
+
+
+class AssignRequest(msgspec.Struct):
+    case_manager_id: uuid.UUID
+
+
+class TransitionRequest(msgspec.Struct):
+    status: CaseStatus
+    outcome: CaseOutcome | None = None
+    reason: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+
+
+class ServiceReferralIn(msgspec.Struct):
+    resource: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    referred_on: date
+    category: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    note: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
+
+
+class FollowUpIn(msgspec.Struct):
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    due_on: date
+    note: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
+
+
+class ReferralIn(msgspec.Struct):
+    """A counselor's referral. ``id`` is made by the client: a retry with the same id and
+    content returns the first answer; the same id with other content is a 409."""
+
+    id: uuid.UUID
+    student_id: uuid.UUID
+    reason: Annotated[str, msgspec.Meta(max_length=4000)] = ""
+
+
+class ReferralOut(msgspec.Struct):
+    id: uuid.UUID
+    student_id: uuid.UUID
+    school_id: uuid.UUID | None
+    counselor_id: uuid.UUID
+    reason: str
+    status: ReferralStatus
+    ineligible_reasons: list[str] | None
+    override_note: str | None
+    case_id: uuid.UUID | None
+    created_at: datetime
+
+
+class OverrideRequest(msgspec.Struct):
+    note: Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
+
+
+class GuardianOut(msgspec.Struct):
+    id: uuid.UUID
+    name: str
+    relationship: str | None
+    phone: str | None
+    language: str | None
+
+
+class HouseholdOut(msgspec.Struct):
+    id: uuid.UUID
+    phone: str | None
+    alt_phone: str | None
+    language: str | None
+    address: str | None
+    latitude: float | None
+    longitude: float | None
+    version: int
+
+
+class StudentOut(msgspec.Struct):
+    id: uuid.UUID
+    student_number: str
+    first_name: str
+    last_name: str
+    birth_date: date | None
+    grade: str | None
+    school_id: uuid.UUID | None
+    household: HouseholdOut | None
+    guardians: list[GuardianOut]
+    version: int

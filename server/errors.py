@@ -56,3 +56,11 @@ class InvalidInput(DoorstepError):
 
 class Unavailable(DoorstepError):
     status, code, title = 503, "unavailable", "Temporarily unavailable, retry later"
+
+
+class InvalidTransition(DoorstepError):
+    status, code, title = 409, "invalid_transition", "The case lifecycle does not allow this change"
+
+
+class DuplicateWithDifferentContent(DoorstepError):
+    status, code, title = 409, "duplicate_id", "This id was already used with different content"

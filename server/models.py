@@ -4,13 +4,14 @@ from server.attendance.models import AttendanceRecord
 from server.audit import AuditEntry
 from server.auth.models import Device, RefreshToken, User
 from server.cases.models import Case, ContactAttempt, FollowUp, Referral, ServiceReferral, VisitNote
-from server.schools.models import InstructionalDay, School, SchoolYear
+from server.schools.models import CounselorSchool, InstructionalDay, School, SchoolYear
 from server.students.models import Enrollment, Guardian, Household, Student
 
 __all__ = [
     "AttendanceRecord",
     "AuditEntry",
     "Case",
+    "CounselorSchool",
     "ContactAttempt",
     "Device",
     "Enrollment",

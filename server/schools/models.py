@@ -37,3 +37,12 @@ class InstructionalDay(Base):
     school_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("school.id"), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     school_year_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("school_year.id"), nullable=False, index=True)
+
+
+class CounselorSchool(Base):
+    """The schools an attendance counselor works at; her referrals and cases are scoped to them."""
+
+    __tablename__ = "counselor_school"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id"), primary_key=True)
+    school_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("school.id"), primary_key=True)

@@ -1,0 +1,60 @@
+"""Queries for cases and the casework under them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.cases.models import Case, ContactAttempt, FollowUp, ServiceReferral
+
+
+async def page(
+    session: AsyncSession,
+    visible: ColumnElement[bool],
+    *,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+    status: str | None = None,
+) -> Sequence[Case]:
+    """Cases in (opened_at, id) order, keyset-paginated after ``after``; fetches limit + 1."""
+    query = select(Case).where(visible).order_by(Case.opened_at, Case.id).limit(limit + 1)
+    if after is not None:
+        query = query.where(tuple_(Case.opened_at, Case.id) > tuple_(*after))
+    if status is not None:
+        query = query.where(Case.status == status)
+    return (await session.scalars(query)).all()
+
+
+async def get(session: AsyncSession, case_id: uuid.UUID, visible: ColumnElement[bool] | None = None) -> Case | None:
+    query = select(Case).where(Case.id == case_id)
+    if visible is not None:
+        query = query.where(visible)
+    return await session.scalar(query)
+
+
+async def get_for_update(session: AsyncSession, case_id: uuid.UUID) -> Case | None:
+    return await session.scalar(select(Case).where(Case.id == case_id).with_for_update())
+
+
+async def open_case_for_student(session: AsyncSession, student_id: uuid.UUID) -> Case | None:
+    return await session.scalar(
+        select(Case).where(Case.student_id == student_id, Case.status != "closed").with_for_update()
+    )
+
+
+async def contact_attempts(session: AsyncSession, case_id: uuid.UUID) -> Sequence[ContactAttempt]:
+    query = select(ContactAttempt).where(ContactAttempt.case_id == case_id).order_by(ContactAttempt.at)
+    return (await session.scalars(query)).all()
+
+
+async def follow_ups(session: AsyncSession, case_id: uuid.UUID) -> Sequence[FollowUp]:
+    return (await session.scalars(select(FollowUp).where(FollowUp.case_id == case_id).order_by(FollowUp.due_on))).all()
+
+
+async def service_referrals(session: AsyncSession, case_id: uuid.UUID) -> Sequence[ServiceReferral]:
+    query = select(ServiceReferral).where(ServiceReferral.case_id == case_id).order_by(ServiceReferral.referred_on)
+    return (await session.scalars(query)).all()

@@ -1,0 +1,126 @@
+"""Case routes: list and read (scoped by role), assign, move through the lifecycle, add casework."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+from litestar import Router, get, post
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+
+from schemas.auth import Role
+from schemas.cases import (
+    AssignRequest,
+    CaseDetail,
+    CaseOut,
+    CasePage,
+    CaseStatus,
+    ContactAttemptOut,
+    FollowUpIn,
+    FollowUpOut,
+    ServiceReferralIn,
+    ServiceReferralOut,
+    StudentSummary,
+    TransitionRequest,
+)
+from server import audit
+from server.auth.guards import ALL_ROLES, allow
+from server.cases import repository as repo
+from server.cases import service
+from server.cases.scope import visible_cases
+from server.deps import AuthRequest, Db, actor_of
+from server.errors import InvalidInput
+from server.students import repository as students
+
+CASEWORKERS = allow(Role.CASE_MANAGER, Role.SUPERVISOR, Role.ADMIN)
+
+
+def case_out(case: object) -> CaseOut:
+    return msgspec.convert(case, CaseOut, from_attributes=True)
+
+
+def _encode_cursor(opened_at: datetime, case_id: uuid.UUID) -> str:
+    return base64.urlsafe_b64encode(f"{opened_at.isoformat()}|{case_id}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        at, _, cid = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        return datetime.fromisoformat(at), uuid.UUID(cid)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput("The cursor is not one this server gave out") from exc
+
+
+@get("/cases", opt=allow(*ALL_ROLES))
+async def list_cases(
+    request: AuthRequest,
+    db: Db,
+    limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+    cursor: FromQuery[str | None] = None,
+    status: FromQuery[CaseStatus | None] = None,
+) -> CasePage:
+    after = _decode_cursor(cursor) if cursor else None
+    rows = await repo.page(db, visible_cases(request.user), limit=limit, after=after, status=status)
+    items = [case_out(c) for c in rows[:limit]]
+    more = len(rows) > limit
+    return CasePage(items=items, next_cursor=_encode_cursor(items[-1].opened_at, items[-1].id) if more else None)
+
+
+@get("/cases/{case_id:uuid}", opt=allow(*ALL_ROLES))
+async def read_case(request: AuthRequest, db: Db, case_id: FromPath[uuid.UUID]) -> CaseDetail:
+    case = await service.visible_case(db, request.user, case_id)
+    student = await students.get(db, case.student_id)
+    audit.record(db, actor_of(request), "case.read", "student", case.student_id, case_id=str(case.id))
+    return CaseDetail(
+        case=case_out(case),
+        student=msgspec.convert(student, StudentSummary, from_attributes=True),
+        contact_attempts=[
+            msgspec.convert(c, ContactAttemptOut, from_attributes=True)
+            for c in await repo.contact_attempts(db, case.id)
+        ],
+        follow_ups=[msgspec.convert(f, FollowUpOut, from_attributes=True) for f in await repo.follow_ups(db, case.id)],
+        service_referrals=[
+            msgspec.convert(s, ServiceReferralOut, from_attributes=True)
+            for s in await repo.service_referrals(db, case.id)
+        ],
+    )
+
+
+@post("/cases/{case_id:uuid}/assign", opt=allow(Role.SUPERVISOR, Role.ADMIN), status_code=200)
+async def assign_case(
+    request: AuthRequest, db: Db, case_id: FromPath[uuid.UUID], data: JSONBody[AssignRequest]
+) -> CaseOut:
+    case = await service.assign(db, request.user, actor_of(request), case_id, data.case_manager_id)
+    return case_out(case)
+
+
+@post("/cases/{case_id:uuid}/transition", opt=CASEWORKERS, status_code=200)
+async def transition_case(
+    request: AuthRequest, db: Db, case_id: FromPath[uuid.UUID], data: JSONBody[TransitionRequest]
+) -> CaseOut:
+    return case_out(await service.transition(db, request.user, actor_of(request), case_id, data))
+
+
+@post("/cases/{case_id:uuid}/service-referrals", opt=CASEWORKERS, status_code=201)
+async def add_service_referral(
+    request: AuthRequest, db: Db, case_id: FromPath[uuid.UUID], data: JSONBody[ServiceReferralIn]
+) -> ServiceReferralOut:
+    row = await service.add_service_referral(db, request.user, actor_of(request), case_id, data)
+    return msgspec.convert(row, ServiceReferralOut, from_attributes=True)
+
+
+@post("/cases/{case_id:uuid}/follow-ups", opt=CASEWORKERS, status_code=201)
+async def add_follow_up(
+    request: AuthRequest, db: Db, case_id: FromPath[uuid.UUID], data: JSONBody[FollowUpIn]
+) -> FollowUpOut:
+    row = await service.add_follow_up(db, request.user, actor_of(request), case_id, data)
+    return msgspec.convert(row, FollowUpOut, from_attributes=True)
+
+
+router = Router(
+    path="/",
+    route_handlers=[list_cases, read_case, assign_case, transition_case, add_service_referral, add_follow_up],
+)

@@ -1,0 +1,165 @@
+"""Decisions about cases: opening, assignment, the lifecycle, and casework added from the office."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.auth import Role
+from schemas.cases import (
+    CaseStatus,
+    FollowUpIn,
+    FollowUpKind,
+    ServiceReferralIn,
+    TransitionRequest,
+)
+from server import audit
+from server.audit import Actor
+from server.auth import repository as users
+from server.auth.service import Principal
+from server.cases import repository as repo
+from server.cases.models import Case, FollowUp, ServiceReferral
+from server.cases.scope import visible_cases
+from server.errors import Forbidden, InvalidInput, InvalidTransition, NotFound
+
+S = CaseStatus
+LIFECYCLE: dict[CaseStatus, frozenset[CaseStatus]] = {
+    S.REFERRED: frozenset({S.ASSIGNED, S.CLOSED}),
+    S.ASSIGNED: frozenset({S.CONTACTING, S.CLOSED}),
+    S.CONTACTING: frozenset({S.ACTIVE, S.CLOSED}),
+    S.ACTIVE: frozenset({S.MONITORING, S.CLOSED}),
+    S.MONITORING: frozenset({S.ACTIVE, S.CLOSED}),
+    S.CLOSED: frozenset(),
+}
+"""Allowed moves. ``referred → assigned`` happens by assignment; a closed case stays closed
+(a new referral opens a new case)."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _touch(case: Case) -> None:
+    case.version += 1
+    case.updated_at = _now()
+
+
+async def visible_case(session: AsyncSession, principal: Principal, case_id: uuid.UUID) -> Case:
+    case = await repo.get(session, case_id, visible_cases(principal))
+    if case is None:
+        raise NotFound("No such case")
+    return case
+
+
+async def open_case(session: AsyncSession, actor: Actor, student_id: uuid.UUID, school_id: uuid.UUID | None) -> Case:
+    case = Case(
+        id=uuid.uuid4(),
+        student_id=student_id,
+        school_id=school_id,
+        status=CaseStatus.REFERRED,
+        opened_at=_now(),
+        version=1,
+    )
+    session.add(case)
+    await session.flush()
+    audit.record(session, actor, "case.open", "case", case.id, student_id=str(student_id))
+    return case
+
+
+async def assign(
+    session: AsyncSession, principal: Principal, actor: Actor, case_id: uuid.UUID, cm_id: uuid.UUID
+) -> Case:
+    """Assign or reassign a case to a case manager on the supervisor's team (admins: anyone's)."""
+    await visible_case(session, principal, case_id)
+    case = await repo.get_for_update(session, case_id)
+    assert case is not None
+    manager = await users.user_by_id(session, cm_id)
+    if manager is None or manager.role != Role.CASE_MANAGER or not manager.is_active:
+        raise NotFound("No such active case manager")
+    if principal.role == Role.SUPERVISOR and manager.supervisor_id != principal.user_id:
+        raise Forbidden("Supervisors assign cases to their own team")
+    if case.status == CaseStatus.CLOSED:
+        raise InvalidTransition("A closed case cannot be assigned")
+    previous = case.case_manager_id
+    if previous == cm_id:
+        return case
+    case.case_manager_id = cm_id
+    if case.status == CaseStatus.REFERRED:
+        case.status = CaseStatus.ASSIGNED
+    _touch(case)
+    audit.record(
+        session,
+        actor,
+        "case.reassign" if previous else "case.assign",
+        "case",
+        case.id,
+        case_manager_id=str(cm_id),
+        previous_case_manager_id=str(previous) if previous else None,
+    )
+    return case
+
+
+async def transition(
+    session: AsyncSession, principal: Principal, actor: Actor, case_id: uuid.UUID, change: TransitionRequest
+) -> Case:
+    await visible_case(session, principal, case_id)
+    case = await repo.get_for_update(session, case_id)
+    assert case is not None
+    current = CaseStatus(case.status)
+    if change.status not in LIFECYCLE[current]:
+        allowed = ", ".join(sorted(LIFECYCLE[current])) or "none"
+        raise InvalidTransition(f"A {current} case cannot move to {change.status} (allowed: {allowed})")
+    if change.status == CaseStatus.ASSIGNED:
+        raise InvalidTransition("Assign a case with POST /cases/{id}/assign")
+    if change.status == CaseStatus.CLOSED:
+        if change.outcome is None or not (change.reason or "").strip():
+            raise InvalidInput("Closing a case needs an outcome and a reason")
+        case.outcome = change.outcome
+        case.close_reason = change.reason
+        case.closed_at = _now()
+    case.status = change.status
+    _touch(case)
+    audit.record(session, actor, "case.transition", "case", case.id, status_from=current, status_to=change.status)
+    return case
+
+
+async def add_service_referral(
+    session: AsyncSession, principal: Principal, actor: Actor, case_id: uuid.UUID, body: ServiceReferralIn
+) -> ServiceReferral:
+    case = await visible_case(session, principal, case_id)
+    row = ServiceReferral(
+        id=uuid.uuid4(),
+        case_id=case.id,
+        resource=body.resource,
+        category=body.category,
+        referred_on=body.referred_on,
+        note=body.note,
+        status="referred",
+        version=1,
+    )
+    session.add(row)
+    await session.flush()
+    audit.record(session, actor, "service_referral.create", "service_referral", row.id, case_id=str(case.id))
+    return row
+
+
+async def add_follow_up(
+    session: AsyncSession, principal: Principal, actor: Actor, case_id: uuid.UUID, body: FollowUpIn
+) -> FollowUp:
+    case = await visible_case(session, principal, case_id)
+    row = FollowUp(
+        id=uuid.uuid4(),
+        student_id=case.student_id,
+        case_id=case.id,
+        kind=FollowUpKind.FOLLOW_UP,
+        title=body.title,
+        due_on=body.due_on,
+        note=body.note,
+        version=1,
+    )
+    session.add(row)
+    await session.flush()
+    audit.record(session, actor, "follow_up.create", "follow_up", row.id, case_id=str(case.id))
+    return row
