@@ -6,11 +6,13 @@ from server.auth.models import Device, RefreshToken, User
 from server.cases.models import Case, ContactAttempt, FollowUp, Referral, ServiceReferral, VisitNote
 from server.schools.models import CounselorSchool, InstructionalDay, School, SchoolYear
 from server.students.models import Enrollment, Guardian, Household, Student
+from server.sync.models import Conflict, SyncChange, SyncClient, SyncMutation, SyncScopeEpoch
 
 __all__ = [
     "AttendanceRecord",
     "AuditEntry",
     "Case",
+    "Conflict",
     "CounselorSchool",
     "ContactAttempt",
     "Device",
@@ -25,6 +27,10 @@ __all__ = [
     "SchoolYear",
     "ServiceReferral",
     "Student",
+    "SyncChange",
+    "SyncClient",
+    "SyncMutation",
+    "SyncScopeEpoch",
     "User",
     "VisitNote",
 ]
