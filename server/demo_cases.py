@@ -1,0 +1,174 @@
+"""Demo caseloads: referrals and about 25 open cases per case manager, across every lifecycle state.
+
+Deterministic (seeded) and idempotent: students that already have a case are left alone, and
+nothing is added once every case manager has a caseload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.auth import Role
+from schemas.cases import CaseOutcome, CaseStatus, ContactMethod, ContactOutcome, FollowUpKind, ReferralStatus
+from server.auth.models import User
+from server.cases.models import Case, ContactAttempt, FollowUp, Referral, ServiceReferral, VisitNote
+from server.schools.models import CounselorSchool, School
+from server.students.models import Student
+
+Progress = Callable[[str, int, int], None]
+
+OPEN_PER_MANAGER = 25
+OPEN_STATES = (CaseStatus.ASSIGNED, CaseStatus.CONTACTING, CaseStatus.ACTIVE, CaseStatus.MONITORING)
+RESOURCES = (
+    ("Family counseling center", "counseling"),
+    ("After-school mentoring program", "mentoring"),
+    ("Pediatric clinic", "health"),
+    ("Bus pass program", "transportation"),
+    ("Food pantry", "basic_needs"),
+    ("Housing assistance office", "housing"),
+)
+BASE_DAY = datetime(2025, 10, 1, 9, 0, tzinfo=UTC)
+
+
+async def assign_counselor_schools(session: AsyncSession) -> None:
+    """counselor1..3 each work at two of the district's schools (by school code)."""
+    if await session.scalar(select(func.count()).select_from(CounselorSchool)):
+        return
+    schools = (await session.scalars(select(School).order_by(School.code))).all()
+    counselors = (
+        await session.scalars(select(User).where(User.role == Role.ATTENDANCE_COUNSELOR).order_by(User.username))
+    ).all()
+    if not counselors:
+        return
+    for n, school in enumerate(schools):
+        session.add(CounselorSchool(user_id=counselors[n * len(counselors) // len(schools)].id, school_id=school.id))
+    await session.flush()
+
+
+async def load_cases(session: AsyncSession, progress: Progress | None = None) -> int:
+    """Open demo cases for students without one; returns how many cases were created."""
+    await assign_counselor_schools(session)
+    managers = (await session.scalars(select(User).where(User.role == Role.CASE_MANAGER).order_by(User.username))).all()
+    if not managers or await session.scalar(select(func.count()).select_from(Case)):
+        return 0
+    counselor_of = dict((await session.execute(select(CounselorSchool.school_id, CounselorSchool.user_id))).all())
+    fallback_counselor = await session.scalar(select(User.id).where(User.role == Role.ATTENDANCE_COUNSELOR))
+    wanted = len(managers) * (OPEN_PER_MANAGER + 2) + 12  # + a few closed each + unassigned referrals
+    students = (await session.scalars(select(Student).order_by(Student.student_number).limit(wanted))).all()
+    rng = random.Random(20251001)
+    created = 0
+    plan: list[tuple[User | None, CaseStatus]] = []
+    for manager in managers:
+        plan += [(manager, OPEN_STATES[i % len(OPEN_STATES)]) for i in range(OPEN_PER_MANAGER)]
+        plan += [(manager, CaseStatus.CLOSED)] * 2
+    plan += [(None, CaseStatus.REFERRED)] * 12
+    for n, (student, (owner, status)) in enumerate(zip(students, plan, strict=False)):
+        opened = BASE_DAY + timedelta(days=rng.randrange(0, 150), minutes=rng.randrange(0, 480))
+        counselor = counselor_of.get(student.school_id) if student.school_id else None
+        counselor = counselor or fallback_counselor
+        case = Case(
+            id=_uuid("case", student.student_number),
+            student_id=student.id,
+            school_id=student.school_id,
+            status=status,
+            case_manager_id=owner.id if owner else None,
+            opened_at=opened,
+        )
+        if status == CaseStatus.CLOSED:
+            case.closed_at = opened + timedelta(days=60)
+            case.outcome = rng.choice([CaseOutcome.IMPROVED, CaseOutcome.NOT_IMPROVED, CaseOutcome.MOVED])
+            case.close_reason = "Demo: attendance reviewed at closing"
+        session.add(case)
+        if counselor is not None:
+            reason = "Demo referral: unexcused absences reported by the school"
+            session.add(
+                Referral(
+                    id=_uuid("referral", student.student_number),
+                    student_id=student.id,
+                    school_id=student.school_id,
+                    counselor_id=counselor,
+                    reason=reason,
+                    status=ReferralStatus.ELIGIBLE,
+                    case_id=case.id,
+                    content_hash=hashlib.sha256(f"{student.id}|{reason}".encode()).hexdigest(),
+                )
+            )
+        _casework(session, rng, case, owner, status, opened)
+        created += 1
+        if progress is not None:
+            progress("cases", n + 1, min(len(students), len(plan)))
+    await session.flush()
+    return created
+
+
+def _casework(
+    session: AsyncSession, rng: random.Random, case: Case, manager: User | None, status: CaseStatus, opened: datetime
+) -> None:
+    """Contacts, notes, follow-ups and services in keeping with how far along the case is."""
+    if manager is None or status == CaseStatus.ASSIGNED:
+        return
+    key = str(case.id)
+    steps = {CaseStatus.CONTACTING: 2, CaseStatus.ACTIVE: 4, CaseStatus.MONITORING: 5, CaseStatus.CLOSED: 5}[status]
+    for i in range(steps):
+        method = [ContactMethod.PHONE, ContactMethod.LETTER, ContactMethod.HOME_VISIT][min(i, 2)]
+        outcome = {
+            ContactMethod.PHONE: rng.choice(
+                [ContactOutcome.NO_ANSWER, ContactOutcome.LEFT_MESSAGE, ContactOutcome.REACHED]
+            ),
+            ContactMethod.LETTER: ContactOutcome.LETTER_SENT,
+            ContactMethod.HOME_VISIT: rng.choice([ContactOutcome.FAMILY_MET, ContactOutcome.NO_ONE_HOME]),
+        }[method]
+        session.add(
+            ContactAttempt(
+                id=_uuid("contact", f"{key}-{i}"),
+                case_id=case.id,
+                method=method,
+                outcome=outcome,
+                at=opened + timedelta(days=3 * (i + 1), hours=rng.randrange(0, 6)),
+                created_by=manager.id,
+            )
+        )
+    if status in (CaseStatus.ACTIVE, CaseStatus.MONITORING, CaseStatus.CLOSED):
+        session.add(
+            VisitNote(
+                id=_uuid("note", key),
+                case_id=case.id,
+                author_id=manager.id,
+                body="Demo note: met with the family at home; discussed the attendance policy and morning routine.",
+                status="submitted",
+                submitted_at=opened + timedelta(days=12),
+            )
+        )
+        resource, category = RESOURCES[rng.randrange(len(RESOURCES))]
+        session.add(
+            ServiceReferral(
+                id=_uuid("service", key),
+                case_id=case.id,
+                resource=resource,
+                category=category,
+                referred_on=(opened + timedelta(days=14)).date(),
+            )
+        )
+    if status != CaseStatus.CLOSED:
+        session.add(
+            FollowUp(
+                id=_uuid("follow", key),
+                student_id=case.student_id,
+                case_id=case.id,
+                kind=FollowUpKind.FOLLOW_UP,
+                title="Check in with the family about attendance",
+                due_on=date(2026, 1, 15) + timedelta(days=rng.randrange(0, 60)),
+            )
+        )
+
+
+def _uuid(kind: str, key: str) -> uuid.UUID:
+    """Stable ids, so the demo is the same on every machine."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"doorstep-demo:{kind}:{key}")
