@@ -26,6 +26,7 @@ from server import logging as logmod
 from server.auth.guards import PUBLIC, BearerAuthMiddleware, role_guard
 from server.auth.routes import router as auth_router
 from server.cases.routes import router as cases_router
+from server.conflicts.routes import router as conflicts_router
 from server.errors import DoorstepError, Unavailable
 from server.health import health, ready
 from server.settings import Settings
@@ -132,7 +133,7 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
         ProblemDetailsConfig(exception_to_problem_detail_map={DoorstepError: _from_domain, HTTPException: _from_http})
     )
     app = Litestar(
-        route_handlers=[health, ready, auth_router, cases_router, students_router],
+        route_handlers=[health, ready, auth_router, cases_router, students_router, conflicts_router],
         dependencies={
             "db": Provide(dbmod.provide_db),
             "settings": Provide(_settings_provider(settings), use_cache=True, sync_to_thread=False),

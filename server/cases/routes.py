@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 import msgspec
@@ -32,7 +30,7 @@ from server.cases import repository as repo
 from server.cases import service
 from server.cases.scope import visible_cases
 from server.deps import AuthRequest, Db, actor_of
-from server.errors import InvalidInput
+from server.pagination import decode_cursor, encode_cursor
 from server.students import repository as students
 
 CASEWORKERS = allow(Role.CASE_MANAGER, Role.SUPERVISOR, Role.ADMIN)
@@ -40,18 +38,6 @@ CASEWORKERS = allow(Role.CASE_MANAGER, Role.SUPERVISOR, Role.ADMIN)
 
 def case_out(case: object) -> CaseOut:
     return msgspec.convert(case, CaseOut, from_attributes=True)
-
-
-def _encode_cursor(opened_at: datetime, case_id: uuid.UUID) -> str:
-    return base64.urlsafe_b64encode(f"{opened_at.isoformat()}|{case_id}".encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        at, _, cid = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return datetime.fromisoformat(at), uuid.UUID(cid)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput("The cursor is not one this server gave out") from exc
 
 
 @get("/cases", opt=allow(*ALL_ROLES))
@@ -62,11 +48,11 @@ async def list_cases(
     cursor: FromQuery[str | None] = None,
     status: FromQuery[CaseStatus | None] = None,
 ) -> CasePage:
-    after = _decode_cursor(cursor) if cursor else None
+    after = decode_cursor(cursor) if cursor else None
     rows = await repo.page(db, visible_cases(request.user), limit=limit, after=after, status=status)
     items = [case_out(c) for c in rows[:limit]]
     more = len(rows) > limit
-    return CasePage(items=items, next_cursor=_encode_cursor(items[-1].opened_at, items[-1].id) if more else None)
+    return CasePage(items=items, next_cursor=encode_cursor(items[-1].opened_at, items[-1].id) if more else None)
 
 
 @get("/cases/{case_id:uuid}", opt=allow(*ALL_ROLES))

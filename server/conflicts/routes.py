@@ -1,0 +1,53 @@
+"""Conflict review for office staff (and supervisors for their team, admins for everyone)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+import msgspec
+from litestar import Router, get, post
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+
+from schemas.auth import Role
+from schemas.conflicts import ConflictOut, ConflictPage, ConflictStatus, ResolveRequest
+from server.auth.guards import allow
+from server.conflicts import service
+from server.deps import AuthRequest, Db, actor_of
+from server.pagination import decode_cursor, encode_cursor
+
+REVIEWERS = allow(Role.OFFICE_STAFF, Role.SUPERVISOR, Role.ADMIN)
+
+
+def _out(row: object) -> ConflictOut:
+    return msgspec.convert(row, ConflictOut, from_attributes=True)
+
+
+@get("/conflicts", opt=REVIEWERS)
+async def list_conflicts(
+    request: AuthRequest,
+    db: Db,
+    status: FromQuery[ConflictStatus | None] = ConflictStatus.OPEN,
+    limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+    cursor: FromQuery[str | None] = None,
+) -> ConflictPage:
+    after = decode_cursor(cursor) if cursor else None
+    rows = await service.page(db, request.user, status=status, limit=limit, after=after)
+    items = [_out(r) for r in rows[:limit]]
+    more = len(rows) > limit
+    return ConflictPage(items=items, next_cursor=encode_cursor(items[-1].created_at, items[-1].id) if more else None)
+
+
+@get("/conflicts/{conflict_id:uuid}", opt=REVIEWERS)
+async def read_conflict(request: AuthRequest, db: Db, conflict_id: FromPath[uuid.UUID]) -> ConflictOut:
+    return _out(await service.get(db, request.user, conflict_id))
+
+
+@post("/conflicts/{conflict_id:uuid}/resolve", opt=allow(Role.OFFICE_STAFF, Role.ADMIN), status_code=200)
+async def resolve_conflict(
+    request: AuthRequest, db: Db, conflict_id: FromPath[uuid.UUID], data: JSONBody[ResolveRequest]
+) -> ConflictOut:
+    return _out(await service.resolve(db, request.user, actor_of(request), conflict_id, data))
+
+
+router = Router(path="/", route_handlers=[list_conflicts, read_conflict, resolve_conflict])

@@ -1,0 +1,104 @@
+"""Reviewing and resolving sync conflicts. Nothing is picked silently: a person chooses."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, select, true, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.auth import Role
+from schemas.conflicts import Choice, ConflictStatus, ResolveRequest
+from server import audit
+from server.audit import Actor
+from server.auth.models import User
+from server.auth.service import Principal
+from server.cases.models import VisitNote
+from server.errors import Conflict as ConflictError
+from server.errors import InvalidInput, NotFound
+from server.students.models import Household
+from server.sync.models import Conflict
+
+# What a resolution may write, per record type: the model and the fields a person may set.
+APPLICABLE: dict[str, tuple[Any, frozenset[str]]] = {
+    "visit_note": (VisitNote, frozenset({"body"})),
+    "household": (Household, frozenset({"phone", "alt_phone", "language", "address", "latitude", "longitude"})),
+}
+
+
+def visible_conflicts(principal: Principal) -> ColumnElement[bool]:
+    if principal.role == Role.SUPERVISOR:
+        team = select(User.id).where(User.supervisor_id == principal.user_id)
+        return Conflict.author_id.in_(team)
+    return true()
+
+
+async def page(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    status: ConflictStatus | None,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+) -> Sequence[Conflict]:
+    query = select(Conflict).where(visible_conflicts(principal)).order_by(Conflict.created_at, Conflict.id)
+    if status is not None:
+        query = query.where(Conflict.status == status)
+    if after is not None:
+        query = query.where(tuple_(Conflict.created_at, Conflict.id) > tuple_(*after))
+    return (await session.scalars(query.limit(limit + 1))).all()
+
+
+async def get(session: AsyncSession, principal: Principal, conflict_id: uuid.UUID) -> Conflict:
+    row = await session.scalar(select(Conflict).where(Conflict.id == conflict_id, visible_conflicts(principal)))
+    if row is None:
+        raise NotFound("No such conflict")
+    return row
+
+
+async def resolve(
+    session: AsyncSession, principal: Principal, actor: Actor, conflict_id: uuid.UUID, body: ResolveRequest
+) -> Conflict:
+    """Record the person's choice and, for ``mine`` or ``custom``, write it to the record.
+
+    The record's version goes up, so every device holding it receives the result on its next pull.
+    """
+    await get(session, principal, conflict_id)
+    row = await session.scalar(select(Conflict).where(Conflict.id == conflict_id).with_for_update())
+    assert row is not None
+    if row.status != ConflictStatus.OPEN:
+        raise ConflictError("This conflict is already resolved")
+    applied: dict[str, Any] = {}
+    if body.choice != Choice.THEIRS:
+        source = row.mine if body.choice == Choice.MINE else body.data
+        applied = await _apply(session, row, source)
+    row.status = ConflictStatus.RESOLVED
+    row.resolved_by = actor.user_id
+    row.resolved_at = datetime.now(UTC)
+    row.resolution = {"choice": body.choice.value, "note": body.note, "applied": applied}
+    row.version += 1
+    audit.record(session, actor, "conflict.resolve", "conflict", row.id, choice=body.choice.value)
+    return row
+
+
+async def _apply(session: AsyncSession, conflict: Conflict, source: Any) -> dict[str, Any]:
+    if conflict.record_type not in APPLICABLE:
+        raise InvalidInput(f"A {conflict.record_type} conflict can only be resolved with 'theirs'")
+    model, allowed = APPLICABLE[conflict.record_type]
+    if not isinstance(source, dict):
+        raise InvalidInput("Give the fields to apply in 'data'")
+    fields = {k: v for k, v in source.items() if k in allowed}
+    if not fields:
+        raise InvalidInput(f"Nothing to apply: a {conflict.record_type} resolution sets {sorted(allowed)}")
+    record = await session.scalar(select(model).where(model.id == conflict.record_id).with_for_update())
+    if record is None:
+        raise NotFound("The record of this conflict no longer exists")
+    if conflict.record_type == "visit_note" and record.status != "draft":
+        raise ConflictError("The note is submitted and frozen; add an addendum instead")
+    for key, value in fields.items():
+        setattr(record, key, value)
+    record.version += 1
+    return fields
