@@ -103,8 +103,10 @@ def _load_demo(session: AsyncSession, settings: Settings) -> Awaitable[demo.Demo
 
 
 def _announce_demo(result: demo.DemoResult, settings: Settings) -> None:
+    if result.cases:
+        console.print(f"opened {result.cases} demo cases")
     if result.created == 0:
-        console.print("demo data already loaded; nothing changed")
+        console.print("demo users already loaded")
         return
     console.print(f"created {result.created} demo users (admin, sup1, sup2, cm1..cm8, office1, counselor1..3)")
     if settings.demo_password is None and result.password is not None:

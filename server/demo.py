@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.auth import Role
+from server import demo_cases
 from server.audit import Actor
 from server.auth import repository as repo
 from server.auth import service as auth
@@ -42,6 +43,7 @@ class DemoResult:
     created: int
     password: str | None
     """The shared password of newly created users; None when nothing was created."""
+    cases: int = 0
 
 
 def demo_password(configured: str | None) -> str:
@@ -68,4 +70,5 @@ async def load(session: AsyncSession, password: str, progress: Progress | None =
             created += 1
         if progress is not None:
             progress("users", n, total)
-    return DemoResult(created=created, password=password if created else None)
+    cases = await demo_cases.load_cases(session, progress)
+    return DemoResult(created=created, password=password if created else None, cases=cases)

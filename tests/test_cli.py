@@ -26,7 +26,7 @@ def test_demo_load_is_idempotent_and_creates_the_fixed_users(cli_env: None) -> N
     first = invoke("demo", "load")
     assert "created 15 demo users" in first
     assert "demo password" not in first  # the configured password is not echoed
-    assert "already loaded" in invoke("demo", "load")
+    assert "demo users already loaded" in invoke("demo", "load")
     listing = invoke("user", "list")
     for name in ["admin", "sup1", "sup2", *(f"cm{i}" for i in range(1, 9)), "office1", "counselor3"]:
         assert name in listing
