@@ -36,3 +36,10 @@ class Versioned:
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(nullable=False, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(nullable=False, server_default=func.now(), onupdate=func.now())
+
+
+class Tombstoned:
+    """A synced record that can be deleted: a delete keeps the row (a tombstone) so that phones
+    hear of it and an edit made offline against it can still be reviewed."""
+
+    deleted_at: Mapped[datetime | None] = mapped_column()

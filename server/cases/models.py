@@ -19,11 +19,11 @@ from schemas.cases import (
     ReferralStatus,
     VisitNoteStatus,
 )
-from server.orm import Base, Versioned
+from server.orm import Base, Tombstoned, Versioned
 from server.orm_types import one_of
 
 
-class Case(Versioned, Base):
+class Case(Tombstoned, Versioned, Base):
     """A student's case. On the wire its record type is ``case``; ``case`` is an SQL keyword."""
 
     __tablename__ = "case_file"
@@ -61,7 +61,7 @@ class Referral(Versioned, Base):
     content_hash: Mapped[str] = mapped_column(String(64), nullable=False)
 
 
-class ContactAttempt(Versioned, Base):
+class ContactAttempt(Tombstoned, Versioned, Base):
     """A phone call, letter or home visit. Insert-only: made on a phone, never edited."""
 
     __tablename__ = "contact_attempt"
@@ -76,7 +76,7 @@ class ContactAttempt(Versioned, Base):
     device_id: Mapped[uuid.UUID | None] = mapped_column()
 
 
-class VisitNote(Versioned, Base):
+class VisitNote(Tombstoned, Versioned, Base):
     __tablename__ = "visit_note"
     __table_args__ = (one_of("status", VisitNoteStatus),)
 

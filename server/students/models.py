@@ -8,10 +8,10 @@ from datetime import date
 from sqlalchemy import Date, Float, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.orm import Base, Versioned
+from server.orm import Base, Tombstoned, Versioned
 
 
-class Household(Versioned, Base):
+class Household(Tombstoned, Versioned, Base):
     """A home. Latitude and longitude are as geocoded at import; Doorstep does not geocode."""
 
     __tablename__ = "household"
@@ -37,7 +37,7 @@ class Guardian(Base):
     language: Mapped[str | None] = mapped_column(String(32))
 
 
-class Student(Versioned, Base):
+class Student(Tombstoned, Versioned, Base):
     __tablename__ = "student"
 
     student_number: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)

@@ -60,6 +60,8 @@ class Conflict(Versioned, Base):
     client_id: Mapped[uuid.UUID | None] = mapped_column()
     author_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id"), index=True)
     mutation_id: Mapped[int | None] = mapped_column(BigInteger)
+    base_version: Mapped[int | None] = mapped_column(Integer)
+    theirs_version: Mapped[int | None] = mapped_column(Integer)
     base: Mapped[Any] = mapped_column(JSONB, nullable=True)
     mine: Mapped[Any] = mapped_column(JSONB, nullable=True)
     theirs: Mapped[Any] = mapped_column(JSONB, nullable=True)

@@ -24,6 +24,8 @@ depends_on = None
 SYNCED = {"case_file": "case", "student": "student", "household": "household",
           "contact_attempt": "contact_attempt", "visit_note": "visit_note", "conflict": "conflict"}
 
+TOMBSTONED = ("case_file", "student", "household", "contact_attempt", "visit_note")
+
 LOG_FUNCTION = """
 CREATE FUNCTION sync_log_rows() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -112,6 +114,8 @@ def upgrade() -> None:
     sa.Column('client_id', sa.UUID(), nullable=True),
     sa.Column('author_id', sa.UUID(), nullable=True),
     sa.Column('mutation_id', sa.BigInteger(), nullable=True),
+    sa.Column('base_version', sa.Integer(), nullable=True),
+    sa.Column('theirs_version', sa.Integer(), nullable=True),
     sa.Column('base', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
     sa.Column('mine', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
     sa.Column('theirs', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
@@ -157,10 +161,14 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('client_id', 'mutation_id', name=op.f('pk_sync_mutation'))
     )
 
+    for table in TOMBSTONED:
+        op.add_column(table, sa.Column('deleted_at', sa.DateTime(timezone=True), nullable=True))
     for statement in _triggers():
         op.execute(statement)
 
 def downgrade() -> None:
+    for table in TOMBSTONED:
+        op.drop_column(table, 'deleted_at')
     op.execute("DROP TRIGGER sync_scope_epoch ON user_account")
     op.execute("DROP TRIGGER sync_case_moved ON case_file")
     for table in SYNCED:
