@@ -26,7 +26,12 @@ class StoreSuite:
 
     async def test_commit_batch_stores_writes_outcomes_and_last_mutation_id_together(self, world: World) -> None:
         ref = Ref(RecordType.CONTACT_ATTEMPT, uuid.uuid4())
-        data: dict[str, object] = {"case_id": str(world.c1), "method": "phone", "outcome": "reached", "at": "2025-01-01T00:00:00Z"}
+        data: dict[str, object] = {
+            "case_id": str(world.c1),
+            "method": "phone",
+            "outcome": "reached",
+            "at": "2025-01-01T00:00:00Z",
+        }
         data |= {"note": None, "created_by": str(world.a.user_id)}
         applied = MutationResult(1, Status.APPLIED, version=1)
         rejected = MutationResult(2, Status.REJECTED, error=None)
