@@ -80,9 +80,9 @@ class Current:
 @dataclass(frozen=True)
 class Write:
     """A record's new state after the batch. ``expected_version`` is the version ``load`` returned
-    (``None``: the record did not exist). ``version`` is always ``expected_version + 1`` or 1: the
-    engine collapses several changes to one record in a batch into one write whose version counts
-    every change, so it may be higher. A store may check ``expected_version`` as a guard."""
+    (``None``: the record did not exist). Several changes to one record in a batch collapse into one
+    write whose ``version`` counts each of them, so it may be more than ``expected_version + 1``.
+    A store must refuse a write whose ``expected_version`` no longer matches."""
 
     ref: Ref
     version: int
