@@ -1,0 +1,106 @@
+"""The mutations a phone may push, as one tagged union on ``name``.
+
+A mutation is ``{id, name, args, base_version?}``. Each name has an args struct here and a handler
+in ``sync.handlers``. To add one: write its struct below and add it to ``Mutation``, write its
+handler, write its test. Names not in the union (``visit_log.check_in``, ``visit_log.check_out``,
+``visit_note.add_addendum``, ``form_photo.register``, ``follow_up.complete`` for now) are
+rejected as ``malformed``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from schemas.cases import ContactMethod, ContactOutcome
+from schemas.sync import MutationId, Version
+
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+Phone = Annotated[str, msgspec.Meta(max_length=32)]
+Text = Annotated[str, msgspec.Meta(max_length=100_000)]
+
+
+class MutationBase(msgspec.Struct, tag_field="name", kw_only=True, omit_defaults=True):
+    id: MutationId
+    base_version: Version | None = None
+
+
+# --- contact_attempt.create ----------------------------------------------------------------------
+
+
+class ContactAttemptArgs(msgspec.Struct, omit_defaults=True):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    method: ContactMethod
+    outcome: ContactOutcome
+    at: AwareDatetime
+    """When the device says it happened. Data only: device clocks never order anything."""
+    note: Annotated[str, msgspec.Meta(max_length=10_000)] | None = None
+
+
+class ContactAttemptCreate(MutationBase, tag="contact_attempt.create"):
+    args: ContactAttemptArgs
+
+
+# --- household.update ----------------------------------------------------------------------------
+
+
+class HouseholdChanges(msgspec.Struct, omit_defaults=True):
+    """Only the fields present change; ``null`` clears a field, absence leaves it alone."""
+
+    phone: Phone | None | UnsetType = UNSET
+    alt_phone: Phone | None | UnsetType = UNSET
+    language: Annotated[str, msgspec.Meta(max_length=32)] | None | UnsetType = UNSET
+    address: Annotated[str, msgspec.Meta(max_length=300)] | None | UnsetType = UNSET
+    latitude: Annotated[float, msgspec.Meta(ge=-90, le=90)] | None | UnsetType = UNSET
+    longitude: Annotated[float, msgspec.Meta(ge=-180, le=180)] | None | UnsetType = UNSET
+
+
+class HouseholdUpdateArgs(msgspec.Struct):
+    id: uuid.UUID
+    changes: HouseholdChanges
+
+
+class HouseholdUpdate(MutationBase, tag="household.update"):
+    args: HouseholdUpdateArgs
+
+
+# --- visit_note.save / visit_note.submit ---------------------------------------------------------
+
+
+class VisitNoteSaveArgs(msgspec.Struct):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    body: Text
+
+
+class VisitNoteSave(MutationBase, tag="visit_note.save"):
+    """A new note has no ``base_version``; a save to an existing draft carries the one it was made from."""
+
+    args: VisitNoteSaveArgs
+
+
+class VisitNoteSubmitArgs(msgspec.Struct):
+    id: uuid.UUID
+
+
+class VisitNoteSubmit(MutationBase, tag="visit_note.submit"):
+    """``draft`` → ``submitted``; ``base_version`` is the version the user read before submitting."""
+
+    args: VisitNoteSubmitArgs
+
+
+Mutation = ContactAttemptCreate | HouseholdUpdate | VisitNoteSave | VisitNoteSubmit
+
+MUTATION_TYPES: tuple[type[MutationBase], ...] = (ContactAttemptCreate, HouseholdUpdate, VisitNoteSave, VisitNoteSubmit)
+
+_decoder: msgspec.json.Decoder[Mutation] = msgspec.json.Decoder(Mutation)
+
+
+def decode_mutation(raw: bytes | msgspec.Raw) -> Mutation:
+    """Decode one mutation; raises ``msgspec.ValidationError`` or ``msgspec.DecodeError``."""
+    return _decoder.decode(raw)

@@ -1,0 +1,179 @@
+"""An in-memory Store (and Seeder): the executable model of the Store contract.
+
+It passes the same suite as the PostgreSQL store (tests/sync/store_suite.py). Its cursors name
+the view the client held after each page (what it was sent), so a pull is the difference between
+that view and the scope now: it cannot skip a change, whatever the commit order, and it expresses
+reassignment with puts and dels. The last ``KEEP_CURSORS`` cursors of each client are kept; an
+older or unknown one gets ``reset``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass, replace
+
+import msgspec
+
+from schemas.auth import Role
+from schemas.sync import Change, Del, MutationResult, Put, RecordType
+from sync.store import Batch, ChangePage, ClientState, Current, Data, Outcome, Principal, Ref
+
+KEEP_CURSORS = 16
+_TYPE_ORDER = {t.value: n for n, t in enumerate(RecordType)}
+
+
+@dataclass(frozen=True)
+class _User:
+    role: Role
+    supervisor_id: uuid.UUID | None
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.users: dict[uuid.UUID, _User] = {}
+        self.records: dict[Ref, Current] = {}
+        self.clients: dict[uuid.UUID, ClientState] = {}
+        self.outcome_log: dict[uuid.UUID, dict[int, Outcome]] = {}
+        self._views: dict[str, tuple[uuid.UUID, dict[Ref, int]]] = {}
+        self._cursors = itertools.count(1)
+
+    # --- Store ------------------------------------------------------------------------------------
+
+    async def lock_client(self, client_id: uuid.UUID, user_id: uuid.UUID) -> ClientState:
+        return self.clients.setdefault(client_id, ClientState(client_id, user_id, 0))
+
+    async def stored_results(self, client_id: uuid.UUID, ids: Collection[int]) -> dict[int, MutationResult]:
+        log = self.outcome_log.get(client_id, {})
+        return {i: log[i].result for i in ids if i in log}
+
+    async def load(self, user_id: uuid.UUID, refs: Collection[Ref]) -> dict[Ref, Current]:
+        reach = self._reach(user_id)
+        return {ref: replace(self.records[ref], in_scope=ref in reach) for ref in refs if ref in self.records}
+
+    async def commit_batch(self, batch: Batch) -> None:
+        for w in batch.writes:
+            before = self.records.get(w.ref)
+            if (before.version if before else None) != w.expected_version:
+                raise RuntimeError(f"{w.ref} changed under the batch: expected {w.expected_version}")
+        for w in batch.writes:
+            self.records[w.ref] = Current(w.version, w.data, w.deleted)
+        log = self.outcome_log.setdefault(batch.client_id, {})
+        for outcome in batch.outcomes:
+            assert outcome.result.id not in log, "an outcome is stored once"
+            log[outcome.result.id] = outcome
+        self.clients[batch.client_id] = replace(self.clients[batch.client_id], last_mutation_id=batch.last_mutation_id)
+
+    async def changes(self, principal: Principal, cursor: str | None, limit: int, max_bytes: int) -> ChangePage:
+        held: dict[Ref, int] = {}
+        reset = False
+        if cursor is not None:
+            owner, view = self._views.get(cursor, (None, None))
+            if view is None or owner != principal.client_id:
+                reset = True
+            else:
+                held = view
+        now = self._scope(principal.user_id)
+        pending: list[Change] = []
+        for ref in sorted(held.keys() | now.keys(), key=lambda r: (_TYPE_ORDER[r.type], str(r.id))):
+            if ref in now and held.get(ref) != now[ref].version:
+                pending.append(Put(ref.type, ref.id, now[ref].version, now[ref].data))
+            elif ref not in now and ref in held:
+                version = self.records[ref].version if ref in self.records else held[ref]
+                pending.append(Del(ref.type, ref.id, version))
+        page: list[Change] = []
+        size = 0
+        for change in pending[:limit]:
+            size += len(msgspec.json.encode(change))
+            if page and size > max_bytes:
+                break
+            page.append(change)
+        view = dict(held)
+        for change in page:
+            if isinstance(change, Put):
+                view[Ref(change.type, change.id)] = change.version
+            else:
+                view.pop(Ref(change.type, change.id), None)
+        client = self.clients.get(principal.client_id)
+        return ChangePage(
+            changes=page,
+            cursor=self._remember(principal.client_id, view),
+            has_more=len(page) < len(pending),
+            reset=reset,
+            last_mutation_id=client.last_mutation_id if client else 0,
+        )
+
+    def _remember(self, client_id: uuid.UUID, view: dict[Ref, int]) -> str:
+        cursor = f"m{next(self._cursors)}"
+        self._views[cursor] = (client_id, view)
+        mine = [c for c, (owner, _) in self._views.items() if owner == client_id]
+        for old in mine[:-KEEP_CURSORS]:
+            del self._views[old]
+        return cursor
+
+    # --- scope ------------------------------------------------------------------------------------
+
+    def _team(self, user_id: uuid.UUID) -> set[str] | None:
+        """The users whose cases and conflicts the user sees; ``None``: everyone's."""
+        user = self.users.get(user_id)
+        if user is None or user.role is Role.ATTENDANCE_COUNSELOR:
+            return set()
+        if user.role in (Role.OFFICE_STAFF, Role.ADMIN):
+            return None
+        team = {str(user_id)}
+        if user.role is Role.SUPERVISOR:
+            team |= {str(u) for u, info in self.users.items() if info.supervisor_id == user_id}
+        return team
+
+    def _reach(self, user_id: uuid.UUID) -> set[Ref]:
+        """The refs in the user's scope, tombstones under her live cases included."""
+        team = self._team(user_id)
+        if team is None:
+            return set(self.records)
+        by_type: dict[str, list[tuple[Ref, Current]]] = {t.value: [] for t in RecordType}
+        for ref, rec in self.records.items():
+            by_type[ref.type].append((ref, rec))
+        cases = {
+            ref.id
+            for ref, rec in by_type[RecordType.CASE]
+            if not rec.deleted and rec.data.get("case_manager_id") in team
+        }
+        students = {uuid.UUID(self.records[Ref(RecordType.CASE, c)].data["student_id"]) for c in cases}
+        households = {
+            uuid.UUID(rec.data["household_id"])
+            for ref, rec in by_type[RecordType.STUDENT]
+            if ref.id in students and rec.data.get("household_id")
+        }
+        reach = {Ref(RecordType.CASE, c) for c in cases}
+        reach |= {Ref(RecordType.STUDENT, s) for s in students}
+        reach |= {Ref(RecordType.HOUSEHOLD, h) for h in households}
+        for kind in (RecordType.CONTACT_ATTEMPT, RecordType.VISIT_NOTE):
+            reach |= {ref for ref, rec in by_type[kind] if uuid.UUID(rec.data["case_id"]) in cases}
+        reach |= {ref for ref, rec in by_type[RecordType.CONFLICT] if rec.data["author_id"] in team}
+        return reach & self.records.keys()
+
+    def _scope(self, user_id: uuid.UUID) -> dict[Ref, Current]:
+        return {ref: self.records[ref] for ref in self._reach(user_id) if not self.records[ref].deleted}
+
+    # --- Seeder -----------------------------------------------------------------------------------
+
+    async def user(self, user_id: uuid.UUID, role: Role, supervisor_id: uuid.UUID | None = None) -> None:
+        self.users[user_id] = _User(role, supervisor_id)
+
+    async def put(self, ref: Ref, data: Data) -> int:
+        before = self.records.get(ref)
+        version = before.version + 1 if before else 1
+        self.records[ref] = Current(version, data)
+        return version
+
+    async def delete(self, ref: Ref) -> int:
+        before = self.records[ref]
+        self.records[ref] = Current(before.version + 1, before.data, deleted=True)
+        return before.version + 1
+
+    async def snapshot(self, user_id: uuid.UUID) -> dict[Ref, tuple[int, Data]]:
+        return {ref: (rec.version, rec.data) for ref, rec in self._scope(user_id).items()}
+
+    async def outcomes(self, client_id: uuid.UUID) -> dict[int, Outcome]:
+        return dict(self.outcome_log.get(client_id, {}))

@@ -1,0 +1,241 @@
+"""Conflict policies: how each record type takes a change a device made from an older version.
+
+Every record type declares its policy in ``RECORD_TYPES``, the one table of them:
+
+=================  =============  ======================================================================
+type               policy         on a change from a device
+=================  =============  ======================================================================
+case, student      server_owned   devices read them; no mutation writes them
+household          field_lww      per-field last-writer-wins in server order; a stale ``base_version``
+                                  still applies, and a conflict row records it for review
+contact_attempt    insert_only    a create with an id that exists is a no-op (``applied``, same
+                                  version); with other content, a ``duplicate_id`` conflict, no write
+visit_note         keep_both      a save from a stale base leaves the server text and keeps the
+                                  device's text in a conflict row; ``status`` is a state machine
+                                  (draft → submitted, with an expected version); a submitted note
+                                  is frozen: a save to it becomes a ``frozen`` conflict
+conflict           server_owned   made by the engine, seen by its author
+=================  =============  ======================================================================
+
+For every policy, an edit of a deleted record wins: the record comes back with the edit, and the
+pair goes to review as an ``edit_vs_delete`` conflict. A conflict row holds ``base_version`` (the
+version the device started from; the server keeps no history, so the base text itself is not
+kept), ``mine`` (what the device sent) and ``theirs`` (the server's record when it arrived).
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass, field
+
+from schemas.sync import RecordType, Status
+from sync.store import Current, Data, Principal, Ref, Write
+
+
+class Policy(enum.StrEnum):
+    SERVER_OWNED = "server_owned"
+    INSERT_ONLY = "insert_only"
+    FIELD_LWW = "field_lww"
+    KEEP_BOTH = "keep_both"
+
+
+@dataclass(frozen=True)
+class RecordPolicy:
+    policy: Policy
+    fields: tuple[str, ...]
+    """The keys of the record's ``data`` on the wire."""
+    state_field: str | None = None
+    transitions: frozenset[tuple[str, str]] = frozenset()
+    frozen_states: frozenset[str] = frozenset()
+
+
+RECORD_TYPES: dict[str, RecordPolicy] = {
+    RecordType.CASE: RecordPolicy(Policy.SERVER_OWNED, ("student_id", "case_manager_id", "status")),
+    RecordType.STUDENT: RecordPolicy(
+        Policy.SERVER_OWNED, ("student_number", "first_name", "last_name", "grade", "household_id")
+    ),
+    RecordType.HOUSEHOLD: RecordPolicy(
+        Policy.FIELD_LWW, ("phone", "alt_phone", "language", "address", "latitude", "longitude")
+    ),
+    RecordType.CONTACT_ATTEMPT: RecordPolicy(
+        Policy.INSERT_ONLY, ("case_id", "method", "outcome", "at", "note", "created_by")
+    ),
+    RecordType.VISIT_NOTE: RecordPolicy(
+        Policy.KEEP_BOTH,
+        ("case_id", "author_id", "body", "status"),
+        state_field="status",
+        transitions=frozenset({("draft", "submitted")}),
+        frozen_states=frozenset({"submitted"}),
+    ),
+    RecordType.CONFLICT: RecordPolicy(
+        Policy.SERVER_OWNED,
+        ("record_type", "record_id", "kind", "base_version", "mine", "theirs", "theirs_version")
+        + ("author_id", "client_id", "mutation_id"),
+    ),
+}
+
+
+class ConflictKind(enum.StrEnum):
+    STALE_BASE = "stale_base"
+    FROZEN = "frozen"
+    EDIT_VS_DELETE = "edit_vs_delete"
+    DUPLICATE_ID = "duplicate_id"
+
+
+class Rejected(Exception):
+    """A business rule refused the mutation: it is stored as ``rejected`` and touches nothing."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: Status
+    version: int | None = None
+    conflict_id: uuid.UUID | None = None
+
+
+@dataclass
+class BatchView:
+    """The records a batch touches, as the batch has changed them so far.
+
+    Handlers read with ``get`` and change with ``put``/``conflict``. Changes are staged per
+    mutation: ``accept`` keeps them, ``discard`` drops them (a rejected mutation touches nothing),
+    so a later mutation in the batch sees what an earlier one did.
+    """
+
+    principal: Principal
+    loaded: dict[Ref, Current]
+    mutation_id: int = 0
+    _records: dict[Ref, Current] = field(default_factory=dict)
+    _staged: dict[Ref, Current] = field(default_factory=dict)
+    _changed: dict[Ref, None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._records = dict(self.loaded)
+
+    def get(self, ref: Ref) -> Current | None:
+        return self._staged.get(ref) or self._records.get(ref)
+
+    def put(self, ref: Ref, data: Data) -> int:
+        """Set the record's data (undeleting it); returns its new version."""
+        current = self.get(ref)
+        version = current.version + 1 if current else 1
+        self._staged[ref] = Current(version, data, deleted=False, in_scope=current.in_scope if current else True)
+        return version
+
+    def conflict(
+        self, kind: ConflictKind, ref: Ref, base_version: int | None, mine: Data, theirs: Current | None
+    ) -> uuid.UUID:
+        """Record a conflict row for review; its id is derived from the client and mutation id."""
+        conflict_id = uuid.uuid5(self.principal.client_id, f"conflict/{self.mutation_id}")
+        data: Data = {
+            "record_type": ref.type,
+            "record_id": str(ref.id),
+            "kind": kind.value,
+            "base_version": base_version,
+            "mine": mine,
+            "theirs": theirs.data if theirs else None,
+            "theirs_version": theirs.version if theirs else None,
+            "author_id": str(self.principal.user_id),
+            "client_id": str(self.principal.client_id),
+            "mutation_id": self.mutation_id,
+        }
+        self._staged[Ref(RecordType.CONFLICT, conflict_id)] = Current(1, data)
+        return conflict_id
+
+    def accept(self) -> None:
+        self._records.update(self._staged)
+        self._changed.update(dict.fromkeys(self._staged))
+        self._staged.clear()
+
+    def discard(self) -> None:
+        self._staged.clear()
+
+    def writes(self) -> list[Write]:
+        out = []
+        for ref in self._changed:
+            record, before = self._records[ref], self.loaded.get(ref)
+            out.append(Write(ref, record.version, record.data, before.version if before else None, record.deleted))
+        return out
+
+
+# --- the policies --------------------------------------------------------------------------------
+
+
+def create(view: BatchView, ref: Ref, data: Data) -> Decision:
+    """A device made a new record with its own id."""
+    current = view.get(ref)
+    if current is None:
+        return Decision(Status.APPLIED, view.put(ref, data))
+    if RECORD_TYPES[ref.type].policy is not Policy.INSERT_ONLY:
+        return edit(view, ref, None, data)
+    if current.deleted:
+        return _restore(view, ref, None, data, current)
+    if current.data == data:
+        return Decision(Status.APPLIED, current.version)
+    return _keep_theirs(view, ConflictKind.DUPLICATE_ID, ref, None, data, current)
+
+
+def edit(view: BatchView, ref: Ref, base_version: int | None, changes: Data) -> Decision:
+    """A device changed some fields of an existing record, starting from ``base_version``."""
+    current = view.get(ref)
+    assert current is not None, "the handler checks the record exists"
+    rules = RECORD_TYPES[ref.type]
+    if rules.policy in (Policy.SERVER_OWNED, Policy.INSERT_ONLY):
+        raise Rejected("read_only", f"a device cannot change a {ref.type}")
+    if current.deleted:
+        return _restore(view, ref, base_version, changes, current)
+    if rules.state_field and current.data.get(rules.state_field) in rules.frozen_states:
+        return _keep_theirs(view, ConflictKind.FROZEN, ref, base_version, changes, current)
+    stale = base_version != current.version
+    if rules.policy is Policy.KEEP_BOTH:
+        if stale:
+            return _keep_theirs(view, ConflictKind.STALE_BASE, ref, base_version, changes, current)
+        return Decision(Status.APPLIED, view.put(ref, current.data | changes))
+    # field_lww: the fields sent win, in the order the server receives them
+    merged = current.data | changes
+    if merged == current.data:
+        return Decision(Status.APPLIED, current.version)
+    version = view.put(ref, merged)
+    if stale:
+        conflict_id = view.conflict(ConflictKind.STALE_BASE, ref, base_version, changes, current)
+        return Decision(Status.CONFLICT, version, conflict_id)
+    return Decision(Status.APPLIED, version)
+
+
+def transition(view: BatchView, ref: Ref, expected_version: int | None, to_state: str) -> Decision:
+    """Move the record's state field to ``to_state``, if it is still at ``expected_version``."""
+    current = view.get(ref)
+    assert current is not None, "the handler checks the record exists"
+    rules = RECORD_TYPES[ref.type]
+    assert rules.state_field is not None, f"{ref.type} has no state machine"
+    change = {rules.state_field: to_state}
+    if current.deleted:
+        return _restore(view, ref, expected_version, change, current)
+    state = current.data.get(rules.state_field)
+    if state == to_state:
+        return Decision(Status.APPLIED, current.version)
+    if (state, to_state) not in rules.transitions:
+        raise Rejected("invalid_transition", f"{ref.type} cannot go from {state} to {to_state}")
+    if expected_version != current.version:
+        return _keep_theirs(view, ConflictKind.STALE_BASE, ref, expected_version, change, current)
+    return Decision(Status.APPLIED, view.put(ref, current.data | change))
+
+
+def _restore(view: BatchView, ref: Ref, base_version: int | None, changes: Data, current: Current) -> Decision:
+    """Delete against edit: the edit wins, the pair goes to review."""
+    version = view.put(ref, current.data | changes)
+    conflict_id = view.conflict(ConflictKind.EDIT_VS_DELETE, ref, base_version, changes, current)
+    return Decision(Status.CONFLICT, version, conflict_id)
+
+
+def _keep_theirs(
+    view: BatchView, kind: ConflictKind, ref: Ref, base_version: int | None, mine: Data, current: Current
+) -> Decision:
+    """Keep-both: the server's record stays, the device's change is kept in the conflict row."""
+    return Decision(Status.CONFLICT, current.version, view.conflict(kind, ref, base_version, mine, current))

@@ -1,0 +1,203 @@
+"""The Store protocol: everything the sync engine needs from storage, and nothing more.
+
+A push is one transaction that reads twice and writes once::
+
+    lock_client → stored_results (replays only) → load (every record the batch touches) → commit_batch
+
+A pull is one read, ``changes``, in one snapshot. The engine never calls the store per mutation,
+so a SQL store can do each step as one set-based statement (or one per table).
+
+Transactions belong to the caller. On PostgreSQL the request's session holds the transaction the
+route commits; ``lock_client`` takes the client's row lock (``SELECT … FOR UPDATE``) and ``load``
+locks the records it returns, so every decision stays true until commit. The memory store has no
+``await`` that yields inside its methods, so a push is atomic there by construction.
+
+Data: a record's ``data`` is a dict of JSON values (UUIDs and datetimes as ISO strings), exactly
+the fields ``sync.policies.RECORD_TYPES`` lists for its type; both stores must return the same.
+
+Scope (what a device may see, computed by the store from the user and read at pull time):
+
+- ``case_manager``: the cases whose ``case_manager_id`` is hers, and everything under them: each
+  case's student, that student's household, the case's contact attempts and visit notes; and the
+  conflicts she authored.
+- ``supervisor``: the same for the cases of every case manager whose ``supervisor_id`` is hers
+  (and her own), with the conflicts those users authored.
+- ``office_staff``, ``admin``: every record. ``attendance_counselor``: nothing.
+
+Only case managers write (the engine rejects other roles' mutations with ``read_only``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol
+
+from schemas.auth import Role
+from schemas.sync import Change, MutationResult
+
+Data = dict[str, Any]
+
+
+class Ref(NamedTuple):
+    """A record's address: its type (``schemas.sync.RecordType``) and id."""
+
+    type: str
+    id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is syncing: the device (the client) and the user it is bound to, from the auth layer."""
+
+    client_id: uuid.UUID
+    user_id: uuid.UUID
+    role: Role
+
+
+@dataclass(frozen=True)
+class ClientState:
+    client_id: uuid.UUID
+    user_id: uuid.UUID
+    last_mutation_id: int
+
+
+@dataclass(frozen=True)
+class Current:
+    """A record as ``load`` finds it. A deleted record (a tombstone) still has its last ``data``.
+
+    ``in_scope``: the record is in the loading user's scope (see the module docstring). For a case
+    that is whether she may write under it; for a record under a case, whether its case is hers.
+    """
+
+    version: int
+    data: Data
+    deleted: bool = False
+    in_scope: bool = True
+
+
+@dataclass(frozen=True)
+class Write:
+    """A record's new state after the batch. ``expected_version`` is the version ``load`` returned
+    (``None``: the record did not exist). Several changes to one record in a batch collapse into one
+    write whose ``version`` counts each of them, so it may be more than ``expected_version + 1``.
+    A store must refuse a write whose ``expected_version`` no longer matches."""
+
+    ref: Ref
+    version: int
+    data: Data
+    expected_version: int | None
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A processed mutation's stored outcome, returned later by ``stored_results``.
+
+    ``name`` and ``raw`` (the mutation's JSON as sent) are kept for rejected mutations (including
+    malformed ones, whose name may not be a string: then ``name`` is its JSON text), so nothing
+    a phone sent is lost; ``raw`` is ``None`` otherwise.
+    """
+
+    result: MutationResult
+    name: str
+    raw: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Everything one push writes, in one call. Conflict rows are ``Write``s of type ``conflict``
+    (version 1, ``expected_version`` ``None``) listed in ``writes``."""
+
+    client_id: uuid.UUID
+    last_mutation_id: int
+    writes: list[Write] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ChangePage:
+    changes: list[Change]
+    cursor: str
+    has_more: bool
+    reset: bool
+    last_mutation_id: int
+
+
+class Store(Protocol):
+    async def lock_client(self, client_id: uuid.UUID, user_id: uuid.UUID) -> ClientState:
+        """Lock the client's sync state until the transaction ends and return it.
+
+        A client seen for the first time starts at ``last_mutation_id`` 0 and is bound to
+        ``user_id``. An existing client keeps the user it is bound to: the engine refuses the push
+        (403) if that is not ``user_id``.
+        """
+        ...
+
+    async def stored_results(self, client_id: uuid.UUID, ids: Collection[int]) -> dict[int, MutationResult]:
+        """The stored results of these already processed mutations (as first answered), by id."""
+        ...
+
+    async def load(self, user_id: uuid.UUID, refs: Collection[Ref]) -> dict[Ref, Current]:
+        """Every record among ``refs`` that exists (deleted ones too), in one read, locked until the
+        transaction ends. A missing ref is absent from the answer. ``in_scope`` is for ``user_id``."""
+        ...
+
+    async def commit_batch(self, batch: Batch) -> None:
+        """Write the batch: every record write (inserts, updates, tombstones, conflict rows), every
+        outcome, and the client's new ``last_mutation_id``, so that they become visible together.
+        A write with ``expected_version`` that no longer matches is a bug in the locking: raise."""
+        ...
+
+    async def changes(self, principal: Principal, cursor: str | None, limit: int, max_bytes: int) -> ChangePage:
+        """One page of what changed in the principal's scope since ``cursor``, in one snapshot.
+
+        Contract (checked by tests/sync/store_suite.py):
+
+        - A cursor is an opaque string that the store made. Applying every page from ``cursor=None``
+          until ``has_more`` is false gives exactly the records in scope now (``snapshot``), at
+          their current versions. From a cursor C, the pages bring the view at C to the current one:
+          a ``put`` for each record in scope now that is new or has another version than at C, a
+          ``del`` for each record the view at C had that is deleted or has left scope. A record
+          the device never had may get a ``del``; a ``put`` never carries a record out of scope.
+        - Never skipped: a change is in a later page if it was not visible when an earlier page was
+          read, whatever order transactions committed in (PostgreSQL: an ``xid8`` change log read
+          up to ``pg_snapshot_xmin``, or a per-client view of what was sent).
+        - Reassignment: the new owner's next pull brings the whole case (student, household,
+          contacts, notes); the old owner's brings a ``del`` for each of them she can no longer
+          reach (not a household she still reaches through another case).
+        - ``reset`` is true when the cursor is unknown, too old (e.g. tombstones purged), or the
+          scope changed in a way deltas cannot express; the page then starts from an empty view and
+          the device must forget its records first. ``reset`` on ``cursor=None`` is false.
+        - A page has at most ``limit`` changes and at most ``max_bytes`` of encoded changes, but
+          always at least one change when any is pending. The same cursor may be pulled again (an
+          answer lost on the network) and gives a correct page again.
+        - ``last_mutation_id`` is the principal's client's, read in the same snapshot as the changes.
+        """
+        ...
+
+
+class Seeder(Protocol):
+    """Server-side changes and reads the tests need, made outside the sync protocol (imports, assignments,
+    office edits). Each backend provides one next to its store; tests/sync/conftest.py wires it.
+
+    ``put`` creates or replaces a record with ``data`` (bumping its version, undeleting it) and
+    returns the new version; ``delete`` tombstones it. Reassigning a case is ``put`` of the case
+    with another ``case_manager_id``.
+    """
+
+    async def user(self, user_id: uuid.UUID, role: Role, supervisor_id: uuid.UUID | None = None) -> None: ...
+
+    async def put(self, ref: Ref, data: Data) -> int: ...
+
+    async def delete(self, ref: Ref) -> int: ...
+
+    async def snapshot(self, user_id: uuid.UUID) -> dict[Ref, tuple[int, Data]]:
+        """Every record in the user's scope now, with version and data (the truth pulls converge to)."""
+        ...
+
+
+    async def outcomes(self, client_id: uuid.UUID) -> dict[int, Outcome]:
+        """Every stored outcome of the client's mutations, by mutation id."""
+        ...

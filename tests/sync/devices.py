@@ -1,0 +1,253 @@
+"""A Hypothesis state machine of 3–10 phones syncing against one server, over a faulty network.
+
+Random edits (some stale, some out of scope, some malformed), offline periods, dropped, duplicated
+and replayed (reordered) requests and responses, crashes before send, after the server's commit
+and before the answer is saved, clocks skewed by up to ±72 h, office edits and case reassignment.
+After every step: exactly-once, per-client order, no lost mutation, rejections stored with their
+data. At quiescence (``settle``, and at the end of every run): every device holds exactly the
+server's records for its scope.
+
+Reusable over any backend and transport: ``device_machine(new_backend, transport_for)`` where
+``new_backend`` is an async factory of ``tests.sync.world.Backend`` (a fresh database) and
+``transport_for(backend, principal)`` the device's transport (the engine directly, or HTTP).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from schemas.sync import PushResponse, RecordType, Status
+from sync.client import SyncClient, SyncFailed, Transport, TransportError
+from sync.store import Principal, Ref
+from tests.sync.transport import Crash, Network
+from tests.sync.world import Backend, World, case_data, household_data
+
+FAULTS = ["drop_request", "drop_response", "duplicate", "crash_before_send", "crash_after_commit", "crash_before_save"]
+NOW = datetime(2025, 3, 4, 12, tzinfo=UTC)
+
+
+class _Client(SyncClient):
+    crash_before_save = False
+
+    def _save_push(self, response: PushResponse) -> None:
+        if self.crash_before_save:
+            self.crash_before_save = False
+            raise Crash("before the answer is saved")
+        super()._save_push(response)
+
+
+class Phone:
+    def __init__(self, who: Principal, folder: Path, transport: Transport) -> None:
+        self.who, self.path = who, folder / f"{who.client_id}.sqlite"
+        self.net = Network(transport)
+        self.offline = False
+        self.sent: dict[int, tuple[str, Any]] = {}  # every mutation enqueued, by id
+        self.notes: list[uuid.UUID] = []
+        self.client = self._open()
+
+    def _open(self) -> _Client:
+        async def no_sleep(_: float) -> None:
+            return None
+
+        return _Client(self.path, self.who.client_id, self._send, sleep=no_sleep, retries=3, batch_size=7)
+
+    async def _send(self, path: str, body: bytes) -> Any:
+        if self.offline:
+            raise TransportError("offline")
+        return await self.net(path, body)
+
+    def restart(self) -> None:
+        self.client.close()
+        self.client = self._open()
+
+    def enqueue(self, name: str, args: Any, base_version: int | None = None) -> None:
+        self.sent[self.client.enqueue(name, args, base_version)] = (name, args)
+
+
+def device_machine(
+    new_backend: Callable[[], Awaitable[Backend]], transport_for: Callable[[Backend, Principal], Transport]
+) -> type[RuleBasedStateMachine]:
+    class Devices(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.loop = asyncio.new_event_loop()
+            self.folder = Path(tempfile.mkdtemp(prefix="doorstep-devices-"))
+            self.phones: list[Phone] = []
+            self.last_seen: dict[uuid.UUID, int] = {}
+
+        def run(self, coro: Awaitable[Any]) -> Any:
+            return self.loop.run_until_complete(coro)
+
+        @initialize(owners=st.lists(st.sampled_from(["a", "a", "b", "sup"]), min_size=3, max_size=10))
+        def start(self, owners: list[str]) -> None:
+            self.backend = self.run(new_backend())
+            self.world: World = self.run(World.create(self.backend))
+            for owner in owners:
+                user: Principal = getattr(self.world, owner)
+                who = Principal(uuid.uuid4(), user.user_id, user.role)
+                self.phones.append(Phone(who, self.folder, transport_for(self.backend, who)))
+
+        def teardown(self) -> None:
+            try:
+                if self.phones:
+                    self.settle()
+            finally:
+                for phone in self.phones:
+                    phone.client.close()
+                self.loop.close()
+                shutil.rmtree(self.folder, ignore_errors=True)
+
+        # --- edits on a phone ---------------------------------------------------------------------
+
+        @precondition(lambda self: self.phones)
+        @rule(data=st.data(), skew=st.integers(-72, 72), case=st.sampled_from(["c1", "c2", "c3", "nowhere"]))
+        def contact(self, data: st.DataObject, skew: int, case: str) -> None:
+            phone = data.draw(st.sampled_from(self.phones))
+            case_id = getattr(self.world, case) if case != "nowhere" else uuid.uuid4()
+            at = (NOW + timedelta(hours=skew)).isoformat()
+            args = {"id": str(uuid.uuid4()), "case_id": str(case_id), "method": "home_visit", "outcome": "family_met"}
+            phone.enqueue("contact_attempt.create", args | {"at": at})
+
+        @precondition(lambda self: self.phones)
+        @rule(data=st.data(), household=st.sampled_from(["h1", "h2"]), phone_no=st.text("0123456789", max_size=5))
+        def household(self, data: st.DataObject, household: str, phone_no: str) -> None:
+            phone = data.draw(st.sampled_from(self.phones))
+            hid = getattr(self.world, household)
+            held = phone.client.records().get((RecordType.HOUSEHOLD, hid))
+            changes = data.draw(st.sampled_from([{"phone": phone_no}, {"alt_phone": None}, {"language": phone_no}]))
+            phone.enqueue("household.update", {"id": str(hid), "changes": changes}, held[0] if held else 1)
+
+        @precondition(lambda self: self.phones)
+        @rule(data=st.data(), body=st.text(max_size=20), case=st.sampled_from(["c1", "c2", "c3"]))
+        def save_note(self, data: st.DataObject, body: str, case: str) -> None:
+            phone = data.draw(st.sampled_from(self.phones))
+            case_id = getattr(self.world, case)
+            known = [n for n in phone.notes if (RecordType.VISIT_NOTE, n) in phone.client.records()]
+            edit_one: bool = data.draw(st.booleans())
+            if known and edit_one:
+                note = data.draw(st.sampled_from(known))
+                version, held = phone.client.records()[(RecordType.VISIT_NOTE, note)]
+                phone.enqueue("visit_note.save", {"id": str(note), "case_id": held["case_id"], "body": body}, version)
+            else:
+                note = uuid.uuid4()
+                phone.notes.append(note)
+                phone.enqueue("visit_note.save", {"id": str(note), "case_id": str(case_id), "body": body})
+
+        @precondition(lambda self: any(p.notes for p in self.phones))
+        @rule(data=st.data())
+        def submit_note(self, data: st.DataObject) -> None:
+            phone = data.draw(st.sampled_from([p for p in self.phones if p.notes]))
+            note = data.draw(st.sampled_from(phone.notes))
+            held = phone.client.records().get((RecordType.VISIT_NOTE, note))
+            phone.enqueue("visit_note.submit", {"id": str(note)}, held[0] if held else 1)
+
+        @precondition(lambda self: self.phones)
+        @rule(data=st.data(), name=st.sampled_from(["visit_log.check_in", "contact_attempt.create"]))
+        def malformed(self, data: st.DataObject, name: str) -> None:
+            data.draw(st.sampled_from(self.phones)).enqueue(name, {"id": "not a uuid"})
+
+        # --- the network and the phones' lives ----------------------------------------------------
+
+        @precondition(lambda self: self.phones)
+        @rule(data=st.data(), faults=st.lists(st.sampled_from(FAULTS), max_size=3))
+        def sync(self, data: st.DataObject, faults: list[str]) -> None:
+            phone = data.draw(st.sampled_from(self.phones))
+            phone.net.faults = [f for f in faults if f != "crash_before_save"]
+            phone.client.crash_before_save = "crash_before_save" in faults
+            try:
+                self.run(phone.client.sync())
+            except Crash:
+                phone.restart()
+            except SyncFailed as e:
+                assert e.code == "unavailable", e
+            phone.client.crash_before_save = False
+
+        @precondition(lambda self: self.phones)
+        @rule(data=st.data())
+        def toggle_offline(self, data: st.DataObject) -> None:
+            phone = data.draw(st.sampled_from(self.phones))
+            phone.offline = not phone.offline
+
+        @precondition(lambda self: any(p.net.delivered for p in self.phones))
+        @rule(data=st.data())
+        def replay_an_old_request(self, data: st.DataObject) -> None:
+            """The network delivers an old request again, after newer ones (reordering)."""
+            phone = data.draw(st.sampled_from([p for p in self.phones if p.net.delivered]))
+            path, body = data.draw(st.sampled_from(phone.net.delivered))
+            reply = self.run(phone.net.inner(path, body))
+            assert reply.status == 200, reply
+
+        # --- the office ---------------------------------------------------------------------------
+
+        @precondition(lambda self: self.phones)
+        @rule(phone_no=st.text("0123456789", min_size=1, max_size=5))
+        def office_edits_household(self, phone_no: str) -> None:
+            self.run(self.backend.seed.put(Ref(RecordType.HOUSEHOLD, self.world.h1), household_data(phone_no)))
+
+        @precondition(lambda self: self.phones)
+        @rule(to=st.sampled_from(["a", "b"]))
+        def reassign_c2(self, to: str) -> None:
+            owner: Principal = getattr(self.world, to)
+            self.run(
+                self.backend.seed.put(Ref(RecordType.CASE, self.world.c2), case_data(self.world.s2, owner.user_id))
+            )
+
+        # --- what must always hold ----------------------------------------------------------------
+
+        @invariant()
+        def exactly_once_in_order_nothing_lost(self) -> None:
+            if not self.phones:
+                return
+            created: set[str] = set()
+            for phone in self.phones:
+                outcomes = self.run(self.backend.seed.outcomes(phone.who.client_id))
+                last = max(outcomes, default=0)
+                assert sorted(outcomes) == list(range(1, last + 1)), "each id once, none skipped"
+                assert last >= self.last_seen.get(phone.who.client_id, 0), "last_mutation_id never goes back"
+                self.last_seen[phone.who.client_id] = last
+                assert last <= max(phone.sent, default=0), "nothing the phone did not send"
+                pending = phone.client.pending()
+                assert all(i > last or i in outcomes for i in pending)
+                for i in phone.sent:
+                    assert i in outcomes or i in pending, f"mutation {i} lost"
+                    mine = phone.client.result(i)
+                    if mine is not None:
+                        assert (mine.original or mine.status) == outcomes[i].result.status
+                for i, outcome in outcomes.items():
+                    name, args = phone.sent[i]
+                    if outcome.result.status is Status.REJECTED:
+                        assert outcome.raw is not None, "a rejection keeps what was sent"
+                        raw = msgspec.json.decode(outcome.raw)
+                        assert (raw["id"], raw["name"], raw["args"]) == (i, name, msgspec.to_builtins(args))
+                    elif name == "contact_attempt.create":
+                        created.add(args["id"])
+            everything = self.run(self.backend.seed.snapshot(self.world.office.user_id))
+            contacts = {str(ref.id) for ref in everything if ref.type == RecordType.CONTACT_ATTEMPT}
+            assert contacts == created, "a contact attempt exists iff its create was applied"
+
+        @precondition(lambda self: self.phones)
+        @rule()
+        def settle(self) -> None:
+            """Quiescence: the network heals, every phone syncs, every phone holds the server's records."""
+            for phone in self.phones:
+                phone.offline, phone.net.faults = False, []
+            for _ in range(2):  # a second round brings each phone what the others pushed
+                for phone in self.phones:
+                    self.run(phone.client.sync())
+            for phone in self.phones:
+                assert phone.client.pending() == []
+                held = {Ref(t, i): v for (t, i), v in phone.client.records().items()}
+                assert held == self.run(self.backend.seed.snapshot(phone.who.user_id)), phone.who.role
+
+    return Devices
