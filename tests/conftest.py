@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -98,13 +99,22 @@ async def engine(server_url: str, template_url: str) -> AsyncIterator[AsyncEngin
     await _admin(server_url, f'DROP DATABASE IF EXISTS "{_MAIN}" WITH (FORCE)')
 
 
+@asynccontextmanager
+async def own_database(server_url: str) -> AsyncIterator[str]:
+    """A migrated database copied from the template, dropped on exit."""
+    name = f"doorstep_t{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
+    await _admin(server_url, f'CREATE DATABASE "{name}" TEMPLATE "{_TEMPLATE}"')
+    try:
+        yield with_database(server_url, name)
+    finally:
+        await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
 async def fresh_database(server_url: str, template_url: str) -> AsyncIterator[str]:
     """A migrated database of this test's own, for tests that need real commits."""
-    name = f"doorstep_t{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
-    await _admin(server_url, f'CREATE DATABASE "{name}" TEMPLATE "{_TEMPLATE}"')
-    yield with_database(server_url, name)
-    await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with own_database(server_url) as url:
+        yield url
 
 
 @pytest.fixture

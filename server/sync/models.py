@@ -21,7 +21,7 @@ class SyncClient(Base):
 
     __tablename__ = "sync_client"
 
-    client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("device.id"), primary_key=True)
+    client_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)  # the device id
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id"), nullable=False, index=True)
     last_mutation_id: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(nullable=False, server_default=func.now())

@@ -276,9 +276,10 @@ async def test_last_writer_in_server_order_wins_whatever_the_device_clocks(world
     a_change = {"id": str(world.h1), "changes": {"phone": "from-a"}}
     await world.push(world.a, mutation(1, "household.update", a_change, 1))
     await world.backend.seed.put(
-        Ref(RecordType.CASE, world.c3), {**(await _case(world, world.c3)), "student_id": str(world.s1)}
+        Ref(RecordType.CASE, world.c2), {**(await _case(world, world.c2)), "case_manager_id": str(world.b.user_id)}
     )
-    # b now reaches h1 through c3 (s1's second case); her change arrives later, so it wins
+    # b now reaches h1 through c2 (s2, s1's sibling; a student has one open case at a time);
+    # her change arrives later, so it wins
     b_change = {"id": str(world.h1), "changes": {"phone": "from-b"}}
     response = await world.push(world.b, mutation(1, "household.update", b_change, 1))
     assert response.results[0].status is Status.CONFLICT

@@ -98,7 +98,7 @@ class World:
         await seed.put(Ref(RecordType.HOUSEHOLD, h1), household_data("555-0101"))
         await seed.put(Ref(RecordType.HOUSEHOLD, h2), household_data("555-0202"))
         for student, number, household in ((s1, "1", h1), (s2, "2", h1), (s3, "3", h2)):
-            await seed.put(Ref(RecordType.STUDENT, student), student_data(number, household))
+            await seed.put(Ref(RecordType.STUDENT, student), student_data(f"{number}-{student.hex[:8]}", household))
         for case, student, manager in ((c1, s1, a), (c2, s2, a), (c3, s3, b)):
             await seed.put(Ref(RecordType.CASE, case), case_data(student, manager.user_id))
         return cls(backend, sup, a, b, office, h1, h2, s1, s2, s3, c1, c2, c3)

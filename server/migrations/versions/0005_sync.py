@@ -42,21 +42,36 @@ CREATE FUNCTION sync_case_moved() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     losers uuid[];
 BEGIN
+    -- Whoever held the case (its case manager and her supervisor) is offered deletes for
+    -- everything that was under it; a pull delivers them only where she no longer sees it.
     SELECT array_remove(ARRAY[OLD.case_manager_id, u.supervisor_id], NULL) INTO losers
-    FROM (SELECT 1) one LEFT JOIN user_account u ON u.id = OLD.case_manager_id;
+    FROM (SELECT 1) AS one LEFT JOIN user_account u ON u.id = OLD.case_manager_id;
     INSERT INTO sync_change (record_type, record_id, op, audience_user_id)
-    SELECT r.record_type, r.record_id, o.op, o.audience
-    FROM (
-        SELECT 'case', NEW.id
-        UNION ALL SELECT 'student', NEW.student_id
-        UNION ALL SELECT 'household', s.household_id FROM student s
-            WHERE s.id = NEW.student_id AND s.household_id IS NOT NULL
-        UNION ALL SELECT 'contact_attempt', c.id FROM contact_attempt c WHERE c.case_id = NEW.id
-        UNION ALL SELECT 'visit_note', n.id FROM visit_note n WHERE n.case_id = NEW.id
-    ) AS r(record_type, record_id)
-    CROSS JOIN (
-        SELECT 'put', NULL::uuid UNION ALL SELECT 'del', unnest(losers)
-    ) AS o(op, audience);
+    SELECT r.record_type, r.record_id, 'del', loser
+    FROM sync_case_tree(OLD.id, OLD.student_id) AS r, unnest(losers) AS loser;
+    -- Everything now under it is announced again, for whoever sees it now.
+    INSERT INTO sync_change (record_type, record_id, op)
+    SELECT r.record_type, r.record_id, 'put' FROM sync_case_tree(NEW.id, NEW.student_id) AS r;
+    RETURN NULL;
+END $$"""
+
+CASE_TREE_FUNCTION = """
+CREATE FUNCTION sync_case_tree(case_id uuid, student_id uuid)
+RETURNS TABLE (record_type text, record_id uuid) LANGUAGE sql STABLE AS $$
+    SELECT 'case', case_id
+    UNION ALL SELECT 'student', student_id
+    UNION ALL SELECT 'household', s.household_id FROM student s
+        WHERE s.id = student_id AND s.household_id IS NOT NULL
+    UNION ALL SELECT 'contact_attempt', c.id FROM contact_attempt c WHERE c.case_id = sync_case_tree.case_id
+    UNION ALL SELECT 'visit_note', n.id FROM visit_note n WHERE n.case_id = sync_case_tree.case_id
+$$"""
+
+HOUSEHOLD_MOVED_FUNCTION = """
+CREATE FUNCTION sync_household_moved() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO sync_change (record_type, record_id, op)
+    SELECT 'household', OLD.household_id, 'del' WHERE OLD.household_id IS NOT NULL
+    UNION ALL SELECT 'household', NEW.household_id, 'put' WHERE NEW.household_id IS NOT NULL;
     RETURN NULL;
 END $$"""
 
@@ -69,7 +84,7 @@ END $$"""
 
 
 def _triggers() -> list[str]:
-    statements = [LOG_FUNCTION, CASE_MOVED_FUNCTION, EPOCH_FUNCTION]
+    statements = [LOG_FUNCTION, CASE_TREE_FUNCTION, CASE_MOVED_FUNCTION, HOUSEHOLD_MOVED_FUNCTION, EPOCH_FUNCTION]
     for table, record_type in SYNCED.items():
         for event, rows in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
             statements.append(
@@ -78,8 +93,14 @@ def _triggers() -> list[str]:
                 f"FOR EACH STATEMENT EXECUTE FUNCTION sync_log_rows('{record_type}')"
             )
     statements.append(
-        "CREATE TRIGGER sync_case_moved AFTER UPDATE OF case_manager_id ON case_file FOR EACH ROW "
-        "WHEN (OLD.case_manager_id IS DISTINCT FROM NEW.case_manager_id) EXECUTE FUNCTION sync_case_moved()"
+        "CREATE TRIGGER sync_case_moved AFTER UPDATE OF case_manager_id, student_id, deleted_at ON case_file "
+        "FOR EACH ROW WHEN (OLD.case_manager_id IS DISTINCT FROM NEW.case_manager_id "
+        "OR OLD.student_id IS DISTINCT FROM NEW.student_id OR OLD.deleted_at IS DISTINCT FROM NEW.deleted_at) "
+        "EXECUTE FUNCTION sync_case_moved()"
+    )
+    statements.append(
+        "CREATE TRIGGER sync_household_moved AFTER UPDATE OF household_id ON student FOR EACH ROW "
+        "WHEN (OLD.household_id IS DISTINCT FROM NEW.household_id) EXECUTE FUNCTION sync_household_moved()"
     )
     statements.append(
         "CREATE TRIGGER sync_scope_epoch AFTER UPDATE OF role, supervisor_id ON user_account FOR EACH ROW "
@@ -139,7 +160,6 @@ def upgrade() -> None:
     sa.Column('last_mutation_id', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.ForeignKeyConstraint(['client_id'], ['device.id'], name=op.f('fk_sync_client_client_id_device')),
     sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_sync_client_user_id_user_account')),
     sa.PrimaryKeyConstraint('client_id', name=op.f('pk_sync_client'))
     )
@@ -167,15 +187,17 @@ def upgrade() -> None:
         op.execute(statement)
 
 def downgrade() -> None:
-    for table in TOMBSTONED:
-        op.drop_column(table, 'deleted_at')
     op.execute("DROP TRIGGER sync_scope_epoch ON user_account")
     op.execute("DROP TRIGGER sync_case_moved ON case_file")
+    op.execute("DROP TRIGGER sync_household_moved ON student")
     for table in SYNCED:
         for event in ("insert", "update", "delete"):
             op.execute(f"DROP TRIGGER sync_log_{event} ON {table}")
-    for function in ("sync_log_rows", "sync_case_moved", "sync_bump_scope_epoch"):
-        op.execute(f"DROP FUNCTION {function}()")
+    for function in ("sync_log_rows()", "sync_case_moved()", "sync_household_moved()", "sync_bump_scope_epoch()"):
+        op.execute(f"DROP FUNCTION {function}")
+    op.execute("DROP FUNCTION sync_case_tree(uuid, uuid)")
+    for table in TOMBSTONED:
+        op.drop_column(table, 'deleted_at')
     op.drop_table('sync_mutation')
     op.drop_index(op.f('ix_sync_client_user_id'), table_name='sync_client')
     op.drop_table('sync_client')

@@ -1,0 +1,499 @@
+"""The sync core's Store on PostgreSQL: the only place sync meets SQL.
+
+Push: ``lock_client`` locks the client's row; ``load`` reads every record the batch touches in
+one statement; ``commit_batch`` writes the survivors with one statement per table (rows passed as
+one JSON document through ``jsonb_to_recordset``). Updates are guarded by the version ``load``
+saw: if another transaction got there first, ``StaleWrite`` is raised and the route retries the
+whole push in a new transaction (the client's row lock makes that safe).
+
+Pull: triggers write every change of a synced table to ``sync_change``, stamped with the writing
+transaction's id. A page reads the log after the cursor but only for transactions older than the
+snapshot's ``xmin``, so a transaction that commits after a later one is never skipped. The page,
+the current data, the horizon and ``last_mutation_id`` come from one statement (one snapshot).
+A first pull (or a reset) is a snapshot of the scope, type by type, then continues from the
+horizon of its first page.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Collection, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    exists,
+    false,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+    true,
+    tuple_,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.auth import Role
+from schemas.sync import Change, Del, MutationResult, Put, RecordType
+from server.auth.models import User
+from server.cases.models import Case, ContactAttempt, VisitNote
+from server.students.models import Household, Student
+from server.sync.models import Conflict, SyncChange, SyncClient, SyncMutation, SyncScopeEpoch
+from sync.policies import RECORD_TYPES
+from sync.store import Batch, ChangePage, ClientState, Current, Data, Principal, Ref
+
+MODELS: dict[str, Any] = {
+    RecordType.HOUSEHOLD: Household,
+    RecordType.STUDENT: Student,
+    RecordType.CASE: Case,
+    RecordType.CONTACT_ATTEMPT: ContactAttempt,
+    RecordType.VISIT_NOTE: VisitNote,
+    RecordType.CONFLICT: Conflict,
+}
+"""Record type → table, in snapshot order (parents first). Columns are named as the data fields."""
+TYPE_ORDER = list(MODELS)
+TIME_FIELDS: dict[str, tuple[str, ...]] = {RecordType.CONTACT_ATTEMPT: ("at",)}
+XMIN: Any = literal_column("(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
+ALL_SEEING = (Role.OFFICE_STAFF.value, Role.ADMIN.value)
+
+
+class StaleWrite(Exception):
+    """A record changed between ``load`` and ``commit_batch``: retry the push."""
+
+
+def fields(record_type: str) -> tuple[str, ...]:
+    return RECORD_TYPES[record_type].fields
+
+
+def wire_time(value: datetime) -> str:
+    """Times on the wire: UTC, ISO 8601, ``Z`` (as the handlers write them)."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _normalise(record_type: str, data: Data) -> Data:
+    for name in TIME_FIELDS.get(record_type, ()):
+        if isinstance(data.get(name), str):
+            data[name] = wire_time(datetime.fromisoformat(data[name]))
+    return data
+
+
+def _record_json(record_type: str) -> Any:
+    model = MODELS[record_type]
+    args: list[Any] = []
+    for name in fields(record_type):
+        args += [literal(name), getattr(model, name)]
+    return func.jsonb_build_object(*args)
+
+
+# --- scope -----------------------------------------------------------------------------------------
+
+
+def _sees_all(user_id: Any) -> ColumnElement[bool]:
+    return exists().where(User.id == user_id, User.role.in_(ALL_SEEING))
+
+
+def _team_cases(user_id: Any) -> ColumnElement[bool]:
+    """Live cases of the user's team: hers, and her team's if she is a supervisor."""
+    members = select(User.id).where(User.supervisor_id == user_id)
+    return and_(Case.deleted_at.is_(None), or_(Case.case_manager_id == user_id, Case.case_manager_id.in_(members)))
+
+
+def reach(record_type: str, user_id: Any) -> ColumnElement[bool]:
+    """A predicate over a row of the type's table: may the user's devices hold it (tombstones too)?
+
+    Case managers: their live cases and everything under them; supervisors: their team's; office
+    staff and admins: everything; counselors: nothing. Conflicts: the team's authors'.
+    """
+    live = _team_cases(user_id)
+    team: ColumnElement[bool]
+    match record_type:
+        case RecordType.CASE:
+            team = live
+        case RecordType.CONTACT_ATTEMPT:
+            team = exists().where(Case.id == ContactAttempt.case_id, live)
+        case RecordType.VISIT_NOTE:
+            team = exists().where(Case.id == VisitNote.case_id, live)
+        case RecordType.STUDENT:
+            team = exists().where(Case.student_id == Student.id, live)
+        case RecordType.HOUSEHOLD:
+            team = exists().where(Student.household_id == Household.id, Case.student_id == Student.id, live)
+        case RecordType.CONFLICT:
+            members = select(User.id).where(User.supervisor_id == user_id)
+            team = or_(Conflict.author_id == user_id, Conflict.author_id.in_(members))
+        case _:
+            team = false()
+    return or_(_sees_all(user_id), team)
+
+
+def _in_scope_now(record_type: str, record_id: Any, user_id: Any) -> ColumnElement[bool]:
+    model = MODELS[record_type]
+    return exists(
+        select(1)
+        .select_from(model)
+        .where(
+            model.id == record_id,
+            model.deleted_at.is_(None) if hasattr(model, "deleted_at") else true(),
+            reach(record_type, user_id),
+        )
+    )
+
+
+def _reachable(record_type: str, record_id: Any, user_id: Any) -> ColumnElement[bool]:
+    model = MODELS[record_type]
+    return exists(select(1).select_from(model).where(model.id == record_id, reach(record_type, user_id)))
+
+
+# --- cursors ---------------------------------------------------------------------------------------
+
+
+class Cursor(msgspec.Struct, omit_defaults=True):
+    c: str  # the client it was made for
+    e: int  # scope epoch
+    x: int = 0  # change position: transaction id …
+    q: int = 0  # … and sequence number of the last change sent (0: from the start of txid x)
+    t: int = -1  # snapshot phase: type index of the last record sent (-1: snapshot done)
+    i: str = ""  # snapshot phase: id of the last record sent
+
+
+def _encode(cursor: Cursor) -> str:
+    return base64.urlsafe_b64encode(msgspec.json.encode(cursor)).decode().rstrip("=")
+
+
+def _decode(raw: str) -> Cursor | None:
+    try:
+        return msgspec.json.decode(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)), type=Cursor)
+    except (ValueError, msgspec.DecodeError):
+        return None
+
+
+# --- the store -------------------------------------------------------------------------------------
+
+
+class PgStore:
+    """A ``sync.store.Store`` on the request's session. The route owns the transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self._users: dict[uuid.UUID, uuid.UUID] = {}
+
+    async def lock_client(self, client_id: uuid.UUID, user_id: uuid.UUID) -> ClientState:
+        await self.session.execute(
+            postgresql.insert(SyncClient)
+            .values(client_id=client_id, user_id=user_id)
+            .on_conflict_do_nothing(index_elements=["client_id"])
+        )
+        row = (
+            await self.session.execute(
+                select(SyncClient.user_id, SyncClient.last_mutation_id)
+                .where(SyncClient.client_id == client_id)
+                .with_for_update()
+            )
+        ).one()
+        self._users[client_id] = row.user_id
+        return ClientState(client_id, row.user_id, row.last_mutation_id)
+
+    async def stored_results(self, client_id: uuid.UUID, ids: Collection[int]) -> dict[int, MutationResult]:
+        rows = await self.session.execute(
+            select(SyncMutation.mutation_id, SyncMutation.result).where(
+                SyncMutation.client_id == client_id, SyncMutation.mutation_id.in_(list(ids))
+            )
+        )
+        return {mid: msgspec.convert(result, MutationResult) for mid, result in rows}
+
+    async def load(self, user_id: uuid.UUID, refs: Collection[Ref]) -> dict[Ref, Current]:
+        by_type: dict[str, list[uuid.UUID]] = {}
+        for ref in refs:
+            by_type.setdefault(ref.type, []).append(ref.id)
+        parts = []
+        for record_type, ids in by_type.items():
+            model = MODELS[record_type]
+            deleted = model.deleted_at.is_not(None) if hasattr(model, "deleted_at") else false()
+            parts.append(
+                select(
+                    literal(record_type).label("type"),
+                    model.id.label("id"),
+                    model.version.label("version"),
+                    deleted.label("deleted"),
+                    reach(record_type, user_id).label("in_scope"),
+                    _record_json(record_type).label("data"),
+                ).where(model.id.in_(ids))
+            )
+        if not parts:
+            return {}
+        rows = await self.session.execute(union_all(*parts))
+        return {Ref(r.type, r.id): Current(r.version, _normalise(r.type, r.data), r.deleted, r.in_scope) for r in rows}
+
+    async def commit_batch(self, batch: Batch) -> None:
+        inserts: dict[str, list[dict[str, Any]]] = {}
+        updates: dict[str, list[dict[str, Any]]] = {}
+        for w in batch.writes:
+            row = {"id": str(w.ref.id), "version": w.version, "deleted": w.deleted, **w.data}
+            if w.expected_version is None:
+                inserts.setdefault(w.ref.type, []).append(row)
+            else:
+                updates.setdefault(w.ref.type, []).append(row | {"expected": w.expected_version})
+        for record_type in TYPE_ORDER:  # parents first
+            if record_type in inserts:
+                await self._insert(record_type, inserts[record_type], batch.client_id)
+            if record_type in updates:
+                await self._update(record_type, updates[record_type])
+        if batch.outcomes:
+            await self.session.execute(
+                postgresql.insert(SyncMutation),
+                [
+                    {
+                        "client_id": batch.client_id,
+                        "mutation_id": o.result.id,
+                        "user_id": await self._user_of(batch.client_id),
+                        "name": o.name[:200],
+                        "raw": o.raw.decode("utf-8", "replace") if o.raw is not None else None,
+                        "status": o.result.status.value,
+                        "result": msgspec.to_builtins(o.result),
+                    }
+                    for o in batch.outcomes
+                ],
+            )
+        await self.session.execute(
+            update(SyncClient)
+            .where(SyncClient.client_id == batch.client_id)
+            .values(last_mutation_id=batch.last_mutation_id, updated_at=func.now())
+        )
+
+    async def _user_of(self, client_id: uuid.UUID) -> uuid.UUID:
+        if client_id not in self._users:
+            user = await self.session.scalar(select(SyncClient.user_id).where(SyncClient.client_id == client_id))
+            assert user is not None, "commit_batch follows lock_client"
+            self._users[client_id] = user
+        return self._users[client_id]
+
+    async def _insert(self, record_type: str, rows: list[dict[str, Any]], client_id: uuid.UUID) -> None:
+        model = MODELS[record_type]
+        names = fields(record_type)
+        extra = _INSERT_EXTRAS.get(record_type, {})
+        columns = ["id", "version", *names, *extra, *(["deleted_at"] if hasattr(model, "deleted_at") else [])]
+        values = [
+            "r.id",
+            "r.version",
+            *(f"r.{n}" for n in names),
+            *extra.values(),
+            *(["CASE WHEN r.deleted THEN now() END"] if hasattr(model, "deleted_at") else []),
+        ]
+        sql = (
+            f"INSERT INTO {model.__tablename__} ({', '.join(columns)}) "
+            f"SELECT {', '.join(values)} FROM jsonb_to_recordset(CAST(:rows AS jsonb)) "
+            f"AS r({_recordset_types(record_type)})"
+        )
+        await self.session.execute(text(sql), {"rows": msgspec.json.encode(rows).decode(), "client": client_id})
+
+    async def _update(self, record_type: str, rows: list[dict[str, Any]]) -> None:
+        model = MODELS[record_type]
+        names = fields(record_type)
+        sets = [f"{n} = r.{n}" for n in names] + ["version = r.version"]
+        if hasattr(model, "deleted_at"):
+            sets.append("deleted_at = CASE WHEN r.deleted THEN coalesce(t.deleted_at, now()) END")
+        if hasattr(model, "updated_at"):
+            sets.append("updated_at = now()")
+        if record_type == RecordType.VISIT_NOTE:
+            sets.append("submitted_at = CASE WHEN r.status = 'submitted' THEN coalesce(t.submitted_at, now()) END")
+        sql = (
+            f"UPDATE {model.__tablename__} AS t SET {', '.join(sets)} "
+            f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(expected int, {_recordset_types(record_type)}) "
+            "WHERE t.id = r.id AND t.version = r.expected RETURNING t.id"
+        )
+        done = (await self.session.execute(text(sql), {"rows": msgspec.json.encode(rows).decode()})).all()
+        if len(done) != len(rows):
+            raise StaleWrite(f"{len(rows) - len(done)} {record_type} record(s) changed under the batch")
+
+    # --- pull ------------------------------------------------------------------------------------
+
+    async def changes(self, principal: Principal, cursor: str | None, limit: int, max_bytes: int) -> ChangePage:
+        epoch = int(await self.session.scalar(select(SyncScopeEpoch.epoch).where(SyncScopeEpoch.id == 1)) or 0)
+        parsed = _decode(cursor) if cursor is not None else None
+        reset = cursor is not None and (parsed is None or parsed.c != str(principal.client_id) or parsed.e != epoch)
+        if parsed is None or reset:
+            parsed = Cursor(c=str(principal.client_id), e=epoch, t=0)
+        if parsed.t >= 0:
+            return await self._snapshot_page(principal, parsed, limit, max_bytes, reset)
+        return await self._change_page(principal, parsed, limit, max_bytes)
+
+    def _last_mutation_id(self, client_id: uuid.UUID, bound: Any) -> Any:
+        return (
+            select(func.coalesce(func.max(SyncMutation.mutation_id), 0))
+            .where(SyncMutation.client_id == client_id, SyncMutation.txid < bound)
+            .scalar_subquery()
+        )
+
+    def snapshot_query(self, user_id: uuid.UUID, after: tuple[int, str] | None = None) -> Select[Any]:
+        parts = []
+        for index, record_type in enumerate(TYPE_ORDER):
+            if after is not None and index < after[0]:
+                continue
+            model = MODELS[record_type]
+            query = select(
+                literal(index).label("type_index"),
+                literal(record_type).label("type"),
+                model.id.label("id"),
+                model.version.label("version"),
+                _record_json(record_type).label("data"),
+            ).where(reach(record_type, user_id))
+            if hasattr(model, "deleted_at"):
+                query = query.where(model.deleted_at.is_(None))
+            if after is not None and index == after[0] and after[1]:
+                query = query.where(model.id > uuid.UUID(after[1]))
+            parts.append(query)
+        return union_all(*parts)  # type: ignore[return-value]
+
+    async def _snapshot_page(
+        self, principal: Principal, cursor: Cursor, limit: int, max_bytes: int, reset: bool
+    ) -> ChangePage:
+        records = self.snapshot_query(principal.user_id, (cursor.t, cursor.i)).subquery("records")
+        rows = (
+            await self.session.execute(
+                select(records, XMIN.label("xmin"), self._last_mutation_id(principal.client_id, XMIN).label("lmid"))
+                .order_by(records.c.type_index, records.c.id)
+                .limit(limit + 1)
+            )
+        ).all()
+        if not rows:
+            xmin, lmid = (
+                await self.session.execute(select(XMIN, self._last_mutation_id(principal.client_id, XMIN)))
+            ).one()
+            done = Cursor(c=cursor.c, e=cursor.e, x=cursor.x or int(xmin))
+            return ChangePage([], _encode(done), False, reset, int(lmid))
+        horizon = cursor.x or int(rows[0].xmin)
+        page = _cut([Put(r.type, r.id, r.version, _normalise(r.type, r.data)) for r in rows[:limit]], max_bytes)
+        has_more = len(rows) > len(page)
+        if has_more:
+            last = rows[len(page) - 1]
+            nxt = Cursor(c=cursor.c, e=cursor.e, x=horizon, t=int(last.type_index), i=str(last.id))
+            lmid = await self._lmid(principal.client_id, horizon)
+        else:
+            nxt = Cursor(c=cursor.c, e=cursor.e, x=horizon)
+            lmid = int(rows[0].lmid)
+        return ChangePage(page, _encode(nxt), has_more, reset, lmid)
+
+    async def _change_page(self, principal: Principal, cursor: Cursor, limit: int, max_bytes: int) -> ChangePage:
+        c = SyncChange.__table__.alias("c")
+        me = principal.user_id
+        scoped = [(t, _reachable(t, c.c.record_id, me), _in_scope_now(t, c.c.record_id, me)) for t in TYPE_ORDER]
+        deliverable = or_(
+            *(
+                and_(
+                    c.c.record_type == t,
+                    or_(
+                        and_(c.c.op == "put", c.c.audience_user_id.is_(None), reachable),
+                        and_(c.c.op == "del", or_(c.c.audience_user_id.is_(None), c.c.audience_user_id == me), ~now),
+                    ),
+                )
+                for t, reachable, now in scoped
+            )
+        )
+        page = (
+            select(c.c.txid, c.c.seq, c.c.record_type, c.c.record_id, c.c.op)
+            .where(tuple_(c.c.txid, c.c.seq) > tuple_(literal(cursor.x), literal(cursor.q)), c.c.txid < XMIN)
+            .where(deliverable)
+            .order_by(c.c.txid, c.c.seq)
+            .limit(limit + 1)
+            .subquery("page")
+        )
+        version, data, deleted = _current(page.c.record_type, page.c.record_id)
+        rows = (
+            await self.session.execute(
+                select(
+                    page,
+                    version.label("version"),
+                    data.label("data"),
+                    deleted.label("deleted"),
+                    XMIN.label("xmin"),
+                    self._last_mutation_id(principal.client_id, XMIN).label("lmid"),
+                ).order_by(page.c.txid, page.c.seq)
+            )
+        ).all()
+        if not rows:
+            xmin, lmid = (
+                await self.session.execute(select(XMIN, self._last_mutation_id(principal.client_id, XMIN)))
+            ).one()
+            # Nothing pending below the horizon: move up to it (never past a change not yet sent).
+            nxt = cursor if cursor.q else Cursor(c=cursor.c, e=cursor.e, x=max(cursor.x, int(xmin)))
+            return ChangePage([], _encode(nxt), False, False, int(lmid))
+        # Bound the page by bytes in log order, then send each record once, as it is now.
+        window: list[Any] = []
+        size = 0
+        for row in rows[:limit]:
+            size += len(msgspec.json.encode(row.data)) + 120
+            if window and size > max_bytes:
+                break
+            window.append(row)
+        latest: dict[tuple[str, uuid.UUID], Any] = {}
+        for row in window:
+            latest.pop((row.record_type, row.record_id), None)
+            latest[(row.record_type, row.record_id)] = row
+        changes: list[Change] = []
+        for row in latest.values():
+            if row.op == "put" and row.data is not None and not row.deleted:
+                changes.append(Put(row.record_type, row.record_id, row.version, _normalise(row.record_type, row.data)))
+            else:
+                changes.append(Del(row.record_type, row.record_id, row.version or 0))
+        last = window[-1]
+        has_more = len(rows) > len(window)
+        nxt = Cursor(c=cursor.c, e=cursor.e, x=int(last.txid), q=int(last.seq))
+        lmid = int(rows[0].lmid) if not has_more else await self._lmid(principal.client_id, int(last.txid))
+        return ChangePage(changes, _encode(nxt), has_more, False, lmid)
+
+    async def _lmid(self, client_id: uuid.UUID, bound: int) -> int:
+        return int(await self.session.scalar(select(self._last_mutation_id(client_id, literal(bound)))) or 0)
+
+
+_INSERT_EXTRAS: dict[str, dict[str, str]] = {
+    RecordType.CASE: {"opened_at": "now()"},
+    RecordType.HOUSEHOLD: {"external_id": "r.id::text"},
+    RecordType.CONTACT_ATTEMPT: {"device_id": "CAST(:client AS uuid)"},
+}
+
+
+def _recordset_types(record_type: str) -> str:
+    """``id uuid, version int, deleted boolean, <field> <type>…`` for ``jsonb_to_recordset``."""
+    table = MODELS[record_type].__table__
+    dialect: Any = postgresql.dialect()  # type: ignore[no-untyped-call]
+    typed = [f"{n} {table.c[n].type.compile(dialect=dialect)}" for n in fields(record_type)]
+    return ", ".join(["id uuid", "version int", "deleted boolean", *typed])
+
+
+def _current(record_type: Any, record_id: Any) -> tuple[Any, Any, Any]:
+    """The record's current version, data and tombstone flag, chosen by its type."""
+
+    def pick(column: Any) -> Any:
+        return case(
+            *(
+                (record_type == t, select(column(t)).where(MODELS[t].id == record_id).scalar_subquery())
+                for t in TYPE_ORDER
+            ),
+            else_=None,
+        )
+
+    return (
+        pick(lambda t: MODELS[t].version),
+        pick(_record_json),
+        pick(lambda t: MODELS[t].deleted_at.is_not(None) if hasattr(MODELS[t], "deleted_at") else false()),
+    )
+
+
+def _cut(changes: Sequence[Change], max_bytes: int) -> list[Change]:
+    """The longest prefix within ``max_bytes`` of encoded changes (at least one)."""
+    total = 0
+    for n, change in enumerate(changes):
+        total += len(msgspec.json.encode(change))
+        if total > max_bytes and n > 0:
+            return list(changes[:n])
+    return list(changes)
