@@ -161,4 +161,3 @@ async def pull(
         last_mutation_id=page.last_mutation_id,
         changes=page.changes,
     )
-

@@ -197,7 +197,6 @@ class Seeder(Protocol):
         """Every record in the user's scope now, with version and data (the truth pulls converge to)."""
         ...
 
-
     async def outcomes(self, client_id: uuid.UUID) -> dict[int, Outcome]:
         """Every stored outcome of the client's mutations, by mutation id."""
         ...
