@@ -56,3 +56,9 @@ class InvalidInput(DoorstepError):
 
 class Unavailable(DoorstepError):
     status, code, title = 503, "unavailable", "Temporarily unavailable, retry later"
+
+
+class OutsideSchoolYear(DoorstepError):
+    """A date no school year covers (the rules are evaluated within one school year)."""
+
+    status, code, title = 400, "outside_school_year", "Date outside any school year"
