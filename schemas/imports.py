@@ -33,4 +33,6 @@ class ImportResult(msgspec.Struct, kw_only=True):
     deleted: int = 0
     rejected: int = 0
     bad_rows: list[BadRow] = msgspec.field(default_factory=list)
+    by_table: dict[str, dict[str, int]] = msgspec.field(default_factory=dict)
+    """Inserted and updated records per table (rosters touch several)."""
     evaluation_queued: bool = False

@@ -62,3 +62,9 @@ class OutsideSchoolYear(DoorstepError):
     """A date no school year covers (the rules are evaluated within one school year)."""
 
     status, code, title = 400, "outside_school_year", "Date outside any school year"
+
+
+class ImportRejected(DoorstepError):
+    """An all-or-nothing import with bad rows: nothing was written. ``bad_rows`` lists each line and reason."""
+
+    status, code, title = 422, "import_rejected", "Import rejected: bad rows"

@@ -4,10 +4,16 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-29
 
-The rules engine: rule sets versioned per school year, truancy episodes.
+The rules engine: rule sets versioned per school year, truancy episodes; and the job queue
+(procrastinate's schema, in its own PostgreSQL schema `procrastinate`).
 """
 
 from __future__ import annotations
+
+from typing import Any
+
+from procrastinate.schema import SchemaManager
+from sqlalchemy.util.concurrency import await_
 
 import sqlalchemy as sa
 from alembic import op
@@ -19,6 +25,23 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # procrastinate's schema is a multi-statement script: run it on the raw asyncpg connection
+    # (simple query protocol), inside this migration's transaction.
+    driver: Any = op.get_bind().connection.driver_connection
+    await_(driver.execute(
+        "CREATE SCHEMA procrastinate; SET LOCAL search_path TO procrastinate;\n"
+        + SchemaManager.get_schema()
+        + "\nSET LOCAL search_path TO DEFAULT;"
+    ))
+    # Its functions name their tables unqualified: pin their search_path, so callers in any
+    # schema (Doorstep defers jobs from its own transactions) reach them.
+    op.execute("""
+        DO $$ DECLARE f record; BEGIN
+            FOR f IN SELECT p.oid::regprocedure AS sig FROM pg_proc p
+                     JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'procrastinate'
+            LOOP EXECUTE format('ALTER FUNCTION %s SET search_path = procrastinate', f.sig); END LOOP;
+        END $$
+    """)
     op.create_table('rule_set',
     sa.Column('id', sa.UUID(), nullable=False),
     sa.Column('school_year_id', sa.UUID(), nullable=False),
@@ -69,3 +92,4 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_truancy_episode_student_id'), table_name='truancy_episode')
     op.drop_table('truancy_episode')
     op.drop_table('rule_set')
+    op.execute("DROP SCHEMA procrastinate CASCADE")
