@@ -118,6 +118,8 @@ def _announce_demo(result: demo.DemoResult, settings: Settings) -> None:
         console.print("demo data already loaded; nothing changed")
         return
     console.print(f"created {result.created} demo users (admin, sup1, sup2, cm1..cm8, office1, counselor1..3)")
+    if result.students:
+        console.print(f"created the demo district: {result.students} students, school year 2025-2026")
     if settings.demo_password is None and result.password is not None:
         console.rule("demo password: shown once")
         console.print(f"  [bold]{result.password}[/bold]")
