@@ -7,6 +7,7 @@ upsert with audit), and (3) the evaluation of every student. Results go to docs/
 Subcommands for the sync engine can be added beside ``rules``.
 """
 
+# ruff: noqa: E501  (the report table reads best one row a line)
 from __future__ import annotations
 
 import asyncio
@@ -32,6 +33,16 @@ from server.rules.evaluate import evaluate_all
 from server.schools.calendar import import_calendar
 
 app = typer.Typer(help="Doorstep benchmarks.", no_args_is_help=True)
+NOTE = """
+Reading the figures: evaluation meets its target with room to spare. The import does not reach a
+third of a raw CSV `COPY` into a bare table (0.19): most of its time is the insert into
+`attendance_record` itself, whose two foreign keys (student, school) cost one index probe each
+per row, about as much again as the rest of the insert (seen with `EXPLAIN ANALYZE`); a raw
+binary `COPY` of the same, already resolved rows into a copy of the table with those foreign keys
+is the fairer baseline, and the import runs at 0.56 of it. Parsing and checking in Python take
+about a fifth of the import. Ways to close the gap, not taken: dropping or deferring the
+foreign-key checks during a load (needs superuser, or weakens the schema), parsing in parallel.
+"""
 
 
 @app.callback()
@@ -98,6 +109,26 @@ async def _rules(url: str, students: int, folder: Path) -> dict[str, float | int
                 result = await import_attendance(s, actor, lines)
         import_s = time.perf_counter() - started
         assert result.inserted == rows, result
+        # 1b. Raw binary COPY of the same rows, resolved, into a copy of attendance_record with its
+        # keys, index and foreign keys (the import pays for the foreign-key checks too).
+        binary = folder / "attendance.bin"
+        async with session_scope(factory) as s:
+            await s.execute(text("CREATE TABLE bench_raw2 (LIKE attendance_record INCLUDING ALL)"))
+            await s.execute(text("ALTER TABLE bench_raw2 ADD FOREIGN KEY (student_id) REFERENCES student (id)"))
+            await s.execute(text("ALTER TABLE bench_raw2 ADD FOREIGN KEY (school_id) REFERENCES school (id)"))
+            conn = await s.connection()
+            raw = await conn.get_raw_connection()
+            await raw.driver_connection.copy_from_query(  # type: ignore[union-attr]
+                "SELECT * FROM attendance_record", output=str(binary), format="binary"
+            )
+        async with session_scope(factory) as s:
+            conn = await s.connection()
+            raw = await conn.get_raw_connection()
+            started = time.perf_counter()
+            await raw.driver_connection.copy_to_table(  # type: ignore[union-attr]
+                "bench_raw2", source=str(binary), format="binary"
+            )
+        copy_fk_s = time.perf_counter() - started
         async with engine.connect() as c:
             await (await c.execution_options(isolation_level="AUTOCOMMIT")).execute(text("VACUUM ANALYZE"))
         # 3. Evaluation of every student at the end of the year.
@@ -119,6 +150,7 @@ async def _rules(url: str, students: int, folder: Path) -> dict[str, float | int
         "rows": rows,
         "postgres": version,
         "copy_s": round(copy_s, 2),
+        "copy_fk_s": round(copy_fk_s, 2),
         "import_s": round(import_s, 2),
         "reimport_s": round(reimport_s, 2),
         "eval_s": round(eval_s, 2),
@@ -144,7 +176,8 @@ def rules(
     rows = int(r["rows"])
     copy_rate = rows / float(r["copy_s"])
     import_rate = rows / float(r["import_s"])
-    ratio = f"≥ 1/3 of COPY: **{import_rate / copy_rate:.2f}**"
+    copy_fk_rate = rows / float(r["copy_fk_s"])
+    ratio = f"≥ 1/3 of COPY: **{import_rate / copy_rate:.2f}** of the first, **{import_rate / copy_fk_rate:.2f}** of the second"
     report = f"""## rules: import and evaluate {r["students"]:,} students x 180 school days ({rows:,} attendance rows)
 
 Run {date.today().isoformat()} with `scripts/bench rules` on {_machine()}; embedded PostgreSQL {r["postgres"]}.
@@ -152,12 +185,13 @@ Run {date.today().isoformat()} with `scripts/bench rules` on {_machine()}; embed
 | step | seconds | rows/s | target |
 |---|---:|---:|---|
 | raw `COPY` of the CSV into a table with the same key and index | {r["copy_s"]} | {copy_rate:,.0f} | baseline |
+| raw binary `COPY` of the resolved rows into a copy of `attendance_record` with its foreign keys | {r["copy_fk_s"]} | {copy_fk_rate:,.0f} | baseline |
 | attendance import (csv, COPY to temp, checks, upsert, audit) | {r["import_s"]} | {import_rate:,.0f} | {ratio} |
 | re-import of the same file (nothing changes) | {r["reimport_s"]} | {rows / float(r["reimport_s"]):,.0f} | |
 | evaluation of every student (classification, rules, episodes, meetings) | {r["eval_s"]} | | ≤ 10 s |
 
 The evaluation found {r["truant"]:,} truant, {r["habitual"]:,} habitual, {r["chronic"]:,} chronic students.
-"""
+{NOTE}"""
     print(report)
     if write:
         DOCS.write_text(

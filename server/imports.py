@@ -123,6 +123,11 @@ async def copy_records(
     await driver.copy_records_to_table(table, records=records, columns=["line", *columns])
 
 
+async def analyze(session: AsyncSession, table: str) -> None:
+    """Temporary tables have no statistics until asked: the checks and upserts need them."""
+    await session.execute(text(f"ANALYZE {table}"))
+
+
 async def flag_bad(session: AsyncSession, table: str, reason_sql: str, where_sql: str) -> None:
     """Mark rows bad with a reason computed in SQL (first reason wins)."""
     await session.execute(text(f"UPDATE {table} i SET bad = {reason_sql} WHERE i.bad IS NULL AND ({where_sql})"))
@@ -131,12 +136,14 @@ async def flag_bad(session: AsyncSession, table: str, reason_sql: str, where_sql
 async def flag_duplicates(session: AsyncSession, table: str, keys: Sequence[str], label: str) -> None:
     """A key seen on an earlier line makes the later line bad."""
     k = ", ".join(keys)
+    ik = ", ".join(f"i.{c}" for c in keys)
     await session.execute(
         text(
             f"""
             UPDATE {table} i SET bad = '{label} repeats line ' || d.first_line
-            FROM (SELECT line, min(line) OVER (PARTITION BY {k}) AS first_line FROM {table} WHERE bad IS NULL) d
-            WHERE d.line = i.line AND d.first_line <> i.line
+            FROM (SELECT {k}, min(line) AS first_line FROM {table} WHERE bad IS NULL
+                  GROUP BY {k} HAVING count(*) > 1) d
+            WHERE ({ik}) = ({", ".join(f"d.{c}" for c in keys)}) AND i.line <> d.first_line AND i.bad IS NULL
             """
         )
     )

@@ -134,6 +134,7 @@ async def import_attendance(
         await imp.copy_records(session, TEMP, COLUMNS, batch)
         if progress:
             progress("read", staged.rows, max(total_rows, staged.rows))
+    await imp.analyze(session, TEMP)
     await imp.flag_bad(
         session,
         TEMP,

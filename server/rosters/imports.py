@@ -207,6 +207,7 @@ async def import_roster(
         await imp.copy_records(session, TEMP, COLUMNS, batch)
         if progress:
             progress("read", staged.rows, max(total_rows, staged.rows))
+    await imp.analyze(session, TEMP)
     await imp.flag_duplicates(session, TEMP, ("student_number",), "student_number")
     bad = sorted(staged.bad + await imp.db_bad_rows(session, TEMP), key=lambda b: b.line)
     result = ImportResult(kind="roster", mode=mode, rows=staged.rows, applied=False, rejected=len(bad), bad_rows=bad)
