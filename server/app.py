@@ -23,12 +23,17 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from server import db as dbmod
 from server import logging as logmod
+from server.attendance.routes import attendance_import
 from server.auth.guards import PUBLIC, BearerAuthMiddleware, role_guard
 from server.auth.routes import router as auth_router
 from server.cases.routes import router as cases_router
 from server.conflicts.routes import router as conflicts_router
 from server.errors import DoorstepError, Unavailable
 from server.health import health, ready
+from server.rosters.routes import roster_import
+from server.referrals.routes import router as referrals_router
+from server.rules.routes import router as rules_router
+from server.schools.routes import calendar_import, school_calendar
 from server.settings import Settings
 from server.students.routes import router as students_router
 
@@ -133,7 +138,20 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
         ProblemDetailsConfig(exception_to_problem_detail_map={DoorstepError: _from_domain, HTTPException: _from_http})
     )
     app = Litestar(
-        route_handlers=[health, ready, auth_router, cases_router, students_router, conflicts_router],
+        route_handlers=[
+            health,
+            ready,
+            auth_router,
+            cases_router,
+            students_router,
+            conflicts_router,
+            referrals_router,
+            rules_router,
+            roster_import,
+            calendar_import,
+            school_calendar,
+            attendance_import,
+        ],
         dependencies={
             "db": Provide(dbmod.provide_db),
             "settings": Provide(_settings_provider(settings), use_cache=True, sync_to_thread=False),

@@ -6,6 +6,8 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import date
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -16,7 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.auth import Role
-from server import demo, migrate
+from schemas.imports import ImportMode, ImportResult
+from server import demo, migrate, queue
 from server.audit import Actor
 from server.auth import repository as repo
 from server.auth import service as auth
@@ -38,6 +41,14 @@ demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(device_app, name="device")
 app.add_typer(demo_app, name="demo")
+roster_app = typer.Typer(help="Student rosters.", no_args_is_help=True)
+calendar_app = typer.Typer(help="School calendars.", no_args_is_help=True)
+attendance_app = typer.Typer(help="Daily attendance.", no_args_is_help=True)
+rules_app = typer.Typer(help="The truancy rules engine.", no_args_is_help=True)
+app.add_typer(roster_app, name="roster")
+app.add_typer(calendar_app, name="calendar")
+app.add_typer(attendance_app, name="attendance")
+app.add_typer(rules_app, name="rules")
 console = Console()
 CLI_ACTOR = Actor(user_id=None, role="cli", request_id="cli")
 
@@ -109,6 +120,8 @@ def _announce_demo(result: demo.DemoResult, settings: Settings) -> None:
         console.print("demo users already loaded")
         return
     console.print(f"created {result.created} demo users (admin, sup1, sup2, cm1..cm8, office1, counselor1..3)")
+    if result.students:
+        console.print(f"created the demo district: {result.students} students, school year 2025-2026")
     if settings.demo_password is None and result.password is not None:
         console.rule("demo password: shown once")
         console.print(f"  [bold]{result.password}[/bold]")
@@ -208,6 +221,97 @@ def device_revoke(device_id: uuid.UUID) -> None:
     """Revoke a device: its next request gets `device_revoked` and the app wipes its data."""
     _with_session(lambda s: auth.revoke_device(s, replace(CLI_ACTOR, role="admin"), device_id))
     console.print(f"revoked {device_id}")
+
+
+ImportFn = Callable[..., Awaitable[ImportResult]]
+
+
+def _import_file(kind: str, fn: ImportFn, path: Path, mode: ImportMode) -> None:
+    """Read the file with a progress bar, apply it in one transaction, queue a re-evaluation."""
+    with path.open("rb") as counting:
+        total = max(sum(1 for _ in counting) - 1, 0)
+
+    async def run(session: AsyncSession) -> ImportResult:
+        with _progress() as bar, path.open(newline="", encoding="utf-8-sig") as lines:
+            tasks: dict[str, Any] = {}
+
+            def progress(step: str, done: int, of: int) -> None:
+                if step not in tasks:
+                    tasks[step] = bar.add_task(f"{kind} {step}", total=of)
+                bar.update(tasks[step], completed=done, total=of)
+
+            result = await fn(
+                session, CLI_ACTOR, lines, mode=mode, source_name=path.name, progress=progress, total_rows=total
+            )
+        if result.applied and (result.inserted or result.updated or result.deleted):
+            result.evaluation_queued = await queue.enqueue_evaluation(session)
+        return result
+
+    result = _with_session(run)
+    for bad in result.bad_rows[:50]:
+        console.print(f"  line {bad.line}: {bad.reason}")
+    if len(result.bad_rows) > 50:
+        console.print(f"  ... and {len(result.bad_rows) - 50} more bad rows")
+    if not result.applied:
+        console.print(f"[red]rejected:[/red] {result.rejected} bad row(s); nothing imported (use --mode good_rows)")
+        raise typer.Exit(1)
+    console.print(
+        f"{kind}: {result.rows} rows, {result.inserted} inserted, {result.updated} updated, "
+        f"{result.deleted} deleted, {result.unchanged} unchanged, {result.rejected} rejected"
+        + ("; re-evaluation queued" if result.evaluation_queued else "")
+    )
+
+
+ModeOption = Annotated[ImportMode, typer.Option(help="all_or_nothing, or good_rows to apply the good rows")]
+
+
+@roster_app.command("import")
+def roster_import(file: Path, mode: ModeOption = ImportMode.ALL_OR_NOTHING) -> None:
+    """Import students, households, guardians and enrollments from a CSV file (docs/imports.md)."""
+    from server.rosters.imports import import_roster
+
+    _import_file("roster", import_roster, file, mode)
+
+
+@calendar_app.command("import")
+def calendar_import(file: Path, mode: ModeOption = ImportMode.ALL_OR_NOTHING) -> None:
+    """Import instructional days from a CSV file (docs/imports.md)."""
+    from server.schools.calendar import import_calendar
+
+    _import_file("calendar", import_calendar, file, mode)
+
+
+@attendance_app.command("import")
+def attendance_import(file: Path, mode: ModeOption = ImportMode.ALL_OR_NOTHING) -> None:
+    """Import daily attendance from a CSV file (docs/imports.md)."""
+    from server.attendance.imports import import_attendance
+
+    _import_file("attendance", import_attendance, file, mode)
+
+
+@rules_app.command("evaluate")
+def rules_evaluate(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD (default: today)")] = None,
+) -> None:
+    """Evaluate every student now: record truancy episodes, create parent meetings."""
+    from server.rules.evaluate import evaluate_all
+
+    day = date.fromisoformat(as_of) if as_of else date.today()
+    result = _with_session(lambda s: evaluate_all(s, day, CLI_ACTOR))
+    console.print(
+        f"{result.school_year or 'no school year'} as of {result.as_of}: {result.students} students, "
+        f"{result.truant} truant, {result.habitual} habitual, {result.chronic} chronic; "
+        f"episodes +{result.episodes_opened} / ended {result.episodes_ended}; "
+        f"{result.meetings_created} parent meetings created ({result.seconds} s)"
+    )
+
+
+@app.command("worker")
+def worker() -> None:
+    """Run the background worker (re-evaluation after imports, and daily)."""
+    url = _database(Settings.from_env())
+    console.print("worker started (Ctrl-C to stop)")
+    queue.run_worker(url)
 
 
 @app.command("serve")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.auth import Role
-from server import demo_cases
+from server import demo_cases, demo_district
 from server.audit import Actor
 from server.auth import repository as repo
 from server.auth import service as auth
@@ -43,15 +43,23 @@ class DemoResult:
     created: int
     password: str | None
     """The shared password of newly created users; None when nothing was created."""
+    students: int = 0
+    """Students of the synthetic district created by this load (0: it was there already, or not asked for)."""
     cases: int = 0
+    """Demo cases opened by this load."""
 
 
 def demo_password(configured: str | None) -> str:
     return configured or secrets.token_urlsafe(12)
 
 
-async def load(session: AsyncSession, password: str, progress: Progress | None = None) -> DemoResult:
-    """Create every demo user that does not exist yet; existing users are left alone."""
+async def load(
+    session: AsyncSession, password: str, progress: Progress | None = None, *, district: bool = True
+) -> DemoResult:
+    """Create every demo user that does not exist yet; existing users are left alone.
+
+    With ``district`` (the default), also the synthetic district of server.demo_district (once).
+    """
     actor = Actor.system()
     created = 0
     total = len(DEMO_USERS)
@@ -70,5 +78,6 @@ async def load(session: AsyncSession, password: str, progress: Progress | None =
             created += 1
         if progress is not None:
             progress("users", n, total)
-    cases = await demo_cases.load_cases(session, progress)
-    return DemoResult(created=created, password=password if created else None, cases=cases)
+    students = await demo_district.load(session, progress) if district else 0
+    cases = await demo_cases.load_cases(session, progress) if district else 0
+    return DemoResult(created=created, password=password if created else None, students=students, cases=cases)

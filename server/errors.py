@@ -64,3 +64,15 @@ class InvalidTransition(DoorstepError):
 
 class DuplicateWithDifferentContent(DoorstepError):
     status, code, title = 409, "duplicate_id", "This id was already used with different content"
+
+
+class OutsideSchoolYear(DoorstepError):
+    """A date no school year covers (the rules are evaluated within one school year)."""
+
+    status, code, title = 400, "outside_school_year", "Date outside any school year"
+
+
+class ImportRejected(DoorstepError):
+    """An all-or-nothing import with bad rows: nothing was written. ``bad_rows`` lists each line and reason."""
+
+    status, code, title = 422, "import_rejected", "Import rejected: bad rows"

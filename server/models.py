@@ -4,6 +4,7 @@ from server.attendance.models import AttendanceRecord
 from server.audit import AuditEntry
 from server.auth.models import Device, RefreshToken, User
 from server.cases.models import Case, ContactAttempt, FollowUp, Referral, ServiceReferral, VisitNote
+from server.rules.models import RuleSet, TruancyEpisode
 from server.schools.models import CounselorSchool, InstructionalDay, School, SchoolYear
 from server.students.models import Enrollment, Guardian, Household, Student
 from server.sync.models import Conflict, SyncChange, SyncClient, SyncMutation, SyncScopeEpoch
@@ -23,6 +24,7 @@ __all__ = [
     "InstructionalDay",
     "Referral",
     "RefreshToken",
+    "RuleSet",
     "School",
     "SchoolYear",
     "ServiceReferral",
@@ -31,6 +33,7 @@ __all__ = [
     "SyncClient",
     "SyncMutation",
     "SyncScopeEpoch",
+    "TruancyEpisode",
     "User",
     "VisitNote",
 ]

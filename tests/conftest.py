@@ -88,11 +88,11 @@ async def template_url(server_url: str) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="session")
 async def engine(server_url: str, template_url: str) -> AsyncIterator[AsyncEngine]:
-    """The shared test database: the template plus the demo users, committed once."""
+    """The shared test database: the template plus the demo users (not the district), committed once."""
     await _admin(server_url, f'CREATE DATABASE "{_MAIN}" TEMPLATE "{_TEMPLATE}"')
     eng = create_engine(with_database(server_url, _MAIN))
     async with create_session_factory(eng)() as session:
-        await demo.load(session, PASSWORD)
+        await demo.load(session, PASSWORD, district=False)
         await session.commit()
     yield eng
     await eng.dispose()

@@ -1,0 +1,336 @@
+"""The machinery every CSV import shares: read with the csv module, load with COPY, upsert set-based.
+
+A file is read in batches; each row is checked in Python (shape, types, codes) and the good
+ones go by binary COPY into a temporary table with their line numbers. Checks that need the
+database (unknown students, duplicate keys) run there, set-based. Then, unless the caller asked
+for all-or-nothing and a row was bad, one ``INSERT ... ON CONFLICT DO UPDATE ... WHERE ... IS
+DISTINCT FROM`` per table applies the file: unchanged rows are not touched, and each corrected
+record gets an audit row with its values before and after (written by the same statement).
+Inserts are summed up in one audit row per import. Services flush, never commit.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.imports import BadRow, ImportMode, ImportResult
+from server import audit
+from server.audit import Actor
+from server.errors import ImportRejected, InvalidInput
+
+BATCH = 50_000
+Progress = Callable[[str, int, int], None]
+Convert = Callable[[list[str]], tuple[Any, ...]]
+
+
+class RowError(ValueError):
+    """A bad value in a row; the message is the reason reported with the line number."""
+
+
+@dataclass
+class Staged:
+    rows: int = 0
+    bad: list[BadRow] = field(default_factory=list)
+
+
+def header_index(header: Sequence[str], required: Sequence[str], optional: Sequence[str]) -> dict[str, int]:
+    """Column positions by name. Raises RowError for a missing required column."""
+    names = [h.strip().lower() for h in header]
+    if names and names[0].startswith("\ufeff"):
+        names[0] = names[0][1:]
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise RowError(f"missing column(s): {', '.join(missing)}")
+    return {c: names.index(c) for c in (*required, *optional) if c in names}
+
+
+def batches(
+    lines: Iterable[str],
+    required: Sequence[str],
+    optional: Sequence[str],
+    make_converter: Callable[[dict[str, int]], Convert],
+    staged: Staged,
+) -> Iterator[list[tuple[Any, ...]]]:
+    """Yield batches of ``(line, *values)`` records; bad rows go to ``staged.bad``."""
+    reader = csv.reader(lines)
+    try:
+        header = next(reader)
+    except StopIteration:
+        staged.bad.append(BadRow(1, "empty file: expected a header line"))
+        return
+    except csv.Error as exc:
+        staged.bad.append(BadRow(1, f"unreadable CSV: {exc}"))
+        return
+    try:
+        convert = make_converter(header_index(header, required, optional))
+    except RowError as exc:
+        staged.bad.append(BadRow(1, str(exc)))
+        return
+    width = len(header)
+    batch: list[tuple[Any, ...]] = []
+    bad = staged.bad
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            staged.rows += 1
+            bad.append(BadRow(reader.line_num, f"unreadable CSV: {exc}"))
+            continue
+        line = reader.line_num
+        if not row:
+            continue
+        staged.rows += 1
+        if len(row) != width:
+            bad.append(BadRow(line, f"expected {width} fields, found {len(row)}"))
+            continue
+        try:
+            batch.append((line, *convert(row)))
+        except (RowError, ValueError) as exc:
+            bad.append(BadRow(line, str(exc)))
+            continue
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+async def create_temp(session: AsyncSession, name: str, columns_ddl: str) -> None:
+    await session.execute(
+        text(f"CREATE TEMP TABLE IF NOT EXISTS {name} (line int NOT NULL, {columns_ddl}, bad text) ON COMMIT DROP")
+    )
+    await session.execute(text(f"TRUNCATE {name}"))
+
+
+async def copy_records(
+    session: AsyncSession, table: str, columns: Sequence[str], records: list[tuple[Any, ...]]
+) -> None:
+    """Binary COPY on the session's own connection (same transaction)."""
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    await driver.copy_records_to_table(table, records=records, columns=["line", *columns])
+
+
+async def analyze(session: AsyncSession, table: str) -> None:
+    """Temporary tables have no statistics until asked: the checks and upserts need them."""
+    await session.execute(text(f"ANALYZE {table}"))
+
+
+async def flag_bad(session: AsyncSession, table: str, reason_sql: str, where_sql: str) -> None:
+    """Mark rows bad with a reason computed in SQL (first reason wins)."""
+    await session.execute(text(f"UPDATE {table} i SET bad = {reason_sql} WHERE i.bad IS NULL AND ({where_sql})"))
+
+
+async def flag_duplicates(session: AsyncSession, table: str, keys: Sequence[str], label: str) -> None:
+    """A key seen on an earlier line makes the later line bad."""
+    k = ", ".join(keys)
+    ik = ", ".join(f"i.{c}" for c in keys)
+    await session.execute(
+        text(
+            f"""
+            UPDATE {table} i SET bad = '{label} repeats line ' || d.first_line
+            FROM (SELECT {k}, min(line) AS first_line FROM {table} WHERE bad IS NULL
+                  GROUP BY {k} HAVING count(*) > 1) d
+            WHERE ({ik}) = ({", ".join(f"d.{c}" for c in keys)}) AND i.line <> d.first_line AND i.bad IS NULL
+            """
+        )
+    )
+
+
+async def db_bad_rows(session: AsyncSession, table: str) -> list[BadRow]:
+    rows = await session.execute(text(f"SELECT line, bad FROM {table} WHERE bad IS NOT NULL ORDER BY line"))
+    return [BadRow(line, reason) for line, reason in rows]
+
+
+@dataclass(frozen=True)
+class Upsert:
+    """One table's set-based upsert from a source query, auditing each changed record."""
+
+    table: str
+    keys: tuple[str, ...]
+    values: tuple[str, ...]
+    source: str
+    """SQL selecting ``line`` plus the key and value columns, one row per key."""
+    entity_type: str
+    entity_id: str
+    """SQL expression over ``up`` for the audit row's entity id."""
+    generated_id: bool = False
+    versioned: bool = False
+    touch_updated_at: bool = False
+
+
+@dataclass
+class Counts:
+    inserted: int = 0
+    updated: int = 0
+
+    def add(self, other: Counts) -> None:
+        self.inserted += other.inserted
+        self.updated += other.updated
+
+
+async def upsert(session: AsyncSession, spec: Upsert, actor: Actor, import_id: uuid.UUID, action: str) -> Counts:
+    keys = ", ".join(spec.keys)
+    cols = ", ".join((*spec.keys, *spec.values))
+    id_col, id_val = ("id, ", "gen_random_uuid(), ") if spec.generated_id else ("", "")
+    sets = [f"{v} = EXCLUDED.{v}" for v in spec.values]
+    if spec.versioned:
+        sets += ["version = t.version + 1", "updated_at = now()"]
+    elif spec.touch_updated_at:
+        sets.append("updated_at = now()")
+    old_vals = ", ".join(f"t.{v}" for v in spec.values)
+    new_vals = ", ".join(f"EXCLUDED.{v}" for v in spec.values)
+    key_join = " AND ".join(f"o.{k} = up.{k}" for k in spec.keys)
+    src_join = " AND ".join(f"t.{k} = src.{k}" for k in spec.keys)
+    line_join = " AND ".join(f"src.{k} = up.{k}" for k in spec.keys)
+    before = ", ".join(f"'{v}', o.{v}" for v in spec.values)
+    after = ", ".join(f"'{v}', up.{v}" for v in spec.values)
+    sql = f"""
+        WITH src AS ({spec.source}),
+        old AS (SELECT t.* FROM {spec.table} t JOIN src ON {src_join}),
+        up AS (
+            INSERT INTO {spec.table} AS t ({id_col}{cols})
+            SELECT {id_val}{cols} FROM src
+            ON CONFLICT ({keys}) DO UPDATE SET {", ".join(sets)}
+            WHERE ({old_vals}) IS DISTINCT FROM ({new_vals})
+            RETURNING t.*, (t.xmax <> 0) AS updated_
+        ),
+        aud AS (
+            INSERT INTO audit_log (actor_id, actor_role, device_id, action, entity_type, entity_id, request_id, detail)
+            SELECT CAST(:actor_id AS uuid), :actor_role, CAST(:device_id AS uuid), :action, :entity_type,
+                   {spec.entity_id}, :request_id,
+                   jsonb_build_object('import_id', CAST(:import_id AS text), 'line', src.line,
+                                      'before', jsonb_build_object({before}), 'after', jsonb_build_object({after}))
+            FROM up JOIN old o ON {key_join} JOIN src ON {line_join}
+            WHERE up.updated_
+            RETURNING 1
+        )
+        SELECT count(*) FILTER (WHERE NOT updated_) AS inserted, count(*) FILTER (WHERE updated_) AS updated,
+               (SELECT count(*) FROM aud) AS audited
+        FROM up
+    """
+    row = (
+        await session.execute(
+            text(sql),
+            {
+                "actor_id": actor.user_id,
+                "actor_role": actor.role,
+                "device_id": actor.device_id,
+                "action": action,
+                "entity_type": spec.entity_type,
+                "request_id": actor.request_id,
+                "import_id": str(import_id),
+            },
+        )
+    ).one()
+    return Counts(inserted=int(row.inserted), updated=int(row.updated))
+
+
+def parse_bool(value: str, name: str) -> bool | None:
+    v = value.strip().lower()
+    if v == "":
+        return None
+    if v in ("1", "true", "t", "yes", "y"):
+        return True
+    if v in ("0", "false", "f", "no", "n"):
+        return False
+    raise RowError(f"{name}: expected true or false, got {value!r}")
+
+
+def should_apply(mode: ImportMode, bad: list[BadRow]) -> bool:
+    return mode == ImportMode.GOOD_ROWS or not bad
+
+
+def parse_date(value: str, name: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise RowError(f"{name}: not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def optional_date(value: str, name: str) -> date | None:
+    return parse_date(value, name) if value.strip() else None
+
+
+def school_year_name(value: str) -> str:
+    """``2025-2026``: two consecutive years."""
+    v = value.strip()
+    if len(v) != 9 or v[4] != "-" or not (v[:4].isdigit() and v[5:].isdigit()) or int(v[5:]) != int(v[:4]) + 1:
+        raise RowError(f"school_year: expected two consecutive years like 2025-2026, got {value!r}")
+    return v
+
+
+async def ensure_schools_and_years(session: AsyncSession, table: str, with_school_name: bool) -> None:
+    """Create the schools (by code) and school years (by name) a staged file mentions."""
+    name = "coalesce(nullif(i.school_name, ''), i.school_code)" if with_school_name else "i.school_code"
+    await session.execute(
+        text(
+            f"""
+            INSERT INTO school (id, code, name)
+            SELECT DISTINCT ON (i.school_code) gen_random_uuid(), i.school_code, {name}
+            FROM {table} i WHERE i.bad IS NULL ORDER BY i.school_code, i.line
+            ON CONFLICT (code) DO NOTHING
+            """
+        )
+    )
+    await session.execute(
+        text(
+            f"""
+            INSERT INTO school_year (id, name, starts_on, ends_on)
+            SELECT DISTINCT ON (i.school_year) gen_random_uuid(), i.school_year,
+                   make_date(left(i.school_year, 4)::int, 7, 1), make_date(right(i.school_year, 4)::int, 6, 30)
+            FROM {table} i WHERE i.bad IS NULL
+            ON CONFLICT (name) DO NOTHING
+            """
+        )
+    )
+
+
+def audit_import(session: AsyncSession, actor: Actor, import_id: uuid.UUID, source: str, r: ImportResult) -> None:
+    """One audit row per applied import, with its counts (corrections have a row each)."""
+    audit.record(
+        session,
+        actor,
+        f"{r.kind}.import",
+        "import",
+        import_id,
+        source=source,
+        mode=r.mode.value,
+        rows=r.rows,
+        inserted=r.inserted,
+        updated=r.updated,
+        unchanged=r.unchanged,
+        deleted=r.deleted,
+        rejected=r.rejected,
+    )
+
+
+def body_lines(body: bytes) -> io.StringIO:
+    """A request body (UTF-8, with or without a BOM) as lines for the csv module."""
+    try:
+        return io.StringIO(body.decode("utf-8-sig"), newline="")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"the file is not UTF-8: {exc.reason} at byte {exc.start}") from None
+
+
+def rejected_unless_applied(result: ImportResult) -> ImportResult:
+    """At the request edge: an import that wrote nothing is a 422 listing the bad rows."""
+    if not result.applied:
+        raise ImportRejected(
+            f"{result.rejected} bad row(s) of {result.rows}; nothing was imported (mode all_or_nothing)",
+            rows=result.rows,
+            bad_rows=[{"line": b.line, "reason": b.reason} for b in result.bad_rows[:1000]],
+        )
+    return result

@@ -1,0 +1,107 @@
+"""Background work on PostgreSQL (procrastinate): re-evaluate the rules after imports and daily.
+
+The procrastinate schema lives in its own PostgreSQL schema, ``procrastinate``, created by
+migration 0003. Jobs are deferred inside the caller's own transaction (a plain INSERT through
+procrastinate's SQL function), so an import and the evaluation it asks for commit together or
+not at all. ``doorstep worker`` runs the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import date, datetime
+from typing import Any
+
+import procrastinate
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.audit import Actor
+from server.db import asyncpg_url, create_engine, create_session_factory, session_scope
+
+SCHEMA = "procrastinate"
+EVALUATE_TASK = "rules.evaluate"
+EVALUATE_LOCK = "rules.evaluate"
+
+
+def psycopg_conninfo(url: str) -> str:
+    """Our SQLAlchemy URL as a libpq URI (psycopg speaks to the same server)."""
+    return asyncpg_url(url).replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def make_app(database_url: str | None = None) -> procrastinate.App:
+    """The procrastinate app. Without a URL it is built with an in-memory connector (tests, imports)."""
+    connector: Any
+    if database_url is None:
+        from procrastinate.testing import InMemoryConnector
+
+        connector = InMemoryConnector()
+    else:
+        connector = procrastinate.PsycopgConnector(
+            conninfo=psycopg_conninfo(database_url), kwargs={"options": f"-c search_path={SCHEMA}"}
+        )
+    app = procrastinate.App(connector=connector)
+    _register(app, database_url)
+    return app
+
+
+async def run_evaluation(database_url: str, as_of: date | None = None) -> dict[str, Any]:
+    """The job: evaluate every student as of ``as_of`` (today by default) in one committed transaction."""
+    from server.rules.evaluate import evaluate_all
+
+    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        async with session_scope(create_session_factory(engine)) as session:
+            result = await evaluate_all(session, as_of or date.today(), Actor.system("queue"))
+    finally:
+        await engine.dispose()
+    return {"school_year": result.school_year, "truant": result.truant, "seconds": result.seconds}
+
+
+def _register(app: procrastinate.App, database_url: str | None) -> None:
+    @app.task(name=EVALUATE_TASK, lock=EVALUATE_LOCK, pass_context=False)
+    async def evaluate(as_of: str | None = None) -> None:
+        if database_url is None:
+            return
+        await run_evaluation(database_url, date.fromisoformat(as_of) if as_of else None)
+
+    @app.periodic(cron="15 5 * * *", periodic_id="daily")
+    @app.task(name="rules.evaluate_daily", lock=EVALUATE_LOCK, pass_context=False)
+    async def evaluate_daily(timestamp: int) -> None:
+        """Documentation windows close as days pass, without any new data."""
+        if database_url is None:
+            return
+        await run_evaluation(database_url, datetime.fromtimestamp(timestamp).date())
+
+
+async def enqueue_evaluation(session: AsyncSession, as_of: date | None = None) -> bool:
+    """Defer an evaluation in the session's transaction, unless one is already waiting."""
+    result = await session.execute(
+        text(
+            f"""
+            SELECT {SCHEMA}.procrastinate_defer_jobs_v1(ARRAY[ROW(
+                'default', :task, 0, :lock, NULL, CAST(:args AS jsonb), NULL
+            )::{SCHEMA}.procrastinate_job_to_defer_v1])
+            WHERE NOT EXISTS (
+                SELECT 1 FROM {SCHEMA}.procrastinate_jobs
+                WHERE task_name = :task AND status = 'todo' AND args = CAST(:args AS jsonb))
+            """
+        ),
+        {"task": EVALUATE_TASK, "lock": EVALUATE_LOCK, "args": _args(as_of)},
+    )
+    return result.first() is not None
+
+
+def _args(as_of: date | None) -> str:
+    return json.dumps({} if as_of is None else {"as_of": as_of.isoformat()})
+
+
+def run_worker(database_url: str) -> None:
+    app = make_app(database_url)
+
+    async def main() -> None:
+        async with app.open_async():
+            await app.run_worker_async(install_signal_handlers=True)
+
+    asyncio.run(main())

@@ -1,0 +1,60 @@
+"""Referral routes: counselors refer, supervisors override, staff read."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import msgspec
+from litestar import Response, Router, get, post
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from schemas.auth import Role
+from schemas.cases import OverrideRequest, ReferralIn, ReferralOut, ReferralStatus
+from server.auth.guards import allow
+from server.cases.models import Referral
+from server.deps import AuthRequest, Db, actor_of
+from server.errors import NotFound
+from server.referrals import repository as repo
+from server.referrals import service
+
+READERS = allow(Role.ATTENDANCE_COUNSELOR, Role.SUPERVISOR, Role.OFFICE_STAFF, Role.ADMIN)
+
+
+def _out(row: Referral) -> ReferralOut:
+    return msgspec.convert(row, ReferralOut, from_attributes=True)
+
+
+@post("/referrals", opt=allow(Role.ATTENDANCE_COUNSELOR))
+async def create_referral(
+    request: AuthRequest, db: Db, data: JSONBody[ReferralIn], as_of: FromQuery[date | None] = None
+) -> Response[ReferralOut]:
+    """201 for a new referral; 200 with the same answer when the same referral is sent again."""
+    referral, created = await service.create(db, request.user, actor_of(request), data, as_of or date.today())
+    return Response(_out(referral), status_code=201 if created else 200)
+
+
+@post("/referrals/{referral_id:uuid}/override", opt=allow(Role.SUPERVISOR), status_code=200)
+async def override_referral(
+    request: AuthRequest, db: Db, referral_id: FromPath[uuid.UUID], data: JSONBody[OverrideRequest]
+) -> ReferralOut:
+    return _out(await service.override(db, request.user, actor_of(request), referral_id, data.note))
+
+
+@get("/referrals", opt=READERS)
+async def list_referrals(
+    request: AuthRequest, db: Db, status: FromQuery[ReferralStatus | None] = None
+) -> list[ReferralOut]:
+    """The 200 most recent referrals the caller may see."""
+    return [_out(r) for r in await repo.recent(db, request.user, status)]
+
+
+@get("/referrals/{referral_id:uuid}", opt=READERS)
+async def read_referral(request: AuthRequest, db: Db, referral_id: FromPath[uuid.UUID]) -> ReferralOut:
+    row = await repo.get(db, request.user, referral_id)
+    if row is None:
+        raise NotFound("No such referral")
+    return _out(row)
+
+
+router = Router(path="/", route_handlers=[create_referral, override_referral, list_referrals, read_referral])

@@ -1,0 +1,237 @@
+"""Roster import: students, households with guardians, and enrollments (format in docs/imports.md)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.imports import ImportMode, ImportResult
+from server import imports as imp
+from server.audit import Actor
+
+REQUIRED = ("student_number", "first_name", "last_name", "school_code", "school_year", "entered_on")
+_GUARDIAN = ("name", "relationship", "phone", "language")
+OPTIONAL = (
+    "birth_date",
+    "grade",
+    "school_name",
+    "exited_on",
+    "household_id",
+    "phone",
+    "alt_phone",
+    "language",
+    "address",
+    "latitude",
+    "longitude",
+    *(f"guardian{n}_{f}" for n in (1, 2) for f in _GUARDIAN),
+)
+COLUMNS = (
+    "student_number",
+    "first_name",
+    "last_name",
+    "birth_date",
+    "grade",
+    "school_code",
+    "school_name",
+    "school_year",
+    "entered_on",
+    "exited_on",
+    "household_id",
+    "phone",
+    "alt_phone",
+    "language",
+    "address",
+    "latitude",
+    "longitude",
+    *(f"guardian{n}_{f}" for n in (1, 2) for f in _GUARDIAN),
+)
+_TYPES = {"birth_date": "date", "entered_on": "date", "exited_on": "date", "latitude": "float8", "longitude": "float8"}
+_DDL = ", ".join(f"{c} {_TYPES.get(c, 'text')}" for c in COLUMNS)
+_LIMITS = {
+    "student_number": 32,
+    "first_name": 100,
+    "last_name": 100,
+    "grade": 4,
+    "school_code": 32,
+    "school_name": 200,
+    "household_id": 64,
+    "phone": 32,
+    "alt_phone": 32,
+    "language": 32,
+    "address": 300,
+    **{f"guardian{n}_name": 200 for n in (1, 2)},
+    **{f"guardian{n}_relationship": 64 for n in (1, 2)},
+    **{f"guardian{n}_phone": 32 for n in (1, 2)},
+    **{f"guardian{n}_language": 32 for n in (1, 2)},
+}
+TEMP = "imp_roster"
+
+
+def _converter(ix: dict[str, int]) -> imp.Convert:
+    def get(row: list[str], name: str) -> str:
+        i = ix.get(name)
+        value = row[i].strip() if i is not None else ""
+        limit = _LIMITS.get(name)
+        if limit and len(value) > limit:
+            raise imp.RowError(f"{name}: at most {limit} characters")
+        return value
+
+    def convert(row: list[str]) -> tuple[Any, ...]:
+        for name in REQUIRED:
+            if not get(row, name):
+                raise imp.RowError(f"{name} is required")
+        values: dict[str, Any] = {c: get(row, c) for c in COLUMNS}
+        values["school_year"] = imp.school_year_name(values["school_year"])
+        values["entered_on"] = imp.parse_date(values["entered_on"], "entered_on")
+        values["birth_date"] = imp.optional_date(values["birth_date"], "birth_date")
+        values["exited_on"] = imp.optional_date(values["exited_on"], "exited_on")
+        if values["exited_on"] and values["exited_on"] < values["entered_on"]:
+            raise imp.RowError("exited_on is before entered_on")
+        for coord, bound in (("latitude", 90.0), ("longitude", 180.0)):
+            raw = values[coord]
+            if raw:
+                try:
+                    values[coord] = float(raw)
+                except ValueError:
+                    raise imp.RowError(f"{coord}: not a number: {raw!r}") from None
+                if not -bound <= values[coord] <= bound:
+                    raise imp.RowError(f"{coord}: out of range")
+            else:
+                values[coord] = None
+        if not values["household_id"] and any(
+            values[c] for c in ("phone", "alt_phone", "address", "guardian1_name", "guardian2_name")
+        ):
+            raise imp.RowError("household fields and guardians need a household_id")
+        return tuple(values[c] for c in COLUMNS)
+
+    return convert
+
+
+def _nullif(col: str) -> str:
+    return f"nullif(i.{col}, '')"
+
+
+HOUSEHOLDS = imp.Upsert(
+    table="household",
+    keys=("external_id",),
+    values=("phone", "alt_phone", "language", "address", "latitude", "longitude"),
+    source=f"""
+        SELECT DISTINCT ON (i.household_id) i.line, i.household_id AS external_id, {_nullif("phone")} AS phone,
+            {_nullif("alt_phone")} AS alt_phone, {_nullif("language")} AS language, {_nullif("address")} AS address,
+            i.latitude, i.longitude
+        FROM {TEMP} i WHERE i.bad IS NULL AND i.household_id <> ''
+        ORDER BY i.household_id, i.line DESC
+    """,
+    entity_type="household",
+    entity_id="up.id::text",
+    generated_id=True,
+    versioned=True,
+)
+
+STUDENTS = imp.Upsert(
+    table="student",
+    keys=("student_number",),
+    values=("first_name", "last_name", "birth_date", "grade", "household_id", "school_id"),
+    source=f"""
+        SELECT i.line, i.student_number, i.first_name, i.last_name, i.birth_date, {_nullif("grade")} AS grade,
+            h.id AS household_id, s.id AS school_id
+        FROM {TEMP} i
+        JOIN school s ON s.code = i.school_code
+        LEFT JOIN household h ON h.external_id = i.household_id
+        WHERE i.bad IS NULL
+    """,
+    entity_type="student",
+    entity_id="up.id::text",
+    generated_id=True,
+    versioned=True,
+)
+
+GUARDIANS = imp.Upsert(
+    table="guardian",
+    keys=("household_id", "name"),
+    values=("relationship", "phone", "language"),
+    source=f"""
+        SELECT DISTINCT ON (h.id, g.name) i.line, h.id AS household_id, g.name,
+            nullif(g.relationship, '') AS relationship, nullif(g.phone, '') AS phone,
+            nullif(g.language, '') AS language
+        FROM {TEMP} i
+        JOIN household h ON h.external_id = i.household_id
+        CROSS JOIN LATERAL (VALUES
+            (i.guardian1_name, i.guardian1_relationship, i.guardian1_phone, i.guardian1_language),
+            (i.guardian2_name, i.guardian2_relationship, i.guardian2_phone, i.guardian2_language)
+        ) AS g(name, relationship, phone, language)
+        WHERE i.bad IS NULL AND g.name <> ''
+        ORDER BY h.id, g.name, i.line DESC
+    """,
+    entity_type="guardian",
+    entity_id="up.id::text",
+    generated_id=True,
+)
+
+ENROLLMENTS = imp.Upsert(
+    table="enrollment",
+    keys=("student_id", "school_id", "school_year_id", "entered_on"),
+    values=("grade", "exited_on"),
+    source=f"""
+        SELECT i.line, st.id AS student_id, s.id AS school_id, y.id AS school_year_id, i.entered_on,
+            {_nullif("grade")} AS grade, i.exited_on
+        FROM {TEMP} i
+        JOIN student st ON st.student_number = i.student_number
+        JOIN school s ON s.code = i.school_code
+        JOIN school_year y ON y.name = i.school_year
+        WHERE i.bad IS NULL
+    """,
+    entity_type="enrollment",
+    entity_id="up.id::text",
+    generated_id=True,
+)
+
+
+async def import_roster(
+    session: AsyncSession,
+    actor: Actor,
+    lines: Iterable[str],
+    *,
+    mode: ImportMode = ImportMode.ALL_OR_NOTHING,
+    source_name: str = "",
+    progress: imp.Progress | None = None,
+    total_rows: int = 0,
+) -> ImportResult:
+    """One row per student enrollment. Schools and school years are found by code and name, or created."""
+    staged = imp.Staged()
+    await imp.create_temp(session, TEMP, _DDL)
+    for batch in imp.batches(lines, REQUIRED, OPTIONAL, _converter, staged):
+        await imp.copy_records(session, TEMP, COLUMNS, batch)
+        if progress:
+            progress("read", staged.rows, max(total_rows, staged.rows))
+    await imp.analyze(session, TEMP)
+    await imp.flag_duplicates(session, TEMP, ("student_number",), "student_number")
+    bad = sorted(staged.bad + await imp.db_bad_rows(session, TEMP), key=lambda b: b.line)
+    result = ImportResult(kind="roster", mode=mode, rows=staged.rows, applied=False, rejected=len(bad), bad_rows=bad)
+    if not imp.should_apply(mode, bad):
+        return result
+    import_id = uuid.uuid4()
+    await imp.ensure_schools_and_years(session, TEMP, with_school_name=True)
+    steps = (
+        ("household", HOUSEHOLDS, "household.corrected"),
+        ("student", STUDENTS, "student.corrected"),
+        ("guardian", GUARDIANS, "guardian.corrected"),
+        ("enrollment", ENROLLMENTS, "enrollment.corrected"),
+    )
+    total = imp.Counts()
+    for n, (table, spec, action) in enumerate(steps, start=1):
+        counts = await imp.upsert(session, spec, actor, import_id, action)
+        result.by_table[table] = {"inserted": counts.inserted, "updated": counts.updated}
+        total.add(counts)
+        if progress:
+            progress("apply", n, len(steps))
+    student = result.by_table["student"]
+    result.applied = True
+    result.inserted, result.updated = total.inserted, total.updated
+    result.unchanged = staged.rows - len(bad) - student["inserted"] - student["updated"]
+    imp.audit_import(session, actor, import_id, source_name, result)
+    await session.flush()
+    return result

@@ -1,0 +1,222 @@
+"""Evaluate every student at once: record truancy episodes and create parent meetings.
+
+Set-based from start to end: one statement computes every student's status into a temporary
+table, and a handful of statements turn it into episode transitions and parent-meeting
+follow-ups. Runs after each import (a queued job), and daily as days pass (documentation
+windows close without any new data). Serialised by an advisory lock; flushes, never commits.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.cases import FollowUpKind
+from server import audit
+from server.audit import Actor
+from server.rules import repository as repo
+from server.rules import sql
+from server.rules.rulesets import effective
+
+LOCK_KEY = 4_242_001  # pg_advisory_xact_lock key of the evaluation
+
+_STATUS_COLUMNS = (
+    "student_id, absences, unexcused, month_max, enrolled_days, monthly_trigger, yearly_trigger, "
+    "habitual_trigger, absence_percent, chronic"
+)
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    school_year: str | None
+    as_of: date
+    students: int = 0
+    truant: int = 0
+    habitual: int = 0
+    chronic: int = 0
+    episodes_opened: int = 0
+    episodes_ended: int = 0
+    meetings_created: int = 0
+    seconds: float = 0.0
+
+
+async def evaluate_all(session: AsyncSession, as_of: date, actor: Actor | None = None) -> EvaluationResult:
+    """Evaluate the school year containing ``as_of`` (or the last one that ended before it)."""
+    started = time.perf_counter()
+    actor = actor or Actor.system()
+    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+    year = await repo.school_year_containing(session, as_of) or await repo.latest_school_year_started_by(session, as_of)
+    ended = await _end_past_years(session, as_of)
+    if year is None:
+        return EvaluationResult(school_year=None, as_of=as_of, episodes_ended=ended)
+    day = min(as_of, year.ends_on)
+    rules = await effective(session, year)
+    params = repo.rule_params(year.id, day, rules.values)
+
+    await session.execute(
+        text(
+            "CREATE TEMP TABLE IF NOT EXISTS rules_status (student_id uuid PRIMARY KEY, absences int, "
+            "unexcused int, month_max int, enrolled_days int, monthly_trigger date, yearly_trigger date, "
+            "habitual_trigger date, absence_percent float8, chronic bool) ON COMMIT DROP"
+        )
+    )
+    await session.execute(text("TRUNCATE rules_status"))
+    status_params = {k: v for k, v in params.items() if k != "meeting_days"}
+    await session.execute(
+        text(f"INSERT INTO rules_status ({_STATUS_COLUMNS}) " + sql.status_sql(one_student=False)), status_params
+    )
+    await session.execute(text("ANALYZE rules_status"))
+    await session.execute(
+        text("CREATE TEMP TABLE IF NOT EXISTS rules_firing (student_id uuid, rule text, became_on date) ON COMMIT DROP")
+    )
+    await session.execute(text("TRUNCATE rules_firing"))
+    await session.execute(
+        text(
+            """
+            INSERT INTO rules_firing
+            SELECT student_id, 'monthly', monthly_trigger FROM rules_status WHERE monthly_trigger IS NOT NULL
+            UNION ALL
+            SELECT student_id, 'yearly', yearly_trigger FROM rules_status WHERE yearly_trigger IS NOT NULL
+            UNION ALL
+            SELECT student_id, 'habitual', habitual_trigger FROM rules_status WHERE habitual_trigger IS NOT NULL
+            UNION ALL
+            SELECT student_id, 'chronic', CAST(:as_of AS date) FROM rules_status WHERE chronic
+            """
+        ),
+        {"as_of": day},
+    )
+    year_params = {"year_id": year.id, "as_of": day}
+    no_longer = await session.execute(
+        text(
+            """
+            UPDATE truancy_episode e SET ended_on = :as_of, end_reason = 'no_longer_met', updated_at = now()
+            WHERE e.school_year_id = :year_id AND e.ended_on IS NULL
+              AND NOT EXISTS (SELECT 1 FROM rules_firing f WHERE f.student_id = e.student_id AND f.rule = e.rule)
+            """
+        ),
+        year_params,
+    )
+    moved = await session.execute(
+        text(
+            """
+            UPDATE truancy_episode e SET ended_on = :as_of, end_reason = 'trigger_changed', updated_at = now()
+            FROM rules_firing f
+            WHERE f.student_id = e.student_id AND f.rule = e.rule AND e.rule <> 'chronic'
+              AND e.school_year_id = :year_id AND e.ended_on IS NULL AND f.became_on <> e.became_on
+            """
+        ),
+        year_params,
+    )
+    opened = await session.execute(
+        text(
+            """
+            INSERT INTO truancy_episode (student_id, school_year_id, rule, became_on, detected_on, rule_set_version)
+            SELECT f.student_id, :year_id, f.rule, f.became_on, :as_of, :version FROM rules_firing f
+            WHERE NOT EXISTS (
+                SELECT 1 FROM truancy_episode e WHERE e.student_id = f.student_id
+                  AND e.school_year_id = :year_id AND e.rule = f.rule AND e.ended_on IS NULL)
+            """
+        ),
+        year_params | {"version": rules.version},
+    )
+    meetings = await session.execute(
+        text(
+            f"""
+            WITH cal AS (
+                SELECT school_id, day, row_number() OVER (PARTITION BY school_id ORDER BY day)::int AS seq
+                FROM instructional_day WHERE school_year_id = :year_id
+            ),
+            span AS (SELECT min(day) AS first_day, max(day) AS last_day FROM cal),
+            trig AS (
+                SELECT s.student_id, least(s.monthly_trigger, s.yearly_trigger) AS trigger_day,
+                    CASE WHEN s.monthly_trigger <= coalesce(s.yearly_trigger, s.monthly_trigger)
+                         THEN 'Parent meeting: ' || :monthly || ' unexcused absences in one month'
+                         ELSE 'Parent meeting: ' || :yearly || ' unexcused absences this school year' END AS title
+                FROM rules_status s
+                WHERE s.monthly_trigger IS NOT NULL OR s.yearly_trigger IS NOT NULL
+            )
+            INSERT INTO follow_up (id, student_id, case_id, kind, title, due_on, trigger_day)
+            SELECT gen_random_uuid(), t.student_id,
+                (SELECT cf.id FROM case_file cf WHERE cf.student_id = t.student_id AND cf.status <> 'closed' LIMIT 1),
+                '{FollowUpKind.PARENT_MEETING.value}', t.title, coalesce(due.day, span.last_day), t.trigger_day
+            FROM trig t
+            CROSS JOIN span
+            JOIN attendance_record a ON a.student_id = t.student_id AND a.day = t.trigger_day
+            JOIN cal c ON c.school_id = a.school_id AND c.day = t.trigger_day
+            LEFT JOIN cal due ON due.school_id = a.school_id AND due.seq = c.seq + :meeting_days
+            WHERE NOT EXISTS (
+                SELECT 1 FROM follow_up f WHERE f.student_id = t.student_id
+                  AND f.kind = '{FollowUpKind.PARENT_MEETING.value}'
+                  AND f.trigger_day BETWEEN span.first_day AND span.last_day)
+            """
+        ),
+        {
+            "year_id": year.id,
+            "monthly": str(rules.values.monthly_threshold),
+            "yearly": str(rules.values.yearly_threshold),
+            "meeting_days": rules.values.meeting_due_days,
+        },
+    )
+    counts = (
+        await session.execute(
+            text(
+                "SELECT count(*) AS students, "
+                "count(*) FILTER (WHERE monthly_trigger IS NOT NULL OR yearly_trigger IS NOT NULL) AS truant, "
+                "count(*) FILTER (WHERE habitual_trigger IS NOT NULL) AS habitual, "
+                "count(*) FILTER (WHERE chronic) AS chronic FROM rules_status"
+            )
+        )
+    ).one()
+    result = EvaluationResult(
+        school_year=year.name,
+        as_of=day,
+        students=counts.students,
+        truant=counts.truant,
+        habitual=counts.habitual,
+        chronic=counts.chronic,
+        episodes_opened=_rowcount(opened),
+        episodes_ended=_rowcount(no_longer) + _rowcount(moved) + ended,
+        meetings_created=_rowcount(meetings),
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    audit.record(
+        session,
+        actor,
+        "rules.evaluate",
+        "school_year",
+        year.id,
+        as_of=day.isoformat(),
+        rule_set_version=rules.version,
+        students=result.students,
+        truant=result.truant,
+        habitual=result.habitual,
+        chronic=result.chronic,
+        episodes_opened=result.episodes_opened,
+        episodes_ended=result.episodes_ended,
+        meetings_created=result.meetings_created,
+    )
+    await session.flush()
+    return result
+
+
+async def _end_past_years(session: AsyncSession, as_of: date) -> int:
+    """Episodes of school years that are over end with their year."""
+    result = await session.execute(
+        text(
+            """
+            UPDATE truancy_episode e SET ended_on = y.ends_on, end_reason = 'school_year_ended', updated_at = now()
+            FROM school_year y
+            WHERE y.id = e.school_year_id AND e.ended_on IS NULL AND y.ends_on < :as_of
+            """
+        ),
+        {"as_of": as_of},
+    )
+    return _rowcount(result)
+
+
+def _rowcount(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)

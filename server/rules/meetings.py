@@ -1,0 +1,60 @@
+"""Parent meetings the rules require: the overdue list."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.cases import FollowUpKind
+from server.cases.models import Case, FollowUp
+from server.students.models import Student
+
+
+class OverdueMeeting(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    student_id: uuid.UUID
+    student_number: str
+    student_name: str
+    case_id: uuid.UUID | None
+    case_manager_id: uuid.UUID | None
+    title: str
+    trigger_day: date | None
+    due_on: date
+    days_overdue: int
+
+
+async def overdue(session: AsyncSession, as_of: date, case_manager_id: uuid.UUID | None = None) -> list[OverdueMeeting]:
+    """Open parent meetings due before ``as_of`` (oldest first); for one case manager's cases if given."""
+    query = (
+        select(FollowUp, Student.student_number, Student.first_name, Student.last_name, Case.case_manager_id)
+        .join(Student, Student.id == FollowUp.student_id)
+        .outerjoin(Case, Case.id == FollowUp.case_id)
+        .where(
+            FollowUp.kind == FollowUpKind.PARENT_MEETING.value,
+            FollowUp.completed_at.is_(None),
+            FollowUp.due_on < as_of,
+        )
+        .order_by(FollowUp.due_on, Student.student_number)
+    )
+    if case_manager_id is not None:
+        query = query.where(Case.case_manager_id == case_manager_id)
+    rows = await session.execute(query)
+    return [
+        OverdueMeeting(
+            id=f.id,
+            student_id=f.student_id,
+            student_number=number,
+            student_name=f"{first} {last}",
+            case_id=f.case_id,
+            case_manager_id=cm,
+            title=f.title,
+            trigger_day=f.trigger_day,
+            due_on=f.due_on,
+            days_overdue=(as_of - f.due_on).days,
+        )
+        for f, number, first, last, cm in rows
+    ]

@@ -1,0 +1,97 @@
+"""Queries of the rules engine: rule sets, school years, classified absences, episodes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from sqlalchemy import RowMapping, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.rules import MonthReading, RuleValues
+from server.rules import sql
+from server.rules.models import RuleSet, TruancyEpisode
+from server.schools.models import SchoolYear
+
+
+async def school_year(session: AsyncSession, school_year_id: uuid.UUID) -> SchoolYear | None:
+    return await session.get(SchoolYear, school_year_id)
+
+
+async def school_year_by_name(session: AsyncSession, name: str) -> SchoolYear | None:
+    found: SchoolYear | None = await session.scalar(select(SchoolYear).where(SchoolYear.name == name))
+    return found
+
+
+async def school_year_containing(session: AsyncSession, day: date) -> SchoolYear | None:
+    found: SchoolYear | None = await session.scalar(
+        select(SchoolYear).where(SchoolYear.starts_on <= day, SchoolYear.ends_on >= day).order_by(SchoolYear.starts_on)
+    )
+    return found
+
+
+async def latest_school_year_started_by(session: AsyncSession, day: date) -> SchoolYear | None:
+    found: SchoolYear | None = await session.scalar(
+        select(SchoolYear).where(SchoolYear.starts_on <= day).order_by(SchoolYear.starts_on.desc()).limit(1)
+    )
+    return found
+
+
+async def current_rule_set(session: AsyncSession, school_year_id: uuid.UUID) -> RuleSet | None:
+    found: RuleSet | None = await session.scalar(
+        select(RuleSet).where(RuleSet.school_year_id == school_year_id).order_by(RuleSet.version.desc()).limit(1)
+    )
+    return found
+
+
+async def rule_set_versions(session: AsyncSession, school_year_id: uuid.UUID) -> list[RuleSet]:
+    rows = await session.scalars(
+        select(RuleSet).where(RuleSet.school_year_id == school_year_id).order_by(RuleSet.version)
+    )
+    return list(rows)
+
+
+async def next_rule_set_version(session: AsyncSession, school_year_id: uuid.UUID) -> int:
+    current = await session.scalar(select(func.max(RuleSet.version)).where(RuleSet.school_year_id == school_year_id))
+    return int(current or 0) + 1
+
+
+def rule_params(school_year_id: uuid.UUID, as_of: date, values: RuleValues) -> dict[str, Any]:
+    return {
+        "year_id": school_year_id,
+        "as_of": as_of,
+        "window": values.documentation_window_days,
+        "tier": values.tier_boundary,
+        "wellness": values.wellness_days,
+        "monthly": values.monthly_threshold,
+        "yearly": values.yearly_threshold,
+        "habitual": values.habitual_threshold,
+        "chronic_pct": values.chronic_percent,
+        "rolling": values.month_reading == MonthReading.ROLLING30,
+        "meeting_days": values.meeting_due_days,
+    }
+
+
+_CLASSIFY_KEYS = ("year_id", "as_of", "window", "tier", "wellness")
+
+
+async def classified_absences(session: AsyncSession, student_id: uuid.UUID, params: dict[str, Any]) -> list[RowMapping]:
+    bind = {k: params[k] for k in _CLASSIFY_KEYS} | {"student_id": student_id}
+    result = await session.execute(text(sql.classify_sql(one_student=True)), bind)
+    return list(result.mappings())
+
+
+async def student_status(session: AsyncSession, student_id: uuid.UUID, params: dict[str, Any]) -> RowMapping | None:
+    bind = {k: v for k, v in params.items() if k != "meeting_days"} | {"student_id": student_id}
+    result = await session.execute(text(sql.status_sql(one_student=True)), bind)
+    return result.mappings().first()
+
+
+async def episodes_for(session: AsyncSession, student_id: uuid.UUID, school_year_id: uuid.UUID) -> list[TruancyEpisode]:
+    rows = await session.scalars(
+        select(TruancyEpisode)
+        .where(TruancyEpisode.student_id == student_id, TruancyEpisode.school_year_id == school_year_id)
+        .order_by(TruancyEpisode.became_on, TruancyEpisode.rule, TruancyEpisode.created_at)
+    )
+    return list(rows)

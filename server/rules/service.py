@@ -1,0 +1,179 @@
+"""A student's truancy status on any date, explained. The entry point for referrals and routes."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.attendance import AbsenceClass, AbsenceWhy, WellnessStatus
+from schemas.rules import MonthReading, Rule, RuleSetOut
+from schemas.truancy import Absence, Episode, MonthCount, RuleResult, TruancyReport
+from server.errors import NotFound, OutsideSchoolYear
+from server.rules import repository as repo
+from server.rules.rulesets import effective
+from server.schools.models import SchoolYear
+from server.students.models import Student
+
+
+async def school_year_for(session: AsyncSession, as_of: date) -> SchoolYear:
+    year = await repo.school_year_containing(session, as_of)
+    if year is None:
+        raise OutsideSchoolYear(f"no school year contains {as_of.isoformat()}", as_of=as_of.isoformat())
+    return year
+
+
+async def student_truancy(session: AsyncSession, student_id: uuid.UUID, as_of: date) -> TruancyReport:
+    """Classify the student's absences and apply the school year's rules, as they stood on ``as_of``.
+
+    Reads only; documentation received after ``as_of`` is not known on ``as_of``.
+    Raises NotFound (unknown student) or OutsideSchoolYear.
+    """
+    if await session.get(Student, student_id) is None:
+        raise NotFound(f"no student {student_id}")
+    year = await school_year_for(session, as_of)
+    rules = await effective(session, year)
+    params = repo.rule_params(year.id, as_of, rules.values)
+    rows = await repo.classified_absences(session, student_id, params)
+    status = await repo.student_status(session, student_id, params)
+    episodes = await repo.episodes_for(session, student_id, year.id)
+    return build_report(student_id, as_of, year, rules, rows, status, episodes)
+
+
+def build_report(
+    student_id: uuid.UUID,
+    as_of: date,
+    year: SchoolYear,
+    rules: RuleSetOut,
+    rows: list[RowMapping],
+    status: RowMapping | None,
+    episodes: list[Any],
+) -> TruancyReport:
+    absences = [_absence(r) for r in rows]
+    unexcused = [a.day for a in absences if a.classification == AbsenceClass.UNEXCUSED]
+    s: dict[str, Any] = dict(status) if status is not None else {}
+    v = rules.values
+    monthly_trigger: date | None = s.get("monthly_trigger")
+    yearly_trigger: date | None = s.get("yearly_trigger")
+    habitual_trigger: date | None = s.get("habitual_trigger")
+    percent = round(float(s.get("absence_percent", 0.0)), 2)
+    chronic = bool(s.get("chronic", False))
+    month_word = "calendar month" if v.month_reading == MonthReading.CALENDAR else "30 days"
+    results = [
+        RuleResult(
+            rule=Rule.MONTHLY,
+            fired=monthly_trigger is not None,
+            threshold=v.monthly_threshold,
+            count=int(s.get("month_max", 0)),
+            trigger_day=monthly_trigger,
+            dates=_monthly_dates(unexcused, monthly_trigger, v.month_reading),
+            explanation=(
+                f"{v.monthly_threshold} unexcused absences within one {month_word}, "
+                + (f"reached on {monthly_trigger}" if monthly_trigger else f"at most {s.get('month_max', 0)} so far")
+            ),
+        ),
+        RuleResult(
+            rule=Rule.YEARLY,
+            fired=yearly_trigger is not None,
+            threshold=v.yearly_threshold,
+            count=len(unexcused),
+            trigger_day=yearly_trigger,
+            dates=unexcused[: v.yearly_threshold] if yearly_trigger else unexcused,
+            explanation=f"{v.yearly_threshold} unexcused absences in the school year, {len(unexcused)} so far",
+        ),
+        RuleResult(
+            rule=Rule.HABITUAL,
+            fired=habitual_trigger is not None,
+            threshold=v.habitual_threshold,
+            count=len(unexcused),
+            trigger_day=habitual_trigger,
+            dates=unexcused[: v.habitual_threshold] if habitual_trigger else unexcused,
+            explanation=f"{v.habitual_threshold} unexcused absences in the school year (habitual truancy)",
+        ),
+        RuleResult(
+            rule=Rule.CHRONIC,
+            fired=chronic,
+            threshold=v.chronic_percent,
+            count=percent,
+            dates=[a.day for a in absences],
+            explanation=(
+                f"{len(absences)} absences of any kind in {s.get('enrolled_days', 0)} enrolled school days "
+                f"({percent}%); chronic from {v.chronic_percent}%"
+            ),
+        ),
+    ]
+    return TruancyReport(
+        student_id=student_id,
+        as_of=as_of,
+        school_year=year.name,
+        truant=monthly_trigger is not None or yearly_trigger is not None,
+        habitual=habitual_trigger is not None,
+        chronic=chronic,
+        rules=results,
+        absences=absences,
+        months=_months(absences),
+        enrolled_days=int(s.get("enrolled_days", 0)),
+        absence_count=len(absences),
+        unexcused_count=len(unexcused),
+        absence_percent=percent,
+        rule_set=rules,
+        episodes=[
+            Episode(
+                rule=Rule(e.rule),
+                became_on=e.became_on,
+                detected_on=e.detected_on,
+                ended_on=e.ended_on,
+                end_reason=e.end_reason,
+            )
+            for e in episodes
+        ],
+    )
+
+
+def _absence(r: RowMapping) -> Absence:
+    return Absence(
+        day=r["day"],
+        school_id=r["school_id"],
+        classification=AbsenceClass(r["classification"]),
+        why=AbsenceWhy(r["why"]),
+        reason_code=r["reason_code"],
+        number=r["number"],
+        minutes_present=r["minutes_present"],
+        minutes_scheduled=r["minutes_scheduled"],
+        present_half_day=r["present_half_day"],
+        tardy=bool(r["tardy"]),
+        documentation_received_on=r["documentation_received_on"],
+        documentation_deadline=r["deadline"],
+        wellness=WellnessStatus(r["wellness"]) if r["wellness"] else None,
+    )
+
+
+def _monthly_dates(unexcused: list[date], trigger: date | None, reading: MonthReading) -> list[date]:
+    if trigger is None:
+        return []
+    if reading == MonthReading.CALENDAR:
+        return [d for d in unexcused if (d.year, d.month) == (trigger.year, trigger.month) and d <= trigger]
+    return [d for d in unexcused if trigger - timedelta(days=29) <= d <= trigger]
+
+
+def _months(absences: list[Absence]) -> list[MonthCount]:
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for a in absences:
+        month = counts[f"{a.day.year:04d}-{a.day.month:02d}"]
+        month["absences"] += 1
+        month[a.classification.value] += 1
+    return [
+        MonthCount(
+            month=m,
+            absences=c["absences"],
+            unexcused=c["unexcused"],
+            excused=c["excused"],
+            pending=c["pending"],
+            disciplinary=c["disciplinary"],
+        )
+        for m, c in sorted(counts.items())
+    ]

@@ -1,0 +1,165 @@
+"""Referrals: idempotent by the client's id, checked against the rules, overridable by a supervisor."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.cases import CaseStatus
+from server.attendance.models import AttendanceRecord
+from server.cases.models import Case
+from server.schools.models import InstructionalDay, School, SchoolYear
+from server.students.models import Enrollment, Student
+from tests import factories as f
+from tests.helpers import Client, bearer, login
+
+AS_OF = "2025-12-15"
+
+
+@dataclass
+class Referable:
+    school: School
+    truant: Student
+    not_truant: Student
+
+
+async def _school_year(db: AsyncSession, school: School) -> SchoolYear:
+    year = await db.scalar(select(SchoolYear).where(SchoolYear.name == "2025-2026"))
+    if year is None:
+        year = SchoolYear(id=uuid.uuid4(), name="2025-2026", starts_on=date(2025, 9, 1), ends_on=date(2026, 6, 15))
+        db.add(year)
+        await db.flush()
+    day = year.starts_on
+    while day <= year.ends_on:
+        if day.weekday() < 5:
+            db.add(InstructionalDay(school_id=school.id, day=day, school_year_id=year.id))
+        day += timedelta(days=1)
+    await db.flush()
+    return year
+
+
+async def _absent(db: AsyncSession, kid: Student, school: School, days: list[date]) -> None:
+    for day in days:
+        db.add(
+            AttendanceRecord(
+                student_id=kid.id,
+                day=day,
+                school_id=school.id,
+                minutes_present=0,
+                minutes_scheduled=360,
+                reason_code="unexcused",
+            )
+        )
+    await db.flush()
+
+
+@pytest.fixture
+async def referable(db: AsyncSession) -> Referable:
+    school = await f.school(db)
+    year = await _school_year(db, school)
+    await f.counselor_at(db, "counselor1", school)
+    truant, not_truant = await f.student(db, school), await f.student(db, school)
+    for kid in (truant, not_truant):
+        db.add(Enrollment(student_id=kid.id, school_id=school.id, school_year_id=year.id, entered_on=year.starts_on))
+    await _absent(db, truant, school, [date(2025, 10, d) for d in (6, 8, 14, 21, 28)])
+    await _absent(db, not_truant, school, [date(2025, 10, 6)])
+    await db.commit()
+    return Referable(school, truant, not_truant)
+
+
+async def _refer(
+    client: Client,
+    tokens: dict[str, str],
+    student: Student,
+    ref_id: uuid.UUID | None = None,
+    reason: str = "Missing Mondays",
+) -> tuple[int, dict[str, object]]:
+    response = await client.post(
+        "/referrals",
+        params={"as_of": AS_OF},
+        json={"id": str(ref_id or uuid.uuid4()), "student_id": str(student.id), "reason": reason},
+        headers=bearer(tokens),
+    )
+    return response.status_code, response.json()
+
+
+async def test_an_eligible_referral_opens_a_case(client: Client, db: AsyncSession, referable: Referable) -> None:
+    counselor = await login(client, "counselor1")
+    status, body = await _refer(client, counselor, referable.truant)
+    assert status == 201, body
+    assert body["status"] == "eligible"
+    case = await db.get(Case, uuid.UUID(str(body["case_id"])))
+    assert case is not None and case.status == CaseStatus.REFERRED and case.student_id == referable.truant.id
+
+
+async def test_a_second_referral_attaches_to_the_open_case(
+    client: Client, db: AsyncSession, referable: Referable
+) -> None:
+    counselor = await login(client, "counselor1")
+    _, first = await _refer(client, counselor, referable.truant)
+    _, second = await _refer(client, counselor, referable.truant, reason="Still missing Mondays")
+    assert first["case_id"] == second["case_id"]
+    count = await db.scalar(select(func.count()).select_from(Case).where(Case.student_id == referable.truant.id))
+    assert count == 1
+
+
+async def test_the_same_referral_sent_twice_is_answered_the_same(client: Client, referable: Referable) -> None:
+    counselor = await login(client, "counselor1")
+    ref_id = uuid.uuid4()
+    status1, first = await _refer(client, counselor, referable.truant, ref_id)
+    status2, second = await _refer(client, counselor, referable.truant, ref_id)
+    assert (status1, status2) == (201, 200)
+    assert first == second
+
+
+async def test_the_same_id_with_other_content_is_409(client: Client, referable: Referable) -> None:
+    counselor = await login(client, "counselor1")
+    ref_id = uuid.uuid4()
+    await _refer(client, counselor, referable.truant, ref_id)
+    status, body = await _refer(client, counselor, referable.truant, ref_id, reason="Something else")
+    assert status == 409
+    assert body["code"] == "duplicate_id"
+
+
+async def test_an_ineligible_referral_is_kept_with_reasons_and_a_supervisor_can_override(
+    client: Client, db: AsyncSession, referable: Referable
+) -> None:
+    counselor = await login(client, "counselor1")
+    status, body = await _refer(client, counselor, referable.not_truant)
+    assert status == 201
+    assert body["status"] == "ineligible" and body["case_id"] is None
+    reasons = body["ineligible_reasons"]
+    assert isinstance(reasons, list) and reasons and "Not truant" in reasons[0]
+
+    sup = await login(client, "sup1")
+    override = await client.post(
+        f"/referrals/{body['id']}/override", json={"note": "Family asked for help"}, headers=bearer(sup)
+    )
+    assert override.status_code == 200
+    assert override.json()["status"] == "overridden" and override.json()["case_id"]
+    again = await client.post(f"/referrals/{body['id']}/override", json={"note": "again"}, headers=bearer(sup))
+    assert again.status_code == 409
+
+
+async def test_unknown_student_is_404_and_other_schools_are_403(
+    client: Client, db: AsyncSession, referable: Referable
+) -> None:
+    counselor = await login(client, "counselor1")
+    ghost = Student(id=uuid.uuid4(), student_number="ghost", first_name="", last_name="")
+    status, body = await _refer(client, counselor, ghost)
+    assert status == 404
+    other = await login(client, "counselor2")
+    status, body = await _refer(client, other, referable.truant)
+    assert status == 403
+
+
+async def test_counselors_list_only_their_schools_referrals(client: Client, referable: Referable) -> None:
+    await _refer(client, await login(client, "counselor1"), referable.truant)
+    mine = (await client.get("/referrals", headers=bearer(await login(client, "counselor1")))).json()
+    theirs = (await client.get("/referrals", headers=bearer(await login(client, "counselor2")))).json()
+    assert len(mine) == 1 and theirs == []

@@ -1,0 +1,121 @@
+"""The truancy route, rule-set routes and the overdue-meetings route, with their role checks."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.audit import entries_for
+from server.rules.evaluate import evaluate_all
+from tests.helpers import Client, bearer, login
+from tests.rules_fixtures import absent, make_district
+
+
+async def test_truancy_route_answers_for_today_or_a_past_date(client: Client, db: AsyncSession) -> None:
+    d = await make_district(db)
+    s = d.students[0]
+    await absent(db, d, s, date(2025, 10, 1), date(2025, 10, 3), date(2025, 10, 7), date(2025, 10, 31))
+    for username in ("cm1", "sup1", "office1", "counselor1", "admin"):
+        tokens = await login(client, username)
+        response = await client.get(f"/students/{s.id}/truancy", params={"as_of": "2025-12-01"}, headers=bearer(tokens))
+        assert response.status_code == 200, (username, response.text)
+    body = response.json()
+    assert (body["truant"], body["habitual"], body["chronic"]) == (True, False, False)
+    assert body["rules"][0] == {
+        "rule": "monthly",
+        "fired": True,
+        "threshold": 4,
+        "count": 4,
+        "trigger_day": "2025-10-31",
+        "dates": ["2025-10-01", "2025-10-03", "2025-10-07", "2025-10-31"],
+        "explanation": "4 unexcused absences within one calendar month, reached on 2025-10-31",
+    }
+    assert body["absences"][0]["why"] == "no_documentation"
+    past = await client.get(f"/students/{s.id}/truancy", params={"as_of": "2025-10-06"}, headers=bearer(tokens))
+    assert past.status_code == 200
+    assert (past.json()["truant"], past.json()["absence_count"]) == (False, 2)
+
+
+async def test_truancy_route_problems(client: Client, db: AsyncSession) -> None:
+    d = await make_district(db)
+    tokens = await login(client, "cm1")
+    unknown = await client.get(
+        f"/students/{uuid.uuid4()}/truancy", params={"as_of": "2025-10-01"}, headers=bearer(tokens)
+    )
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "not_found")
+    summer = await client.get(
+        f"/students/{d.students[0].id}/truancy", params={"as_of": "2025-07-04"}, headers=bearer(tokens)
+    )
+    assert (summer.status_code, summer.json()["code"]) == (400, "outside_school_year")
+    bad = await client.get(f"/students/{d.students[0].id}/truancy", params={"as_of": "July"}, headers=bearer(tokens))
+    assert bad.status_code == 400
+    anonymous = await client.get(f"/students/{d.students[0].id}/truancy")
+    assert anonymous.status_code == 401
+
+
+async def test_rule_set_changes_are_versioned_and_audited(client: Client, db: AsyncSession) -> None:
+    d = await make_district(db)
+    admin = await login(client, "admin")
+    url = f"/school-years/{d.year.id}/rules"
+    current = await client.get(url, headers=bearer(admin))
+    assert (current.json()["version"], current.json()["values"]["yearly_threshold"]) == (0, 11)
+
+    changed = await client.put(url, json={"preset": "connecticut", "note": "state numbers"}, headers=bearer(admin))
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["version"], changed.json()["preset"], changed.json()["values"]["yearly_threshold"]) == (
+        1,
+        "connecticut",
+        10,
+    )
+    same = await client.put(url, json={"preset": "connecticut"}, headers=bearer(admin))
+    assert same.json()["version"] == 1  # nothing changed, nothing stored
+    custom = await client.put(url, json={"month_reading": "rolling30", "meeting_due_days": 5}, headers=bearer(admin))
+    assert (custom.json()["version"], custom.json()["preset"], custom.json()["values"]["yearly_threshold"]) == (
+        2,
+        "custom",
+        10,
+    )
+    versions = await client.get(url + "/versions", headers=bearer(await login(client, "office1")))
+    assert [(v["version"], v["values"]["month_reading"]) for v in versions.json()] == [
+        (1, "calendar"),
+        (2, "rolling30"),
+    ]
+    audits = [e for e in await entries_for(db, "school_year", d.year.id) if e.action == "rule_set.change"]
+    assert [e.detail["version"] for e in audits if e.detail] == [1, 2]
+    assert audits[1].detail and audits[1].detail["changed"] == {
+        "month_reading": {"from": "calendar", "to": "rolling30"},
+        "meeting_due_days": {"from": 10, "to": 5},
+    }
+    bad = await client.put(url, json={"monthly_threshold": 0}, headers=bearer(admin))
+    assert bad.status_code == 400
+
+
+async def test_rule_set_roles(client: Client, db: AsyncSession) -> None:
+    d = await make_district(db)
+    url = f"/school-years/{d.year.id}/rules"
+    for username in ("sup1", "office1"):
+        tokens = await login(client, username)
+        assert (await client.get(url, headers=bearer(tokens))).status_code == 200
+        assert (await client.put(url, json={"yearly_threshold": 9}, headers=bearer(tokens))).status_code == 403
+    for username in ("cm1", "counselor1"):
+        assert (await client.get(url, headers=bearer(await login(client, username)))).status_code == 403
+    missing = await client.get(f"/school-years/{uuid.uuid4()}/rules", headers=bearer(await login(client, "admin")))
+    assert missing.status_code == 404
+
+
+async def test_overdue_meetings_route(client: Client, db: AsyncSession) -> None:
+    d = await make_district(db)
+    s = d.students[0]
+    await absent(db, d, s, date(2025, 9, 8), date(2025, 9, 10), date(2025, 9, 12), date(2025, 9, 15))
+    await evaluate_all(db, date(2025, 10, 15))
+    sup = await login(client, "sup1")
+    listed = await client.get("/parent-meetings/overdue", params={"as_of": "2025-10-15"}, headers=bearer(sup))
+    assert [(m["student_id"], m["due_on"], m["days_overdue"]) for m in listed.json()] == [(str(s.id), "2025-09-29", 16)]
+    cm = await login(client, "cm1")  # not her case (no case at all yet)
+    assert (
+        await client.get("/parent-meetings/overdue", params={"as_of": "2025-10-15"}, headers=bearer(cm))
+    ).json() == []
+    counselor = await login(client, "counselor1")
+    assert (await client.get("/parent-meetings/overdue", headers=bearer(counselor))).status_code == 403
