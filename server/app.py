@@ -30,8 +30,8 @@ from server.cases.routes import router as cases_router
 from server.conflicts.routes import router as conflicts_router
 from server.errors import DoorstepError, Unavailable
 from server.health import health, ready
-from server.rosters.routes import roster_import
 from server.referrals.routes import router as referrals_router
+from server.rosters.routes import roster_import
 from server.rules.routes import router as rules_router
 from server.schools.routes import calendar_import, school_calendar
 from server.settings import Settings
