@@ -36,6 +36,8 @@ from server.rules.routes import router as rules_router
 from server.schools.routes import calendar_import, school_calendar
 from server.settings import Settings
 from server.students.routes import router as students_router
+from server.sync.routes import router as sync_router
+from sync.engine import SyncError
 
 PROBLEM_TYPE = "urn:doorstep:problem:"
 
@@ -65,6 +67,11 @@ def _problem(status: int, code: str, title: str, detail: str, **extra: Any) -> P
 
 def _from_domain(exc: DoorstepError) -> ProblemDetailsException:
     return _problem(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+
+
+def _from_sync(exc: SyncError) -> ProblemDetailsException:
+    titles = {400: "Malformed request", 403: "Not allowed", 409: "Conflict"}
+    return _problem(exc.status, exc.code, titles.get(exc.status, "Sync request refused"), exc.detail)
 
 
 def _from_http(exc: HTTPException) -> ProblemDetailsException:
@@ -135,7 +142,13 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
         check_throttle_handler=lambda request: request.url.path in ("/auth/login", "/auth/refresh"),
     )
     problem_plugin = ProblemDetailsPlugin(
-        ProblemDetailsConfig(exception_to_problem_detail_map={DoorstepError: _from_domain, HTTPException: _from_http})
+        ProblemDetailsConfig(
+            exception_to_problem_detail_map={
+                DoorstepError: _from_domain,
+                HTTPException: _from_http,
+                SyncError: _from_sync,
+            }
+        )
     )
     app = Litestar(
         route_handlers=[
@@ -146,6 +159,7 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
             students_router,
             conflicts_router,
             referrals_router,
+            sync_router,
             rules_router,
             roster_import,
             calendar_import,

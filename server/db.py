@@ -67,9 +67,11 @@ def asyncpg_url(url: str) -> str:
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 10)
-    kwargs.setdefault("pool_pre_ping", True)
+    if kwargs.get("poolclass") is None:
+        kwargs.pop("poolclass", None)
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 10)
+        kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(asyncpg_url(url), **kwargs)
 
 

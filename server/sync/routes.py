@@ -1,0 +1,106 @@
+"""``POST /sync/push`` and ``POST /sync/pull``: decode, hand to the sync engine, commit once.
+
+A push is one transaction on the request's session. If another device changed a record the
+batch read (``StaleWrite``), or PostgreSQL reports a serialization failure or deadlock, the whole
+push is retried from the start in a new transaction (the client's row lock makes that safe);
+after three tries the answer is 503 with ``last_mutation_id`` unchanged. A request refused whole
+(unreadable envelope, unsupported schema version, another user's device) is answered with a
+problem document, and the refusal, with the body as sent, is kept in the audit log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TypeVar
+
+import msgspec
+from litestar import Router, post
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from schemas.auth import Role
+from schemas.sync import PullRequest, PullResponse, PushRequest, PushResponse
+from server import audit
+from server.auth.guards import allow
+from server.deps import AuthRequest, Db, actor_of
+from server.errors import Unavailable
+from server.sync.pg_store import PgStore, StaleWrite
+from sync import engine
+from sync.engine import SyncError
+from sync.store import Principal
+
+T = TypeVar("T")
+SYNCING = allow(Role.CASE_MANAGER, Role.SUPERVISOR, Role.OFFICE_STAFF, Role.ADMIN)
+PUSH_TRIES = 3
+KEEP_REFUSED_BYTES = 65_536
+RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock
+
+
+def sync_principal(request: AuthRequest) -> Principal:
+    user = request.user
+    return Principal(client_id=user.device_id, user_id=user.user_id, role=user.role)
+
+
+def _decode(body: bytes, kind: type[T]) -> T:
+    try:
+        return msgspec.json.decode(body, type=kind)
+    except msgspec.DecodeError as exc:  # ValidationError is a DecodeError: both name the field path
+        raise SyncError(400, "malformed", str(exc)) from exc
+
+
+async def _refused(db: Db, request: AuthRequest, error: SyncError, body: bytes) -> None:
+    """Keep a refused request (who, why, and what it said), then let the error answer."""
+    await db.rollback()
+    audit.record(
+        db,
+        actor_of(request),
+        "sync.refused",
+        "sync_client",
+        request.user.device_id,
+        path=request.url.path,
+        code=error.code,
+        detail=error.detail[:500],
+        body_sha256=hashlib.sha256(body).hexdigest(),
+        body=body[:KEEP_REFUSED_BYTES].decode("utf-8", "replace"),
+    )
+    await db.commit()
+
+
+def _retryable(exc: Exception) -> bool:
+    if isinstance(exc, StaleWrite | IntegrityError):
+        return True
+    code = getattr(getattr(exc, "orig", None), "sqlstate", None) or getattr(exc, "code", None)
+    return isinstance(exc, DBAPIError) and code in RETRYABLE_SQLSTATES
+
+
+@post("/sync/push", opt=SYNCING, status_code=200)
+async def push(request: AuthRequest, db: Db) -> PushResponse:
+    body = await request.body()
+    principal = sync_principal(request)
+    try:
+        envelope = _decode(body, PushRequest)
+        for attempt in range(1, PUSH_TRIES + 1):
+            try:
+                response = await engine.push(PgStore(db), principal, envelope)
+                await db.commit()
+                return response
+            except (StaleWrite, DBAPIError) as exc:
+                await db.rollback()
+                if not _retryable(exc) or attempt == PUSH_TRIES:
+                    raise Unavailable("The push met concurrent changes; retry it") from exc
+    except SyncError as error:
+        await _refused(db, request, error, body)
+        raise
+    raise AssertionError("unreachable")
+
+
+@post("/sync/pull", opt=SYNCING, status_code=200)
+async def pull(request: AuthRequest, db: Db) -> PullResponse:
+    body = await request.body()
+    try:
+        return await engine.pull(PgStore(db), sync_principal(request), _decode(body, PullRequest))
+    except SyncError as error:
+        await _refused(db, request, error, body)
+        raise
+
+
+router = Router(path="/", route_handlers=[push, pull])

@@ -1,0 +1,174 @@
+"""Sync over HTTP on PostgreSQL: the routes, refusals kept in the audit log, revocation, and the
+commit-order race. These commit for real, so each test has a database of its own."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from schemas.auth import Role
+from schemas.sync import RecordType
+from server.app import create_app
+from server.audit import Actor, AuditEntry
+from server.auth import service as auth
+from server.cases.models import Case, ContactAttempt
+from server.db import SessionFactory, create_engine, create_session_factory
+from server.students.models import Household, Student
+from server.sync.models import SyncMutation
+from server.sync.pg_store import PgStore
+from sync.store import Principal
+from tests.conftest import PASSWORD, client_for, make_settings
+from tests.helpers import bearer, login
+
+
+@dataclass
+class Field:
+    factory: SessionFactory
+    client: httpx.AsyncClient
+    case_id: uuid.UUID
+    phone: uuid.UUID
+    tokens: dict[str, Any]
+
+
+@pytest.fixture
+async def field(fresh_database: str) -> AsyncIterator[Field]:
+    engine = create_engine(fresh_database)
+    factory = create_session_factory(engine)
+    async with factory() as s:
+        sup = await auth.create_user(s, Actor.system(), username="sup", password=PASSWORD, role=Role.SUPERVISOR)
+        await s.flush()
+        cm = await auth.create_user(
+            s, Actor.system(), username="cm", password=PASSWORD, role=Role.CASE_MANAGER, supervisor_username="sup"
+        )
+        await auth.create_user(s, Actor.system(), username="admin", password=PASSWORD, role=Role.ADMIN)
+        home = Household(id=uuid.uuid4(), external_id="H1", phone="555-0100")
+        s.add(home)
+        await s.flush()
+        kid = Student(id=uuid.uuid4(), student_number="1", first_name="A", last_name="B", household_id=home.id)
+        s.add(kid)
+        await s.flush()
+        case = Case(
+            id=uuid.uuid4(), student_id=kid.id, status="active", case_manager_id=cm.id, opened_at=datetime.now(UTC)
+        )
+        s.add(case)
+        await s.commit()
+        assert sup.id
+    phone = uuid.uuid4()
+    async with client_for(create_app(make_settings(), session_factory=factory)) as client:
+        tokens = await login(client, "cm", device_id=phone)
+        yield Field(factory, client, case.id, phone, tokens)
+    await engine.dispose()
+
+
+def _push(f: Field, *mutations: dict[str, Any], schema_version: int = 1, client_id: uuid.UUID | None = None) -> Any:
+    body = {"client_id": str(client_id or f.phone), "schema_version": schema_version, "mutations": list(mutations)}
+    return f.client.post("/sync/push", json=body, headers=bearer(f.tokens))
+
+
+def _attempt(mid: int, case_id: uuid.UUID, **extra: Any) -> dict[str, Any]:
+    args = {"id": str(uuid.uuid4()), "case_id": str(case_id), "method": "home_visit", "outcome": "family_met"}
+    return {"id": mid, "name": "contact_attempt.create", "args": args | {"at": "2026-01-05T16:30:00Z"} | extra}
+
+
+async def test_push_applies_once_and_pull_brings_the_caseload(field: Field) -> None:
+    first = await _push(field, _attempt(1, field.case_id))
+    assert first.status_code == 200, first.text
+    assert first.json()["results"][0]["status"] == "applied"
+    again = await _push(field, _attempt(1, field.case_id))
+    assert again.json()["results"][0]["status"] == "already_processed"
+    pulled = await field.client.post(
+        "/sync/pull", json={"client_id": str(field.phone), "schema_version": 1}, headers=bearer(field.tokens)
+    )
+    assert pulled.status_code == 200
+    body = pulled.json()
+    assert body["last_mutation_id"] == 1 and body["has_more"] is False
+    assert sorted(c["type"] for c in body["changes"]) == ["case", "contact_attempt", "household", "student"]
+    case = next(c for c in body["changes"] if c["type"] == "case")
+    student = next(c for c in body["changes"] if c["type"] == "student")
+    assert case["data"]["student_id"] == student["id"] and student["data"]["household_id"]
+
+
+async def test_an_unknown_mutation_is_rejected_malformed_and_kept(field: Field) -> None:
+    odd = {"id": 1, "name": "visit_log.check_in", "args": {"lat": 41.5}}
+    response = await _push(field, odd, _attempt(2, field.case_id))
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["rejected", "applied"]
+    assert results[0]["error"]["code"] == "malformed"
+    async with field.factory() as s:
+        stored = (
+            await s.execute(select(SyncMutation.name, SyncMutation.raw).where(SyncMutation.mutation_id == 1))
+        ).one()
+    assert stored.name == "visit_log.check_in" and '"lat":41.5' in (stored.raw or "")
+
+
+async def test_an_unsupported_schema_version_is_refused_and_recorded(field: Field) -> None:
+    response = await _push(field, _attempt(1, field.case_id), schema_version=99)
+    assert response.status_code == 400
+    assert response.json()["code"] == "version_not_supported"
+    async with field.factory() as s:
+        refused = (await s.scalars(select(AuditEntry).where(AuditEntry.action == "sync.refused"))).all()
+    assert len(refused) == 1
+    assert refused[0].detail is not None and '"schema_version":99' in refused[0].detail["body"]
+
+
+async def test_an_unreadable_envelope_is_400_with_the_field_path(field: Field) -> None:
+    response = await field.client.post(
+        "/sync/push", json={"client_id": "nope", "schema_version": 1, "mutations": []}, headers=bearer(field.tokens)
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "malformed" and "client_id" in response.json()["detail"]
+
+
+async def test_pushing_as_another_device_is_403(field: Field) -> None:
+    response = await _push(field, _attempt(1, field.case_id), client_id=uuid.uuid4())
+    assert response.status_code == 403
+
+
+async def test_a_revoked_device_is_told_to_wipe(field: Field) -> None:
+    admin = await login(field.client, "admin")
+    await field.client.post(f"/devices/{field.phone}/revoke", headers=bearer(admin))
+    response = await _push(field, _attempt(1, field.case_id))
+    assert response.status_code == 401
+    assert response.json()["code"] == "device_revoked"
+
+
+async def test_a_transaction_committing_after_a_later_one_is_not_skipped(field: Field) -> None:
+    async with field.factory() as s:
+        cm = (await s.execute(select(Case.case_manager_id).where(Case.id == field.case_id))).scalar_one()
+    assert cm is not None
+    who = Principal(field.phone, cm, Role.CASE_MANAGER)
+
+    async def pull(cursor: str | None) -> tuple[set[uuid.UUID], str]:
+        seen: set[uuid.UUID] = set()
+        while True:
+            async with field.factory() as s:
+                page = await PgStore(s).changes(who, cursor, 500, 1_000_000)
+            seen |= {c.id for c in page.changes if c.type == RecordType.CONTACT_ATTEMPT}
+            cursor = page.cursor
+            if not page.has_more:
+                return seen, cursor
+
+    def attempt() -> ContactAttempt:
+        return ContactAttempt(
+            id=uuid.uuid4(), case_id=field.case_id, method="phone", outcome="reached", at=datetime.now(UTC)
+        )
+
+    _, cursor = await pull(None)
+    async with field.factory() as t1, field.factory() as t2:
+        first, second = attempt(), attempt()
+        t1.add(first)
+        await t1.flush()  # T1 is open and holds its transaction id
+        t2.add(second)
+        await t2.commit()  # T2, younger, commits first
+        seen_before, cursor = await pull(cursor)
+        await t1.commit()
+    seen_after, _ = await pull(cursor)
+    assert first.id in seen_before | seen_after
+    assert second.id in seen_before | seen_after
