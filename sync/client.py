@@ -10,7 +10,8 @@
   every local table and raises ``DeviceRevoked``.
 
 The transport is an injectable async callable ``(path, body) -> Reply``: tests wire it straight
-to the engine, the app (and the server's HTTP tests) to an HTTP client.
+to the engine; ``http_transport`` speaks to a real server (the HTTP tests and the device state
+machine over HTTP use it).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import msgspec
 
 from schemas.sync import SCHEMA_VERSION, MutationResult, PullRequest, PullResponse, PushResponse, Put
@@ -213,3 +215,24 @@ def _problem(body: bytes) -> _Problem:
         return msgspec.json.decode(body, type=_Problem)
     except msgspec.DecodeError:
         return _Problem()
+
+
+def http_transport(
+    base_url: str, access_token: Callable[[], str], *, client: httpx.AsyncClient | None = None
+) -> Transport:
+    """A transport to a Doorstep server: ``POST base_url + path`` with the device's bearer token.
+
+    ``access_token`` is called for every request, so the app can refresh tokens behind it. A
+    request that gets no answer (connection refused, reset, timeout) raises ``TransportError``.
+    """
+    http = client or httpx.AsyncClient(timeout=30.0)
+
+    async def send(path: str, body: bytes) -> Reply:
+        headers = {"Authorization": f"Bearer {access_token()}", "Content-Type": "application/json"}
+        try:
+            response = await http.post(base_url.rstrip("/") + path, content=body, headers=headers)
+        except httpx.TransportError as exc:
+            raise TransportError(str(exc)) from exc
+        return Reply(response.status_code, response.content)
+
+    return send

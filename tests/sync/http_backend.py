@@ -12,20 +12,22 @@ from server.auth import tokens
 from server.auth.models import Device
 from server.db import SessionFactory
 from server.settings import Settings
-from sync.client import Reply, Transport
+from sync.client import Reply, Transport, http_transport
 from sync.store import Principal
 from tests.sync.pg_backend import PgSeeder
 from tests.sync.world import Backend
 
 
-def http_transport(backend: Backend, who: Principal, settings: Settings) -> Transport:
+def device_transport(backend: Backend, who: Principal, settings: Settings) -> Transport:
     """Send the client's requests to the app over HTTP (in this event loop), as the device ``who``."""
     seed = backend.seed
     assert isinstance(seed, PgSeeder)
     factory: SessionFactory = seed.factory
     app = create_app(settings, session_factory=factory)
     claims = tokens.new_claims("access", who.user_id, who.client_id, 0, 3600)
-    headers = {"Authorization": f"Bearer {tokens.encode(settings.jwt_secret, claims)}"}
+    token = tokens.encode(settings.jwt_secret, claims)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=cast(Any, app)))
+    inner = http_transport("http://doorstep", lambda: token, client=client)
     registered = False
 
     async def send(path: str, body: bytes) -> Reply:
@@ -39,9 +41,6 @@ def http_transport(backend: Backend, who: Principal, settings: Settings) -> Tran
                 )
                 await session.commit()
             registered = True
-        transport = httpx.ASGITransport(app=cast(Any, app))
-        async with httpx.AsyncClient(transport=transport, base_url="http://doorstep") as client:
-            response = await client.post(path, content=body, headers=headers | {"content-type": "application/json"})
-        return Reply(response.status_code, response.content)
+        return await inner(path, body)
 
     return send

@@ -18,7 +18,7 @@ from sqlalchemy.pool import NullPool
 from server.db import create_engine, create_session_factory
 from tests.conftest import _TEMPLATE, _admin, make_settings, with_database
 from tests.sync.devices import device_machine
-from tests.sync.http_backend import http_transport
+from tests.sync.http_backend import device_transport
 from tests.sync.pg_backend import pg_backend
 from tests.sync.world import Backend
 
@@ -48,7 +48,9 @@ async def _new_backend() -> Backend:
     return pg_backend(create_session_factory(engine))
 
 
-TestDevicesOverHttp = device_machine(_new_backend, lambda backend, who: http_transport(backend, who, SETTINGS)).TestCase
+TestDevicesOverHttp = device_machine(
+    _new_backend, lambda backend, who: device_transport(backend, who, SETTINGS)
+).TestCase
 TestDevicesOverHttp.settings = settings(
     max_examples=4, stateful_step_count=25, deadline=None, suppress_health_check=list(HealthCheck)
 )
