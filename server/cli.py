@@ -314,6 +314,21 @@ def worker() -> None:
     queue.run_worker(url)
 
 
+sync_app = typer.Typer(help="Sync maintenance.", no_args_is_help=True)
+app.add_typer(sync_app, name="sync")
+
+
+@sync_app.command("purge")
+def sync_purge(days: Annotated[int, typer.Option(min=0, help="Keep this many days of changes")] = 90) -> None:
+    """Purge old entries of the sync change log; devices away longer than that refetch on their next pull."""
+    from datetime import timedelta
+
+    from server.sync.maintenance import purge_changes
+
+    removed = _with_session(lambda s: purge_changes(s, timedelta(days=days)))
+    console.print(f"purged {removed} change log entries older than {days} days")
+
+
 @app.command("serve")
 def serve() -> None:
     """Migrate, load the demo district on first run, and serve the API."""

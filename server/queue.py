@@ -74,6 +74,26 @@ def _register(app: procrastinate.App, database_url: str | None) -> None:
             return
         await run_evaluation(database_url, datetime.fromtimestamp(timestamp).date())
 
+    @app.periodic(cron="30 4 * * 0", periodic_id="weekly")
+    @app.task(name="sync.purge_weekly", pass_context=False)
+    async def purge_weekly(timestamp: int) -> None:
+        """Old change-log entries go; devices away longer than 90 days refetch their scope."""
+        if database_url is None:
+            return
+        await run_purge(database_url)
+
+
+async def run_purge(database_url: str) -> int:
+    """The job: purge the sync change log of entries older than 90 days."""
+    from server.sync.maintenance import purge_changes
+
+    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        async with session_scope(create_session_factory(engine)) as session:
+            return await purge_changes(session)
+    finally:
+        await engine.dispose()
+
 
 async def enqueue_evaluation(session: AsyncSession, as_of: date | None = None) -> bool:
     """Defer an evaluation in the session's transaction, unless one is already waiting."""

@@ -103,3 +103,5 @@ class SyncScopeEpoch(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     epoch: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
+    purged_below: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
+    """Changes of transactions below this id were purged: an older cursor gets ``reset``."""

@@ -318,9 +318,18 @@ class PgStore:
     # --- pull ------------------------------------------------------------------------------------
 
     async def changes(self, principal: Principal, cursor: str | None, limit: int, max_bytes: int) -> ChangePage:
-        epoch = int(await self.session.scalar(select(SyncScopeEpoch.epoch).where(SyncScopeEpoch.id == 1)) or 0)
+        epoch, purged_below = (
+            await self.session.execute(
+                select(SyncScopeEpoch.epoch, SyncScopeEpoch.purged_below).where(SyncScopeEpoch.id == 1)
+            )
+        ).one()
         parsed = _decode(cursor) if cursor is not None else None
-        reset = cursor is not None and (parsed is None or parsed.c != str(principal.client_id) or parsed.e != epoch)
+        reset = cursor is not None and (
+            parsed is None
+            or parsed.c != str(principal.client_id)
+            or parsed.e != epoch
+            or (parsed.x != 0 and parsed.x < purged_below)  # its changes were purged
+        )
         if parsed is None or reset:
             parsed = Cursor(c=str(principal.client_id), e=epoch, t=0)
         if parsed.t >= 0:

@@ -172,3 +172,29 @@ async def test_a_transaction_committing_after_a_later_one_is_not_skipped(field: 
     seen_after, _ = await pull(cursor)
     assert first.id in seen_before | seen_after
     assert second.id in seen_before | seen_after
+
+
+async def test_a_cursor_older_than_the_purged_log_resets(field: Field) -> None:
+    from datetime import timedelta
+
+    from server.sync.maintenance import purge_changes
+
+    def pull(cursor: str | None) -> Any:
+        body = {"client_id": str(field.phone), "schema_version": 1} | ({"cursor": cursor} if cursor else {})
+        return field.client.post("/sync/pull", json=body, headers=bearer(field.tokens))
+
+    first = (await pull(None)).json()
+    await _push(field, _attempt(1, field.case_id))
+    async with field.factory() as s:
+        assert await purge_changes(s, timedelta(0)) > 0
+        await s.commit()
+    after = (await pull(first["cursor"])).json()
+    assert after["reset"] is True
+    assert sorted(c["type"] for c in after["changes"]) == ["case", "contact_attempt", "household", "student"]
+    assert (await pull(after["cursor"])).json() == {
+        "cursor": (await pull(after["cursor"])).json()["cursor"],
+        "has_more": False,
+        "reset": False,
+        "last_mutation_id": 1,
+        "changes": [],
+    }

@@ -126,6 +126,7 @@ def upgrade() -> None:
     op.create_table('sync_scope_epoch',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('epoch', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('purged_below', sa.BigInteger(), server_default='0', nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sync_scope_epoch'))
     )
     op.create_table('conflict',
