@@ -106,7 +106,7 @@ def _load_demo(session: AsyncSession, settings: Settings) -> Awaitable[demo.Demo
             def progress(step: str, done: int, total: int) -> None:
                 if step not in tasks:
                     tasks[step] = bar.add_task(f"demo {step}", total=total)
-                bar.update(tasks[step], completed=done)
+                bar.update(tasks[step], completed=done, total=total)
 
             return await demo.load(session, demo.demo_password(settings.demo_password), progress)
 

@@ -12,13 +12,14 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.auth import Role
 from schemas.cases import CaseOutcome, CaseStatus, ContactMethod, ContactOutcome, FollowUpKind, ReferralStatus
 from server.auth.models import User
 from server.cases.models import Case, ContactAttempt, FollowUp, Referral, ServiceReferral, VisitNote
+from server.rules.models import TruancyEpisode
 from server.schools.models import CounselorSchool, School
 from server.students.models import Student
 
@@ -61,7 +62,10 @@ async def load_cases(session: AsyncSession, progress: Progress | None = None) ->
     counselor_of = dict((await session.execute(select(CounselorSchool.school_id, CounselorSchool.user_id))).all())
     fallback_counselor = await session.scalar(select(User.id).where(User.role == Role.ATTENDANCE_COUNSELOR))
     wanted = len(managers) * (OPEN_PER_MANAGER + 2) + 12  # + a few closed each + unassigned referrals
-    students = (await session.scalars(select(Student).order_by(Student.student_number).limit(wanted))).all()
+    # Truant students first: they are the ones counselors refer.
+    truant = exists().where(TruancyEpisode.student_id == Student.id)
+    query = select(Student).order_by(truant.desc(), Student.student_number).limit(wanted)
+    students = (await session.scalars(query)).all()
     rng = random.Random(20251001)
     created = 0
     plan: list[tuple[User | None, CaseStatus]] = []
