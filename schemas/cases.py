@@ -9,6 +9,8 @@ from typing import Annotated
 
 import msgspec
 
+from schemas.truancy import Episode
+
 
 class CaseStatus(enum.StrEnum):
     REFERRED = "referred"
@@ -128,12 +130,28 @@ class StudentSummary(msgspec.Struct):
     household_id: uuid.UUID | None
 
 
+class CaseTruancy(msgspec.Struct):
+    """When the student became truant, and whether absences fell after the case opened."""
+
+    as_of: date
+    school_year: str
+    truant: bool
+    habitual: bool
+    chronic: bool
+    became_truant_on: date | None
+    episodes: list[Episode]
+    unexcused_before_case: int
+    unexcused_since_case: int
+    absences_since_case: int
+
+
 class CaseDetail(msgspec.Struct):
     case: CaseOut
     student: StudentSummary
     contact_attempts: list[ContactAttemptOut]
     follow_ups: list[FollowUpOut]
     service_referrals: list[ServiceReferralOut]
+    truancy: CaseTruancy | None = None
 
 
 class AssignRequest(msgspec.Struct):

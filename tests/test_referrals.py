@@ -163,3 +163,19 @@ async def test_counselors_list_only_their_schools_referrals(client: Client, refe
     mine = (await client.get("/referrals", headers=bearer(await login(client, "counselor1")))).json()
     theirs = (await client.get("/referrals", headers=bearer(await login(client, "counselor2")))).json()
     assert len(mine) == 1 and theirs == []
+
+
+async def test_the_case_shows_when_the_student_became_truant_and_absences_since(
+    client: Client, db: AsyncSession, referable: Referable
+) -> None:
+    from server.audit import Actor
+    from server.rules.evaluate import evaluate_all
+
+    await evaluate_all(db, date(2025, 12, 15), Actor.system("test"))
+    await db.commit()
+    _, body = await _refer(client, await login(client, "counselor1"), referable.truant)
+    detail = (await client.get(f"/cases/{body['case_id']}", headers=bearer(await login(client, "sup1")))).json()
+    truancy = detail["truancy"]
+    assert truancy["truant"] is True
+    assert truancy["became_truant_on"] == "2025-10-21"  # the 4th unexcused absence of October
+    assert truancy["unexcused_before_case"] == 5 and truancy["unexcused_since_case"] == 0

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Annotated
 
 import msgspec
 from litestar import Router, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from schemas.attendance import AbsenceClass
 from schemas.auth import Role
 from schemas.cases import (
     AssignRequest,
@@ -16,6 +18,7 @@ from schemas.cases import (
     CaseOut,
     CasePage,
     CaseStatus,
+    CaseTruancy,
     ContactAttemptOut,
     FollowUpIn,
     FollowUpOut,
@@ -24,13 +27,16 @@ from schemas.cases import (
     StudentSummary,
     TransitionRequest,
 )
+from schemas.rules import Rule
 from server import audit
 from server.auth.guards import ALL_ROLES, allow
 from server.cases import repository as repo
 from server.cases import service
+from server.cases.models import Case
 from server.cases.scope import visible_cases
 from server.deps import AuthRequest, Db, actor_of
 from server.pagination import decode_cursor, encode_cursor
+from server.rules import service as rules
 from server.students import repository as students
 
 CASEWORKERS = allow(Role.CASE_MANAGER, Role.SUPERVISOR, Role.ADMIN)
@@ -68,10 +74,32 @@ async def read_case(request: AuthRequest, db: Db, case_id: FromPath[uuid.UUID]) 
             for c in await repo.contact_attempts(db, case.id)
         ],
         follow_ups=[msgspec.convert(f, FollowUpOut, from_attributes=True) for f in await repo.follow_ups(db, case.id)],
+        truancy=await _truancy(db, case),
         service_referrals=[
             msgspec.convert(s, ServiceReferralOut, from_attributes=True)
             for s in await repo.service_referrals(db, case.id)
         ],
+    )
+
+
+async def _truancy(db: Db, case: Case) -> CaseTruancy | None:
+    report = await rules.report_near(db, case.student_id, date.today())
+    if report is None:
+        return None
+    opened = case.opened_at.date()
+    unexcused = [a.day for a in report.absences if a.classification == AbsenceClass.UNEXCUSED]
+    truant_rules = (Rule.MONTHLY, Rule.YEARLY, Rule.HABITUAL)
+    return CaseTruancy(
+        as_of=report.as_of,
+        school_year=report.school_year,
+        truant=report.truant,
+        habitual=report.habitual,
+        chronic=report.chronic,
+        became_truant_on=min((e.became_on for e in report.episodes if e.rule in truant_rules), default=None),
+        episodes=report.episodes,
+        unexcused_before_case=sum(1 for day in unexcused if day < opened),
+        unexcused_since_case=sum(1 for day in unexcused if day >= opened),
+        absences_since_case=sum(1 for a in report.absences if a.day >= opened),
     )
 
 

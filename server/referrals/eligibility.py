@@ -6,13 +6,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.rules import Rule
-from server.errors import OutsideSchoolYear
-from server.rules.service import student_truancy
-from server.schools.models import SchoolYear
+from server.rules.service import report_near
 
 
 @dataclass(frozen=True)
@@ -27,15 +24,10 @@ async def check(session: AsyncSession, student_id: uuid.UUID, as_of: date) -> Ve
 
     Outside the school year (a referral in summer) the last day of the latest school year counts.
     """
-    try:
-        report = await student_truancy(session, student_id, as_of)
-    except OutsideSchoolYear:
-        last_day = await session.scalar(
-            select(SchoolYear.ends_on).where(SchoolYear.starts_on <= as_of).order_by(SchoolYear.ends_on.desc())
-        )
-        if last_day is None:
-            return Verdict(False, [f"No school year on record on or before {as_of.isoformat()}"], as_of)
-        return await check(session, student_id, last_day)
+    report = await report_near(session, student_id, as_of)
+    if report is None:
+        return Verdict(False, [f"No school year on record on or before {as_of.isoformat()}"], as_of)
+    as_of = report.as_of
     if report.truant or report.habitual:
         return Verdict(True, [], as_of)
     reasons = [

@@ -95,3 +95,10 @@ async def episodes_for(session: AsyncSession, student_id: uuid.UUID, school_year
         .order_by(TruancyEpisode.became_on, TruancyEpisode.rule, TruancyEpisode.created_at)
     )
     return list(rows)
+
+
+async def last_school_day_before(session: AsyncSession, day: date) -> date | None:
+    """The last day of the latest school year that started on or before ``day``."""
+    return await session.scalar(
+        select(SchoolYear.ends_on).where(SchoolYear.starts_on <= day).order_by(SchoolYear.ends_on.desc()).limit(1)
+    )

@@ -27,6 +27,16 @@ async def school_year_for(session: AsyncSession, as_of: date) -> SchoolYear:
     return year
 
 
+async def report_near(session: AsyncSession, student_id: uuid.UUID, day: date) -> TruancyReport | None:
+    """The student's report on ``day``, or on the last day of the latest school year before it
+    (a day in summer); None when no school year starts on or before ``day``."""
+    try:
+        return await student_truancy(session, student_id, day)
+    except OutsideSchoolYear:
+        last_day = await repo.last_school_day_before(session, day)
+        return None if last_day is None else await student_truancy(session, student_id, last_day)
+
+
 async def student_truancy(session: AsyncSession, student_id: uuid.UUID, as_of: date) -> TruancyReport:
     """Classify the student's absences and apply the school year's rules, as they stood on ``as_of``.
 
