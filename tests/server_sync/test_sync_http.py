@@ -198,3 +198,25 @@ async def test_a_cursor_older_than_the_purged_log_resets(field: Field) -> None:
         "last_mutation_id": 1,
         "changes": [],
     }
+
+
+async def test_a_push_that_keeps_meeting_concurrent_changes_is_503_and_changes_nothing(
+    field: Field, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from server.sync.pg_store import StaleWrite
+
+    tries = []
+
+    async def always_stale(self: PgStore, batch: object) -> None:
+        tries.append(batch)
+        raise StaleWrite("another device got there first")
+
+    monkeypatch.setattr(PgStore, "commit_batch", always_stale)
+    response = await _push(field, _attempt(1, field.case_id))
+    assert response.status_code == 503
+    assert response.json()["code"] == "unavailable"
+    assert len(tries) == 3
+    monkeypatch.undo()
+    retried = await _push(field, _attempt(1, field.case_id))
+    assert retried.json()["results"][0]["status"] == "applied"
+    assert retried.json()["last_mutation_id"] == 1
