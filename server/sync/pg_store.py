@@ -104,9 +104,12 @@ def _sees_all(user_id: Any) -> ColumnElement[bool]:
 
 
 def _team_cases(user_id: Any) -> ColumnElement[bool]:
-    """Live cases of the user's team: hers, and her team's if she is a supervisor."""
-    members = select(User.id).where(User.supervisor_id == user_id)
-    return and_(Case.deleted_at.is_(None), or_(Case.case_manager_id == user_id, Case.case_manager_id.in_(members)))
+    """Live cases of the user's team: hers, and her team's if she is a supervisor.
+
+    One ``IN`` over the team's user ids (not ``= user OR IN (members)``), so the planner can go
+    from the team through ``ix_case_file_case_manager_id`` instead of scanning every case."""
+    team = select(User.id).where(or_(User.id == user_id, User.supervisor_id == user_id))
+    return and_(Case.deleted_at.is_(None), Case.case_manager_id.in_(team))
 
 
 def reach(record_type: str, user_id: Any) -> ColumnElement[bool]:
@@ -115,6 +118,11 @@ def reach(record_type: str, user_id: Any) -> ColumnElement[bool]:
     Case managers: their live cases and everything under them; supervisors: their team's; office
     staff and admins: everything; counselors: nothing. Conflicts: the team's authors'.
     """
+    return or_(_sees_all(user_id), _team_reach(record_type, user_id))
+
+
+def _team_reach(record_type: str, user_id: Any) -> ColumnElement[bool]:
+    """``reach`` without the all-seeing roles: what the user reaches through her team's cases."""
     live = _team_cases(user_id)
     team: ColumnElement[bool]
     match record_type:
@@ -133,7 +141,7 @@ def reach(record_type: str, user_id: Any) -> ColumnElement[bool]:
             team = or_(Conflict.author_id == user_id, Conflict.author_id.in_(members))
         case _:
             team = false()
-    return or_(_sees_all(user_id), team)
+    return team
 
 
 def _in_scope_now(record_type: str, record_id: Any, user_id: Any) -> ColumnElement[bool]:
@@ -340,18 +348,22 @@ class PgStore:
             if after is not None and index < after[0]:
                 continue
             model = MODELS[record_type]
-            query = select(
-                literal(index).label("type_index"),
-                literal(record_type).label("type"),
-                model.id.label("id"),
-                model.version.label("version"),
-                _record_json(record_type).label("data"),
-            ).where(reach(record_type, user_id))
-            if hasattr(model, "deleted_at"):
-                query = query.where(model.deleted_at.is_(None))
-            if after is not None and index == after[0] and after[1]:
-                query = query.where(model.id > uuid.UUID(after[1]))
-            parts.append(query)
+            # ``reach`` split in two branches: one ``OR`` would make PostgreSQL scan the whole table
+            # and test each row; apart, the all-seeing branch is a one-time filter and the team's
+            # branch is driven from her cases through the indexes.
+            for branch in (_sees_all(user_id), and_(~_sees_all(user_id), _team_reach(record_type, user_id))):
+                query = select(
+                    literal(index).label("type_index"),
+                    literal(record_type).label("type"),
+                    model.id.label("id"),
+                    model.version.label("version"),
+                    _record_json(record_type).label("data"),
+                ).where(branch)
+                if hasattr(model, "deleted_at"):
+                    query = query.where(model.deleted_at.is_(None))
+                if after is not None and index == after[0] and after[1]:
+                    query = query.where(model.id > uuid.UUID(after[1]))
+                parts.append(query)
         return union_all(*parts)  # type: ignore[return-value]
 
     async def _snapshot_page(
