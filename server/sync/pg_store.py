@@ -17,6 +17,7 @@ horizon of its first page.
 from __future__ import annotations
 
 import base64
+import functools
 import uuid
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
@@ -27,6 +28,8 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
+    any_,
+    bindparam,
     case,
     exists,
     false,
@@ -39,7 +42,6 @@ from sqlalchemy import (
     true,
     tuple_,
     union_all,
-    update,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -104,9 +106,12 @@ def _sees_all(user_id: Any) -> ColumnElement[bool]:
 
 
 def _team_cases(user_id: Any) -> ColumnElement[bool]:
-    """Live cases of the user's team: hers, and her team's if she is a supervisor."""
-    members = select(User.id).where(User.supervisor_id == user_id)
-    return and_(Case.deleted_at.is_(None), or_(Case.case_manager_id == user_id, Case.case_manager_id.in_(members)))
+    """Live cases of the user's team: hers, and her team's if she is a supervisor.
+
+    One ``IN`` over the team's user ids (not ``= user OR IN (members)``), so the planner can go
+    from the team through ``ix_case_file_case_manager_id`` instead of scanning every case."""
+    team = select(User.id).where(or_(User.id == user_id, User.supervisor_id == user_id))
+    return and_(Case.deleted_at.is_(None), Case.case_manager_id.in_(team))
 
 
 def reach(record_type: str, user_id: Any) -> ColumnElement[bool]:
@@ -115,6 +120,11 @@ def reach(record_type: str, user_id: Any) -> ColumnElement[bool]:
     Case managers: their live cases and everything under them; supervisors: their team's; office
     staff and admins: everything; counselors: nothing. Conflicts: the team's authors'.
     """
+    return or_(_sees_all(user_id), _team_reach(record_type, user_id))
+
+
+def _team_reach(record_type: str, user_id: Any) -> ColumnElement[bool]:
+    """``reach`` without the all-seeing roles: what the user reaches through her team's cases."""
     live = _team_cases(user_id)
     team: ColumnElement[bool]
     match record_type:
@@ -133,7 +143,7 @@ def reach(record_type: str, user_id: Any) -> ColumnElement[bool]:
             team = or_(Conflict.author_id == user_id, Conflict.author_id.in_(members))
         case _:
             team = false()
-    return or_(_sees_all(user_id), team)
+    return team
 
 
 def _in_scope_now(record_type: str, record_id: Any, user_id: Any) -> ColumnElement[bool]:
@@ -188,18 +198,7 @@ class PgStore:
         self._users: dict[uuid.UUID, uuid.UUID] = {}
 
     async def lock_client(self, client_id: uuid.UUID, user_id: uuid.UUID) -> ClientState:
-        await self.session.execute(
-            postgresql.insert(SyncClient)
-            .values(client_id=client_id, user_id=user_id)
-            .on_conflict_do_nothing(index_elements=["client_id"])
-        )
-        row = (
-            await self.session.execute(
-                select(SyncClient.user_id, SyncClient.last_mutation_id)
-                .where(SyncClient.client_id == client_id)
-                .with_for_update()
-            )
-        ).one()
+        row = (await self.session.execute(_LOCK_CLIENT, {"client_id": client_id, "user_id": user_id})).one()
         self._users[client_id] = row.user_id
         return ClientState(client_id, row.user_id, row.last_mutation_id)
 
@@ -215,23 +214,11 @@ class PgStore:
         by_type: dict[str, list[uuid.UUID]] = {}
         for ref in refs:
             by_type.setdefault(ref.type, []).append(ref.id)
-        parts = []
-        for record_type, ids in by_type.items():
-            model = MODELS[record_type]
-            deleted = model.deleted_at.is_not(None) if hasattr(model, "deleted_at") else false()
-            parts.append(
-                select(
-                    literal(record_type).label("type"),
-                    model.id.label("id"),
-                    model.version.label("version"),
-                    deleted.label("deleted"),
-                    reach(record_type, user_id).label("in_scope"),
-                    _record_json(record_type).label("data"),
-                ).where(model.id.in_(ids))
-            )
-        if not parts:
+        if not by_type:
             return {}
-        rows = await self.session.execute(union_all(*parts))
+        types = tuple(sorted(by_type))
+        params: dict[str, Any] = {f"ids_{n}": by_type[t] for n, t in enumerate(types)}
+        rows = await self.session.execute(_load_statement(types), params | {"user_id": user_id})
         return {Ref(r.type, r.id): Current(r.version, _normalise(r.type, r.data), r.deleted, r.in_scope) for r in rows}
 
     async def commit_batch(self, batch: Batch) -> None:
@@ -249,26 +236,25 @@ class PgStore:
             if record_type in updates:
                 await self._update(record_type, updates[record_type])
         if batch.outcomes:
+            rows = [
+                {
+                    "mutation_id": o.result.id,
+                    "name": o.name[:200],
+                    "raw": o.raw.decode("utf-8", "replace") if o.raw is not None else None,
+                    "status": o.result.status.value,
+                    "result": o.result,
+                }
+                for o in batch.outcomes
+            ]
             await self.session.execute(
-                postgresql.insert(SyncMutation),
-                [
-                    {
-                        "client_id": batch.client_id,
-                        "mutation_id": o.result.id,
-                        "user_id": await self._user_of(batch.client_id),
-                        "name": o.name[:200],
-                        "raw": o.raw.decode("utf-8", "replace") if o.raw is not None else None,
-                        "status": o.result.status.value,
-                        "result": msgspec.to_builtins(o.result),
-                    }
-                    for o in batch.outcomes
-                ],
+                _INSERT_OUTCOMES,
+                {
+                    "client": batch.client_id,
+                    "user": await self._user_of(batch.client_id),
+                    "rows": msgspec.json.encode(rows).decode(),
+                },
             )
-        await self.session.execute(
-            update(SyncClient)
-            .where(SyncClient.client_id == batch.client_id)
-            .values(last_mutation_id=batch.last_mutation_id, updated_at=func.now())
-        )
+        await self.session.execute(_ADVANCE_CLIENT, {"client": batch.client_id, "last": batch.last_mutation_id})
 
     async def _user_of(self, client_id: uuid.UUID) -> uuid.UUID:
         if client_id not in self._users:
@@ -278,40 +264,12 @@ class PgStore:
         return self._users[client_id]
 
     async def _insert(self, record_type: str, rows: list[dict[str, Any]], client_id: uuid.UUID) -> None:
-        model = MODELS[record_type]
-        names = fields(record_type)
-        extra = _INSERT_EXTRAS.get(record_type, {})
-        columns = ["id", "version", *names, *extra, *(["deleted_at"] if hasattr(model, "deleted_at") else [])]
-        values = [
-            "r.id",
-            "r.version",
-            *(f"r.{n}" for n in names),
-            *extra.values(),
-            *(["CASE WHEN r.deleted THEN now() END"] if hasattr(model, "deleted_at") else []),
-        ]
-        sql = (
-            f"INSERT INTO {model.__tablename__} ({', '.join(columns)}) "
-            f"SELECT {', '.join(values)} FROM jsonb_to_recordset(CAST(:rows AS jsonb)) "
-            f"AS r({_recordset_types(record_type)})"
-        )
-        await self.session.execute(text(sql), {"rows": msgspec.json.encode(rows).decode(), "client": client_id})
+        sql = _insert_sql(record_type)
+        await self.session.execute(sql, {"rows": msgspec.json.encode(rows).decode(), "client": client_id})
 
     async def _update(self, record_type: str, rows: list[dict[str, Any]]) -> None:
-        model = MODELS[record_type]
-        names = fields(record_type)
-        sets = [f"{n} = r.{n}" for n in names] + ["version = r.version"]
-        if hasattr(model, "deleted_at"):
-            sets.append("deleted_at = CASE WHEN r.deleted THEN coalesce(t.deleted_at, now()) END")
-        if hasattr(model, "updated_at"):
-            sets.append("updated_at = now()")
-        if record_type == RecordType.VISIT_NOTE:
-            sets.append("submitted_at = CASE WHEN r.status = 'submitted' THEN coalesce(t.submitted_at, now()) END")
-        sql = (
-            f"UPDATE {model.__tablename__} AS t SET {', '.join(sets)} "
-            f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(expected int, {_recordset_types(record_type)}) "
-            "WHERE t.id = r.id AND t.version = r.expected RETURNING t.id"
-        )
-        done = (await self.session.execute(text(sql), {"rows": msgspec.json.encode(rows).decode()})).all()
+        sql = _update_sql(record_type)
+        done = (await self.session.execute(sql, {"rows": msgspec.json.encode(rows).decode()})).all()
         if len(done) != len(rows):
             raise StaleWrite(f"{len(rows) - len(done)} {record_type} record(s) changed under the batch")
 
@@ -349,18 +307,22 @@ class PgStore:
             if after is not None and index < after[0]:
                 continue
             model = MODELS[record_type]
-            query = select(
-                literal(index).label("type_index"),
-                literal(record_type).label("type"),
-                model.id.label("id"),
-                model.version.label("version"),
-                _record_json(record_type).label("data"),
-            ).where(reach(record_type, user_id))
-            if hasattr(model, "deleted_at"):
-                query = query.where(model.deleted_at.is_(None))
-            if after is not None and index == after[0] and after[1]:
-                query = query.where(model.id > uuid.UUID(after[1]))
-            parts.append(query)
+            # ``reach`` split in two branches: one ``OR`` would make PostgreSQL scan the whole table
+            # and test each row; apart, the all-seeing branch is a one-time filter and the team's
+            # branch is driven from her cases through the indexes.
+            for branch in (_sees_all(user_id), and_(~_sees_all(user_id), _team_reach(record_type, user_id))):
+                query = select(
+                    literal(index).label("type_index"),
+                    literal(record_type).label("type"),
+                    model.id.label("id"),
+                    model.version.label("version"),
+                    _record_json(record_type).label("data"),
+                ).where(branch)
+                if hasattr(model, "deleted_at"):
+                    query = query.where(model.deleted_at.is_(None))
+                if after is not None and index == after[0] and after[1]:
+                    query = query.where(model.id > uuid.UUID(after[1]))
+                parts.append(query)
         return union_all(*parts)  # type: ignore[return-value]
 
     async def _snapshot_page(
@@ -469,6 +431,88 @@ _INSERT_EXTRAS: dict[str, dict[str, str]] = {
     RecordType.HOUSEHOLD: {"external_id": "r.id::text"},
     RecordType.CONTACT_ATTEMPT: {"device_id": "CAST(:client AS uuid)"},
 }
+
+
+_CLIENTS: Any = SyncClient.__table__
+_LOCK_CLIENT = (
+    postgresql.insert(_CLIENTS)
+    .values(client_id=bindparam("client_id"), user_id=bindparam("user_id"))
+    # A no-op update on conflict: one statement that creates the client if new and locks its row.
+    .on_conflict_do_update(index_elements=["client_id"], set_={"last_mutation_id": _CLIENTS.c.last_mutation_id})
+    .returning(_CLIENTS.c.user_id, _CLIENTS.c.last_mutation_id)
+)
+"""Made once: a statement built per call costs more Python time than its round trip."""
+_ADVANCE_CLIENT = text(
+    "UPDATE sync_client SET last_mutation_id = :last, updated_at = now() WHERE client_id = CAST(:client AS uuid)"
+)
+_INSERT_OUTCOMES = text(
+    "INSERT INTO sync_mutation (client_id, mutation_id, user_id, name, raw, status, result) "
+    "SELECT CAST(:client AS uuid), r.mutation_id, CAST(:user AS uuid), r.name, r.raw, r.status, r.result "
+    "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) "
+    "AS r(mutation_id bigint, name varchar(200), raw varchar, status varchar(20), result jsonb)"
+)
+
+
+@functools.cache
+def _load_statement(types: tuple[str, ...]) -> Any:
+    """``load``'s one read for records of these types, built once (ids as one array per type)."""
+    user_id = bindparam("user_id", type_=postgresql.UUID(as_uuid=True))
+    parts = []
+    for n, record_type in enumerate(types):
+        model = MODELS[record_type]
+        deleted = model.deleted_at.is_not(None) if hasattr(model, "deleted_at") else false()
+        ids = bindparam(f"ids_{n}", type_=postgresql.ARRAY(postgresql.UUID(as_uuid=True)))
+        parts.append(
+            select(
+                literal(record_type).label("type"),
+                model.id.label("id"),
+                model.version.label("version"),
+                deleted.label("deleted"),
+                reach(record_type, user_id).label("in_scope"),
+                _record_json(record_type).label("data"),
+            ).where(model.id == any_(ids))
+        )
+    return union_all(*parts)
+
+
+@functools.cache
+def _insert_sql(record_type: str) -> Any:
+    model = MODELS[record_type]
+    names = fields(record_type)
+    extra = _INSERT_EXTRAS.get(record_type, {})
+    columns = ["id", "version", *names, *extra, *(["deleted_at"] if hasattr(model, "deleted_at") else [])]
+    values = [
+        "r.id",
+        "r.version",
+        *(f"r.{n}" for n in names),
+        *extra.values(),
+        *(["CASE WHEN r.deleted THEN now() END"] if hasattr(model, "deleted_at") else []),
+    ]
+    sql = (
+        f"INSERT INTO {model.__tablename__} ({', '.join(columns)}) "
+        f"SELECT {', '.join(values)} FROM jsonb_to_recordset(CAST(:rows AS jsonb)) "
+        f"AS r({_recordset_types(record_type)})"
+    )
+    return text(sql)
+
+
+@functools.cache
+def _update_sql(record_type: str) -> Any:
+    model = MODELS[record_type]
+    names = fields(record_type)
+    sets = [f"{n} = r.{n}" for n in names] + ["version = r.version"]
+    if hasattr(model, "deleted_at"):
+        sets.append("deleted_at = CASE WHEN r.deleted THEN coalesce(t.deleted_at, now()) END")
+    if hasattr(model, "updated_at"):
+        sets.append("updated_at = now()")
+    if record_type == RecordType.VISIT_NOTE:
+        sets.append("submitted_at = CASE WHEN r.status = 'submitted' THEN coalesce(t.submitted_at, now()) END")
+    sql = (
+        f"UPDATE {model.__tablename__} AS t SET {', '.join(sets)} "
+        f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(expected int, {_recordset_types(record_type)}) "
+        "WHERE t.id = r.id AND t.version = r.expected RETURNING t.id"
+    )
+    return text(sql)
 
 
 def _recordset_types(record_type: str) -> str:
