@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from asyncpg.exceptions import DataError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -334,3 +335,95 @@ def rejected_unless_applied(result: ImportResult) -> ImportResult:
             bad_rows=[{"line": b.line, "reason": b.reason} for b in result.bad_rows[:1000]],
         )
     return result
+
+
+# --- CSV parsed by PostgreSQL --------------------------------------------------------------------
+
+COPY_CHUNK = 1 << 20
+"""Characters sent to COPY per chunk."""
+
+
+@dataclass
+class _Seen:
+    newlines: int = 0
+    tail: str = "\n"
+
+
+class _Rewind(Exception):
+    """The staged copy cannot be trusted for line numbers: parse the file in Python instead."""
+
+
+def rewindable(lines: Iterable[str]) -> io.TextIOBase | None:
+    """The input as a text stream that can be read again from here, or None (a generator, say)."""
+    if isinstance(lines, io.TextIOBase) and lines.seekable():
+        return lines
+    return None
+
+
+async def stage_csv(
+    session: AsyncSession,
+    table: str,
+    stream: io.TextIOBase,
+    required: Sequence[str],
+    progress: Progress | None = None,
+    total_rows: int = 0,
+) -> tuple[dict[str, int], int] | None:
+    """Let PostgreSQL parse the CSV: COPY it into a temporary table of text columns ``c0 … cN``
+    with the line number of each record. Returns the header's column positions and the number of
+    data rows, or None after rewinding ``stream`` when the file has to be read in Python instead.
+
+    The line numbers are exact only if every record is one line: the physical lines sent are
+    counted and must equal the records COPY stored. Anything PostgreSQL refuses (a row with the
+    wrong number of fields, a blank line, bad encoding), a header with a missing column, or a
+    record over several lines rewinds; the Python reader then reports each bad line, as before.
+    """
+    start = stream.tell()
+    first = stream.readline()
+    if not first or '"' in first:
+        stream.seek(start)
+        return None
+    try:
+        header = next(csv.reader([first]))
+        header_index(header, required, ())
+    except (RowError, csv.Error, StopIteration):
+        stream.seek(start)
+        return None
+    names = [h.strip().lower() for h in header]
+    names[0] = names[0].removeprefix("\ufeff")
+    ix = {name: names.index(name) for name in names}
+    width = len(header)
+    columns = [f"c{k}" for k in range(width)]
+    seen = _Seen()
+
+    async def chunks() -> Any:
+        while True:
+            text_ = stream.read(COPY_CHUNK)
+            if not text_:
+                return
+            seen.newlines += text_.count("\n")
+            seen.tail = text_[-1]
+            yield text_.encode()
+            if progress:
+                progress("read", seen.newlines, max(total_rows, seen.newlines))
+
+    conn = await session.connection()
+    driver: Any = (await conn.get_raw_connection()).driver_connection
+    try:
+        async with session.begin_nested():
+            await session.execute(text(f"DROP TABLE IF EXISTS pg_temp.{table}"))
+            await session.execute(
+                text(
+                    f"CREATE TEMP TABLE {table} (line int GENERATED ALWAYS AS IDENTITY (START WITH 2), "
+                    f"{', '.join(f'{c} text' for c in columns)}) ON COMMIT DROP"
+                )
+            )
+            status = await driver.copy_to_table(table, source=chunks(), columns=columns, format="csv")
+            records = int(status.split()[-1])
+            lines = seen.newlines + (0 if seen.tail == "\n" else 1)
+            if records != lines:
+                raise _Rewind
+    except (_Rewind, DataError):
+        stream.seek(start)
+        return None
+    await analyze(session, table)
+    return ix, records
