@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from server import db as dbmod
 from server import logging as logmod
+from server import queue
 from server.attendance.routes import attendance_import
 from server.auth.guards import PUBLIC, BearerAuthMiddleware, role_guard
 from server.auth.routes import router as auth_router
@@ -133,7 +134,11 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
         app.state.session_factory = dbmod.create_session_factory(engine)
         app.state.settings = replace(settings, database_url=url)
         try:
-            yield
+            if settings.inline_worker:
+                async with queue.inline_worker(url):
+                    yield
+            else:
+                yield
         finally:
             await engine.dispose()
 

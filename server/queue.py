@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from datetime import date, datetime
 from typing import Any
 
@@ -125,3 +127,20 @@ def run_worker(database_url: str) -> None:
             await app.run_worker_async(install_signal_handlers=True)
 
     asyncio.run(main())
+
+
+@asynccontextmanager
+async def inline_worker(database_url: str) -> AsyncIterator[None]:
+    """Run a worker inside the API process for as long as the context lasts (``scripts/serve``).
+
+    Several API processes may each run one: procrastinate's locks keep each job to one worker.
+    """
+    app = make_app(database_url)
+    async with app.open_async():
+        task = asyncio.create_task(app.run_worker_async(install_signal_handlers=False))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task

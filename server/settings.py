@@ -42,6 +42,8 @@ class Settings:
     log_level: str = "INFO"
     log_json: bool = True
     demo_password: str | None = field(default=None, repr=False)
+    inline_worker: bool = False
+    """Run the background worker inside the API process (``DOORSTEP_WORKER=inline``, serve's default)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -60,6 +62,7 @@ class Settings:
             log_level=(env.get("DOORSTEP_LOG_LEVEL") or "INFO").upper(),
             log_json=(env.get("DOORSTEP_LOG_FORMAT") or "json") == "json",
             demo_password=env.get("DOORSTEP_DEMO_PASSWORD") or None,
+            inline_worker=(env.get("DOORSTEP_WORKER") or "inline") == "inline",
         )
 
     def with_secret(self) -> Settings:

@@ -26,6 +26,11 @@ def test_defaults_are_local_and_embedded() -> None:
     assert (settings.host, settings.port, settings.data_dir) == ("127.0.0.1", 8000, Path("var"))
 
 
+def test_serve_runs_the_worker_inline_unless_told_otherwise() -> None:
+    assert Settings.from_env({}).inline_worker is True
+    assert Settings.from_env({"DOORSTEP_WORKER": "off"}).inline_worker is False
+
+
 def test_a_bad_number_names_the_variable() -> None:
     with pytest.raises(SettingsError, match="DOORSTEP_PORT"):
         Settings.from_env({"DOORSTEP_PORT": "eighty"})
