@@ -43,7 +43,7 @@ from schemas.auth import Role
 from schemas.sync import PushRequest, Status
 from server import demo_district as dd
 from server import migrate
-from server.app import create_app
+from server.app import create_app, settle_heap
 from server.attendance.imports import import_attendance
 from server.audit import Actor
 from server.auth import service as auth_service
@@ -519,6 +519,7 @@ async def _push_bench(url: str, folder: Path, batches: int) -> dict[str, Any]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=cast(Any, app)), base_url="http://bench") as client:
         for phone in phones:
             phone.headers = await _login(client, phone.username, phone.device_id)
+        settle_heap()  # as the server's startup does (the lifespan is not run in-process)
 
         async def http(phone: Phone, b: int) -> None:
             r = await client.post("/sync/push", content=payload(phone, b), headers=phone.headers)
