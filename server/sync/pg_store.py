@@ -258,16 +258,18 @@ class PgStore:
             else:
                 row["expected"] = w.expected_version
                 updates.setdefault(w.ref.type, []).append(row)
-        for record_type in TYPE_ORDER:  # parents first
-            if record_type in inserts:
-                sql, with_client = _insert_sql(record_type)
-                rows = inserts[record_type]
-                await self._fetch(sql, _json(rows), *([batch.client_id] if with_client else []))
-            if record_type in updates:
-                rows = updates[record_type]
-                done = await self._fetch(_update_sql(record_type), _json(rows))
-                if len(done) != len(rows):
-                    raise StaleWrite(f"{len(rows) - len(done)} {record_type} record(s) changed under the batch")
+        # One statement per table, parents first; the last one rides with the outcomes and the
+        # client's advance in one statement (data-modifying CTEs), one round trip fewer each.
+        steps = [
+            (k, t, rows)
+            for t in TYPE_ORDER
+            for k, rows in (("insert", inserts.get(t)), ("update", updates.get(t)))
+            if rows
+        ]
+        last = steps.pop() if steps else None
+        for kind, record_type, rows in steps:
+            await self._write(kind, record_type, rows, batch.client_id)
+        args: list[Any] = [batch.client_id, batch.last_mutation_id]
         if batch.outcomes:
             outcomes = [
                 _OutcomeRow(
@@ -279,9 +281,22 @@ class PgStore:
                 )
                 for o in batch.outcomes
             ]
-            user = await self._user_of(batch.client_id)
-            await self._fetch(_INSERT_OUTCOMES, batch.client_id, user, _json(outcomes))
-        await self._fetch(_ADVANCE_CLIENT, batch.client_id, batch.last_mutation_id)
+            args += [await self._user_of(batch.client_id), _json(outcomes)]
+        if last is not None:
+            args.append(_json(last[2]))
+        sql = _finish_sql(last[:2] if last is not None else None, bool(batch.outcomes))
+        ((written,),) = await self._fetch(sql, *args)
+        if last is not None and last[0] == "update" and written != len(last[2]):
+            raise StaleWrite(f"{len(last[2]) - written} {last[1]} record(s) changed under the batch")
+
+    async def _write(self, kind: str, record_type: str, rows: list[dict[str, Any]], client_id: uuid.UUID) -> None:
+        if kind == "insert":
+            sql = _insert_sql(record_type, "$1", "$2")
+            await self._fetch(sql, _json(rows), *([client_id] if "$2" in sql else []))
+            return
+        done = await self._fetch(_update_sql(record_type, "$1"), _json(rows))
+        if len(done) != len(rows):
+            raise StaleWrite(f"{len(rows) - len(done)} {record_type} record(s) changed under the batch")
 
     async def _user_of(self, client_id: uuid.UUID) -> uuid.UUID:
         if client_id not in self._users:
@@ -446,12 +461,12 @@ class PgStore:
 _INSERT_EXTRAS: dict[str, dict[str, str]] = {
     RecordType.CASE: {"opened_at": "now()"},
     RecordType.HOUSEHOLD: {"external_id": "r.id::text"},
-    RecordType.CONTACT_ATTEMPT: {"device_id": "$2::uuid"},
+    RecordType.CONTACT_ATTEMPT: {"device_id": "{client}"},
 }
 
 
 class _OutcomeRow(msgspec.Struct):
-    """One ``sync_mutation`` row as ``_INSERT_OUTCOMES`` reads it from JSON."""
+    """One ``sync_mutation`` row as the outcomes' insert reads it from JSON."""
 
     mutation_id: int
     name: str
@@ -476,13 +491,38 @@ _LOCK_CLIENT = (
     "ON CONFLICT (client_id) DO UPDATE SET last_mutation_id = sync_client.last_mutation_id "
     "RETURNING sync_client.user_id, sync_client.last_mutation_id"
 )
-_ADVANCE_CLIENT = "UPDATE sync_client SET last_mutation_id = $2, updated_at = now() WHERE client_id = $1"
-_INSERT_OUTCOMES = (
-    "INSERT INTO sync_mutation (client_id, mutation_id, user_id, name, raw, status, result) "
-    "SELECT $1::uuid, r.mutation_id, $2::uuid, r.name, r.raw, r.status, r.result "
-    "FROM jsonb_to_recordset($3::jsonb) "
-    "AS r(mutation_id bigint, name varchar(200), raw varchar, status varchar(20), result jsonb)"
-)
+
+
+@functools.cache
+def _finish_sql(last: tuple[str, str] | None, outcomes: bool) -> str:
+    """The batch's last statement: its last table's insert or update (if any), its outcomes (if
+    any) and the client's advance, as one statement; it answers how many rows the update matched.
+
+    Parameters: $1 client, $2 last_mutation_id, then $3 user and $4 outcomes, then the rows."""
+    ctes = []
+    rows = "$5" if outcomes else "$3"
+    if last is not None:
+        kind, record_type = last
+        step = (
+            _insert_sql(record_type, rows, "$1::uuid") + " RETURNING 1"
+            if kind == "insert"
+            else _update_sql(record_type, rows)
+        )
+        ctes.append(f"w AS ({step})")
+    if outcomes:
+        ctes.append(
+            "o AS (INSERT INTO sync_mutation (client_id, mutation_id, user_id, name, raw, status, result) "
+            "SELECT $1::uuid, r.mutation_id, $3::uuid, r.name, r.raw, r.status, r.result "
+            "FROM jsonb_to_recordset($4::jsonb) "
+            "AS r(mutation_id bigint, name varchar(200), raw varchar, status varchar(20), result jsonb))"
+        )
+    ctes.append(
+        "a AS (UPDATE sync_client SET last_mutation_id = $2::bigint, updated_at = now() WHERE client_id = $1::uuid)"
+    )
+    count = "(SELECT count(*) FROM w)" if last is not None else "0"
+    return f"WITH {', '.join(ctes)} SELECT {count}"
+
+
 _ASYNCPG: Any = pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
 
 
@@ -515,11 +555,12 @@ def _load_statement(types: tuple[str, ...]) -> tuple[str, tuple[str, ...], dict[
 
 
 @functools.cache
-def _insert_sql(record_type: str) -> tuple[str, bool]:
-    """The insert and whether it takes the client id as ``$2``."""
+def _insert_sql(record_type: str, rows: str, client: str) -> str:
+    """The insert of a table's new records from the JSON rows in parameter ``rows``; ``client``
+    is the parameter of the client id, if the table keeps it."""
     model = MODELS[record_type]
     names = fields(record_type)
-    extra = _INSERT_EXTRAS.get(record_type, {})
+    extra = {k: v.replace("{client}", client) for k, v in _INSERT_EXTRAS.get(record_type, {}).items()}
     columns = ["id", "version", *names, *extra, *(["deleted_at"] if hasattr(model, "deleted_at") else [])]
     values = [
         "r.id",
@@ -528,16 +569,16 @@ def _insert_sql(record_type: str) -> tuple[str, bool]:
         *extra.values(),
         *(["CASE WHEN r.deleted THEN now() END"] if hasattr(model, "deleted_at") else []),
     ]
-    sql = (
+    return (
         f"INSERT INTO {model.__tablename__} ({', '.join(columns)}) "
-        f"SELECT {', '.join(values)} FROM jsonb_to_recordset($1::jsonb) "
+        f"SELECT {', '.join(values)} FROM jsonb_to_recordset({rows}::jsonb) "
         f"AS r({_recordset_types(record_type)})"
     )
-    return sql, any("$2" in v for v in extra.values())
 
 
 @functools.cache
-def _update_sql(record_type: str) -> str:
+def _update_sql(record_type: str, rows: str) -> str:
+    """The version-guarded update of a table's records from the JSON rows in parameter ``rows``."""
     model = MODELS[record_type]
     names = fields(record_type)
     sets = [f"{n} = r.{n}" for n in names] + ["version = r.version"]
@@ -547,12 +588,11 @@ def _update_sql(record_type: str) -> str:
         sets.append("updated_at = now()")
     if record_type == RecordType.VISIT_NOTE:
         sets.append("submitted_at = CASE WHEN r.status = 'submitted' THEN coalesce(t.submitted_at, now()) END")
-    sql = (
+    return (
         f"UPDATE {model.__tablename__} AS t SET {', '.join(sets)} "
-        f"FROM jsonb_to_recordset($1::jsonb) AS r(expected int, {_recordset_types(record_type)}) "
+        f"FROM jsonb_to_recordset({rows}::jsonb) AS r(expected int, {_recordset_types(record_type)}) "
         "WHERE t.id = r.id AND t.version = r.expected RETURNING t.id"
     )
-    return sql
 
 
 def _recordset_types(record_type: str) -> str:
