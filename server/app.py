@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -112,6 +113,17 @@ def _settings_provider(settings: Settings) -> Any:
     return provide
 
 
+def settle_heap() -> None:
+    """Move everything alive after startup (modules, the app, SQLAlchemy's mappings and caches)
+    out of the garbage collector's sight: ``gc.freeze``.
+
+    Those ~170,000 long-lived objects never become garbage, yet every full collection walked
+    them all: about 120 ms with the event loop stopped, every few hundred requests, which set
+    the push's p95. Called once, at the end of startup."""
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: Settings | None = None, *, session_factory: dbmod.SessionFactory | None = None) -> Litestar:
     """Build the app. Settings are read from the environment here, never at import time.
 
@@ -133,6 +145,7 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
         engine = dbmod.create_engine(url)
         app.state.session_factory = dbmod.create_session_factory(engine)
         app.state.settings = replace(settings, database_url=url)
+        settle_heap()
         try:
             if settings.inline_worker:
                 async with queue.inline_worker(url):

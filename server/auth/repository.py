@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,6 +39,34 @@ async def device_with_user(session: AsyncSession, device_id: uuid.UUID) -> tuple
         await session.execute(select(Device, User).join(User, User.id == Device.user_id).where(Device.id == device_id))
     ).first()
     return None if row is None else (row[0], row[1])
+
+
+class DeviceAuth(NamedTuple):
+    """What ``authenticate`` checks and keeps of a device and its user."""
+
+    user_id: uuid.UUID
+    session_epoch: int
+    revoked: bool
+    username: str
+    display_name: str
+    role: str
+    supervisor_id: uuid.UUID | None
+    active: bool
+
+
+_DEVICE_AUTH = (
+    "SELECT d.user_id, d.session_epoch, d.revoked_at IS NOT NULL, u.username, u.display_name, u.role, "
+    "u.supervisor_id, u.disabled_at IS NULL "
+    "FROM device AS d JOIN user_account AS u ON u.id = d.user_id WHERE d.id = $1"
+)
+
+
+async def device_auth(session: AsyncSession, device_id: uuid.UUID) -> DeviceAuth | None:
+    """The device and its user for one request's authentication: one lean statement (asyncpg's
+    ``$1``), no ORM entities; it runs on every authenticated request."""
+    conn = await session.connection()
+    row = (await conn.exec_driver_sql(_DEVICE_AUTH, (device_id,))).first()
+    return None if row is None else DeviceAuth._make(row)
 
 
 async def list_devices(session: AsyncSession, user_ids: Sequence[uuid.UUID] | None = None) -> Sequence[Device]:

@@ -124,21 +124,20 @@ async def logout(session: AsyncSession, principal: Principal, request_id: str | 
 async def authenticate(session: AsyncSession, settings: Settings, raw_token: str) -> Principal:
     """Turn a bearer access token into a Principal, checking device and user in the database."""
     claims = tokens.decode(settings.jwt_secret, raw_token, "access")
-    found = await repo.device_with_user(session, claims.device_id)
+    found = await repo.device_auth(session, claims.device_id)
     if found is None:
         raise TokenInvalid()
-    device, user = found
-    if device.revoked_at is not None:
+    if found.revoked:
         raise DeviceRevoked()
-    if device.user_id != claims.user_id or device.session_epoch != claims.epoch or not user.is_active:
+    if found.user_id != claims.user_id or found.session_epoch != claims.epoch or not found.active:
         raise TokenInvalid()
     return Principal(
-        user_id=user.id,
-        username=user.username,
-        display_name=user.display_name,
-        role=Role(user.role),
-        supervisor_id=user.supervisor_id,
-        device_id=device.id,
+        user_id=found.user_id,
+        username=found.username,
+        display_name=found.display_name,
+        role=Role(found.role),
+        supervisor_id=found.supervisor_id,
+        device_id=claims.device_id,
     )
 
 

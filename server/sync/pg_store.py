@@ -23,6 +23,7 @@ from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import msgspec
 from sqlalchemy import (
     ColumnElement,
@@ -38,12 +39,13 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    text,
     true,
     tuple_,
     union_all,
 )
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.auth import Role
@@ -197,10 +199,32 @@ class PgStore:
         self.session = session
         self._users: dict[uuid.UUID, uuid.UUID] = {}
 
+    async def _fetch(self, sql: str, *args: Any) -> list[Any]:
+        """Run one of the push path's statements on the session's own asyncpg connection, in its
+        transaction, as a prepared statement (asyncpg caches it per connection by its text).
+
+        SQLAlchemy's Python work per statement (compile cache, parameter processing, result
+        wrapping) cost more than the round trip. SQLAlchemy's asyncpg adapter begins its
+        transaction lazily with the first statement it sends; if none was sent yet, this one goes
+        through SQLAlchemy (as driver SQL), so the push stays one transaction the session commits.
+        Errors come out as SQLAlchemy's (``IntegrityError``, ``DBAPIError`` with the SQLSTATE), as
+        the route expects.
+        """
+        conn = await self.session.connection()
+        driver = (await conn.get_raw_connection()).driver_connection
+        if driver is None or not driver.is_in_transaction():
+            return list(await conn.exec_driver_sql(sql, args))
+        try:
+            rows: list[Any] = await driver.fetch(sql, *args)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            kind = IntegrityError if isinstance(exc, asyncpg.IntegrityConstraintViolationError) else DBAPIError
+            raise kind(sql, args, exc) from exc
+        return rows
+
     async def lock_client(self, client_id: uuid.UUID, user_id: uuid.UUID) -> ClientState:
-        row = (await self.session.execute(_LOCK_CLIENT, {"client_id": client_id, "user_id": user_id})).one()
-        self._users[client_id] = row.user_id
-        return ClientState(client_id, row.user_id, row.last_mutation_id)
+        ((user, last),) = await self._fetch(_LOCK_CLIENT, client_id, user_id)
+        self._users[client_id] = user
+        return ClientState(client_id, user, last)
 
     async def stored_results(self, client_id: uuid.UUID, ids: Collection[int]) -> dict[int, MutationResult]:
         rows = await self.session.execute(
@@ -217,44 +241,62 @@ class PgStore:
         if not by_type:
             return {}
         types = tuple(sorted(by_type))
-        params: dict[str, Any] = {f"ids_{n}": by_type[t] for n, t in enumerate(types)}
-        rows = await self.session.execute(_load_statement(types), params | {"user_id": user_id})
-        return {Ref(r.type, r.id): Current(r.version, _normalise(r.type, r.data), r.deleted, r.in_scope) for r in rows}
+        given: dict[str, Any] = {f"ids_{n}": by_type[t] for n, t in enumerate(types)}
+        given["user_id"] = user_id
+        sql, names, constants = _load_statement(types)
+        rows = await self._fetch(sql, *(given[n] if n in given else constants[n] for n in names))
+        # Columns: type, id, version, deleted, in_scope, data.
+        return {Ref(r[0], r[1]): Current(r[2], _normalise(r[0], r[5]), r[3], r[4]) for r in rows}
 
     async def commit_batch(self, batch: Batch) -> None:
         inserts: dict[str, list[dict[str, Any]]] = {}
         updates: dict[str, list[dict[str, Any]]] = {}
         for w in batch.writes:
-            row = {"id": str(w.ref.id), "version": w.version, "deleted": w.deleted, **w.data}
+            row = {"id": w.ref.id, "version": w.version, "deleted": w.deleted, **w.data}
             if w.expected_version is None:
                 inserts.setdefault(w.ref.type, []).append(row)
             else:
-                updates.setdefault(w.ref.type, []).append(row | {"expected": w.expected_version})
-        for record_type in TYPE_ORDER:  # parents first
-            if record_type in inserts:
-                await self._insert(record_type, inserts[record_type], batch.client_id)
-            if record_type in updates:
-                await self._update(record_type, updates[record_type])
+                row["expected"] = w.expected_version
+                updates.setdefault(w.ref.type, []).append(row)
+        # One statement per table, parents first; the last one rides with the outcomes and the
+        # client's advance in one statement (data-modifying CTEs), one round trip fewer each.
+        steps = [
+            (k, t, rows)
+            for t in TYPE_ORDER
+            for k, rows in (("insert", inserts.get(t)), ("update", updates.get(t)))
+            if rows
+        ]
+        last = steps.pop() if steps else None
+        for kind, record_type, rows in steps:
+            await self._write(kind, record_type, rows, batch.client_id)
+        args: list[Any] = [batch.client_id, batch.last_mutation_id]
         if batch.outcomes:
-            rows = [
-                {
-                    "mutation_id": o.result.id,
-                    "name": o.name[:200],
-                    "raw": o.raw.decode("utf-8", "replace") if o.raw is not None else None,
-                    "status": o.result.status.value,
-                    "result": o.result,
-                }
+            outcomes = [
+                _OutcomeRow(
+                    o.result.id,
+                    o.name[:200],
+                    o.raw.decode("utf-8", "replace") if o.raw is not None else None,
+                    o.result.status.value,
+                    o.result,
+                )
                 for o in batch.outcomes
             ]
-            await self.session.execute(
-                _INSERT_OUTCOMES,
-                {
-                    "client": batch.client_id,
-                    "user": await self._user_of(batch.client_id),
-                    "rows": msgspec.json.encode(rows).decode(),
-                },
-            )
-        await self.session.execute(_ADVANCE_CLIENT, {"client": batch.client_id, "last": batch.last_mutation_id})
+            args += [await self._user_of(batch.client_id), _json(outcomes)]
+        if last is not None:
+            args.append(_json(last[2]))
+        sql = _finish_sql(last[:2] if last is not None else None, bool(batch.outcomes))
+        ((written,),) = await self._fetch(sql, *args)
+        if last is not None and last[0] == "update" and written != len(last[2]):
+            raise StaleWrite(f"{len(last[2]) - written} {last[1]} record(s) changed under the batch")
+
+    async def _write(self, kind: str, record_type: str, rows: list[dict[str, Any]], client_id: uuid.UUID) -> None:
+        if kind == "insert":
+            sql = _insert_sql(record_type, "$1", "$2")
+            await self._fetch(sql, _json(rows), *([client_id] if "$2" in sql else []))
+            return
+        done = await self._fetch(_update_sql(record_type, "$1"), _json(rows))
+        if len(done) != len(rows):
+            raise StaleWrite(f"{len(rows) - len(done)} {record_type} record(s) changed under the batch")
 
     async def _user_of(self, client_id: uuid.UUID) -> uuid.UUID:
         if client_id not in self._users:
@@ -262,16 +304,6 @@ class PgStore:
             assert user is not None, "commit_batch follows lock_client"
             self._users[client_id] = user
         return self._users[client_id]
-
-    async def _insert(self, record_type: str, rows: list[dict[str, Any]], client_id: uuid.UUID) -> None:
-        sql = _insert_sql(record_type)
-        await self.session.execute(sql, {"rows": msgspec.json.encode(rows).decode(), "client": client_id})
-
-    async def _update(self, record_type: str, rows: list[dict[str, Any]]) -> None:
-        sql = _update_sql(record_type)
-        done = (await self.session.execute(sql, {"rows": msgspec.json.encode(rows).decode()})).all()
-        if len(done) != len(rows):
-            raise StaleWrite(f"{len(rows) - len(done)} {record_type} record(s) changed under the batch")
 
     # --- pull ------------------------------------------------------------------------------------
 
@@ -429,33 +461,77 @@ class PgStore:
 _INSERT_EXTRAS: dict[str, dict[str, str]] = {
     RecordType.CASE: {"opened_at": "now()"},
     RecordType.HOUSEHOLD: {"external_id": "r.id::text"},
-    RecordType.CONTACT_ATTEMPT: {"device_id": "CAST(:client AS uuid)"},
+    RecordType.CONTACT_ATTEMPT: {"device_id": "{client}"},
 }
 
 
-_CLIENTS: Any = SyncClient.__table__
+class _OutcomeRow(msgspec.Struct):
+    """One ``sync_mutation`` row as the outcomes' insert reads it from JSON."""
+
+    mutation_id: int
+    name: str
+    raw: str | None
+    status: str
+    result: MutationResult
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def _json(rows: Any) -> str:
+    """Rows as one JSON document for ``jsonb_to_recordset`` (asyncpg's jsonb codec takes text)."""
+    return _encoder.encode(rows).decode()
+
+
+# The push path's statements, as asyncpg runs them ($n parameters); made once, prepared per
+# connection. A statement built per call costs more Python time than its round trip.
 _LOCK_CLIENT = (
-    postgresql.insert(_CLIENTS)
-    .values(client_id=bindparam("client_id"), user_id=bindparam("user_id"))
     # A no-op update on conflict: one statement that creates the client if new and locks its row.
-    .on_conflict_do_update(index_elements=["client_id"], set_={"last_mutation_id": _CLIENTS.c.last_mutation_id})
-    .returning(_CLIENTS.c.user_id, _CLIENTS.c.last_mutation_id)
-)
-"""Made once: a statement built per call costs more Python time than its round trip."""
-_ADVANCE_CLIENT = text(
-    "UPDATE sync_client SET last_mutation_id = :last, updated_at = now() WHERE client_id = CAST(:client AS uuid)"
-)
-_INSERT_OUTCOMES = text(
-    "INSERT INTO sync_mutation (client_id, mutation_id, user_id, name, raw, status, result) "
-    "SELECT CAST(:client AS uuid), r.mutation_id, CAST(:user AS uuid), r.name, r.raw, r.status, r.result "
-    "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) "
-    "AS r(mutation_id bigint, name varchar(200), raw varchar, status varchar(20), result jsonb)"
+    "INSERT INTO sync_client (client_id, user_id, last_mutation_id) VALUES ($1, $2, 0) "
+    "ON CONFLICT (client_id) DO UPDATE SET last_mutation_id = sync_client.last_mutation_id "
+    "RETURNING sync_client.user_id, sync_client.last_mutation_id"
 )
 
 
 @functools.cache
-def _load_statement(types: tuple[str, ...]) -> Any:
-    """``load``'s one read for records of these types, built once (ids as one array per type)."""
+def _finish_sql(last: tuple[str, str] | None, outcomes: bool) -> str:
+    """The batch's last statement: its last table's insert or update (if any), its outcomes (if
+    any) and the client's advance, as one statement; it answers how many rows the update matched.
+
+    Parameters: $1 client, $2 last_mutation_id, then $3 user and $4 outcomes, then the rows."""
+    ctes = []
+    rows = "$5" if outcomes else "$3"
+    if last is not None:
+        kind, record_type = last
+        step = (
+            _insert_sql(record_type, rows, "$1::uuid") + " RETURNING 1"
+            if kind == "insert"
+            else _update_sql(record_type, rows)
+        )
+        ctes.append(f"w AS ({step})")
+    if outcomes:
+        ctes.append(
+            "o AS (INSERT INTO sync_mutation (client_id, mutation_id, user_id, name, raw, status, result) "
+            "SELECT $1::uuid, r.mutation_id, $3::uuid, r.name, r.raw, r.status, r.result "
+            "FROM jsonb_to_recordset($4::jsonb) "
+            "AS r(mutation_id bigint, name varchar(200), raw varchar, status varchar(20), result jsonb))"
+        )
+    ctes.append(
+        "a AS (UPDATE sync_client SET last_mutation_id = $2::bigint, updated_at = now() WHERE client_id = $1::uuid)"
+    )
+    count = "(SELECT count(*) FROM w)" if last is not None else "0"
+    return f"WITH {', '.join(ctes)} SELECT {count}"
+
+
+_ASYNCPG: Any = pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
+
+
+@functools.cache
+def _load_statement(types: tuple[str, ...]) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    """``load``'s one read for records of these types, built once (ids as one array per type).
+
+    Compiled for asyncpg: the SQL, its parameter names in ``$n`` order, and the values of the
+    statement's own constants (the names of the JSON keys, the all-seeing roles)."""
     user_id = bindparam("user_id", type_=postgresql.UUID(as_uuid=True))
     parts = []
     for n, record_type in enumerate(types):
@@ -472,14 +548,19 @@ def _load_statement(types: tuple[str, ...]) -> Any:
                 _record_json(record_type).label("data"),
             ).where(model.id == any_(ids))
         )
-    return union_all(*parts)
+    given: dict[str, Any] = {f"ids_{n}": [] for n in range(len(types))} | {"user_id": uuid.UUID(int=0)}
+    state = union_all(*parts).compile(dialect=_ASYNCPG).construct_expanded_state(given)
+    names = tuple(state.positiontup or ())
+    return state.statement, names, {k: v for k, v in state.parameters.items() if k not in given}
 
 
 @functools.cache
-def _insert_sql(record_type: str) -> Any:
+def _insert_sql(record_type: str, rows: str, client: str) -> str:
+    """The insert of a table's new records from the JSON rows in parameter ``rows``; ``client``
+    is the parameter of the client id, if the table keeps it."""
     model = MODELS[record_type]
     names = fields(record_type)
-    extra = _INSERT_EXTRAS.get(record_type, {})
+    extra = {k: v.replace("{client}", client) for k, v in _INSERT_EXTRAS.get(record_type, {}).items()}
     columns = ["id", "version", *names, *extra, *(["deleted_at"] if hasattr(model, "deleted_at") else [])]
     values = [
         "r.id",
@@ -488,16 +569,16 @@ def _insert_sql(record_type: str) -> Any:
         *extra.values(),
         *(["CASE WHEN r.deleted THEN now() END"] if hasattr(model, "deleted_at") else []),
     ]
-    sql = (
+    return (
         f"INSERT INTO {model.__tablename__} ({', '.join(columns)}) "
-        f"SELECT {', '.join(values)} FROM jsonb_to_recordset(CAST(:rows AS jsonb)) "
+        f"SELECT {', '.join(values)} FROM jsonb_to_recordset({rows}::jsonb) "
         f"AS r({_recordset_types(record_type)})"
     )
-    return text(sql)
 
 
 @functools.cache
-def _update_sql(record_type: str) -> Any:
+def _update_sql(record_type: str, rows: str) -> str:
+    """The version-guarded update of a table's records from the JSON rows in parameter ``rows``."""
     model = MODELS[record_type]
     names = fields(record_type)
     sets = [f"{n} = r.{n}" for n in names] + ["version = r.version"]
@@ -507,12 +588,11 @@ def _update_sql(record_type: str) -> Any:
         sets.append("updated_at = now()")
     if record_type == RecordType.VISIT_NOTE:
         sets.append("submitted_at = CASE WHEN r.status = 'submitted' THEN coalesce(t.submitted_at, now()) END")
-    sql = (
+    return (
         f"UPDATE {model.__tablename__} AS t SET {', '.join(sets)} "
-        f"FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(expected int, {_recordset_types(record_type)}) "
+        f"FROM jsonb_to_recordset({rows}::jsonb) AS r(expected int, {_recordset_types(record_type)}) "
         "WHERE t.id = r.id AND t.version = r.expected RETURNING t.id"
     )
-    return text(sql)
 
 
 def _recordset_types(record_type: str) -> str:

@@ -11,7 +11,7 @@ problem document, and the refusal, with the body as sent, is kept in the audit l
 from __future__ import annotations
 
 import hashlib
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 from litestar import Router, post
@@ -40,9 +40,16 @@ def sync_principal(request: AuthRequest) -> Principal:
     return Principal(client_id=user.device_id, user_id=user.user_id, role=user.role)
 
 
+_DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {
+    PushRequest: msgspec.json.Decoder(PushRequest),
+    PullRequest: msgspec.json.Decoder(PullRequest),
+}
+
+
 def _decode(body: bytes, kind: type[T]) -> T:
     try:
-        return msgspec.json.decode(body, type=kind)
+        decoded: T = _DECODERS[kind].decode(body)
+        return decoded
     except msgspec.DecodeError as exc:  # ValidationError is a DecodeError: both name the field path
         raise SyncError(400, "malformed", str(exc)) from exc
 
