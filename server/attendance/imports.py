@@ -386,7 +386,10 @@ async def import_attendance(
     )
     # No other writer between the comparison below and the commit (readers are not blocked).
     await session.execute(text("LOCK TABLE attendance_record IN SHARE ROW EXCLUSIVE MODE"))
-    stream = imp.rewindable(lines)
+    # PostgreSQL parses the CSV itself from version 16 on (pg_input_is_valid); older servers use
+    # the Python reader, with the same checks and reasons.
+    server_version = int((await session.execute(text("SELECT current_setting('server_version_num')"))).scalar_one())
+    stream = imp.rewindable(lines) if server_version >= 160000 else None
     staged = None
     if stream is not None:
         staged = await imp.stage_csv(session, TEMP_CSV, stream, REQUIRED, progress, total_rows)
