@@ -17,6 +17,7 @@ horizon of its first page.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import uuid
 from collections.abc import Collection, Sequence
@@ -70,6 +71,7 @@ TYPE_ORDER = list(MODELS)
 TIME_FIELDS: dict[str, tuple[str, ...]] = {RecordType.CONTACT_ATTEMPT: ("at",)}
 XMIN: Any = literal_column("(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
 ALL_SEEING = (Role.OFFICE_STAFF.value, Role.ADMIN.value)
+_ANY_EPOCH = -1  # a fresh snapshot's cursor: it takes the epoch its statement reads
 
 
 class StaleWrite(Exception):
@@ -308,23 +310,21 @@ class PgStore:
     # --- pull ------------------------------------------------------------------------------------
 
     async def changes(self, principal: Principal, cursor: str | None, limit: int, max_bytes: int) -> ChangePage:
-        epoch, purged_below = (
-            await self.session.execute(
-                select(SyncScopeEpoch.epoch, SyncScopeEpoch.purged_below).where(SyncScopeEpoch.id == 1)
-            )
-        ).one()
+        """One page, decided from one statement: the page's rows, the horizon its cursor takes,
+        ``last_mutation_id``, and the scope epoch and purge bound that say whether the cursor is
+        still good, all read in that statement's snapshot (see ``_head``). A cursor found stale
+        there (another epoch, or its changes purged) starts over from a snapshot: a second
+        statement, whose page is again decided from its own snapshot alone."""
         parsed = _decode(cursor) if cursor is not None else None
-        reset = cursor is not None and (
-            parsed is None
-            or parsed.c != str(principal.client_id)
-            or parsed.e != epoch
-            or (parsed.x != 0 and parsed.x < purged_below)  # its changes were purged
-        )
-        if parsed is None or reset:
-            parsed = Cursor(c=str(principal.client_id), e=epoch, t=0)
-        if parsed.t >= 0:
-            return await self._snapshot_page(principal, parsed, limit, max_bytes, reset)
-        return await self._change_page(principal, parsed, limit, max_bytes)
+        if parsed is not None and parsed.c == str(principal.client_id):
+            read = self._snapshot_page if parsed.t >= 0 else self._change_page
+            page = await read(principal, parsed, limit, max_bytes)
+            if page is not None:
+                return page
+        fresh = Cursor(c=str(principal.client_id), e=_ANY_EPOCH, t=0)
+        page = await self._snapshot_page(principal, fresh, limit, max_bytes)
+        assert page is not None, "a fresh snapshot takes whatever epoch it finds"
+        return dataclasses.replace(page, reset=cursor is not None)
 
     def _last_mutation_id(self, client_id: uuid.UUID, bound: Any) -> Any:
         return (
@@ -332,6 +332,29 @@ class PgStore:
             .where(SyncMutation.client_id == client_id, SyncMutation.txid < bound)
             .scalar_subquery()
         )
+
+    def _head(self, client_id: uuid.UUID, horizon: int = 0) -> Any:
+        """One row of what a page decides with, read by the page's own statement: the snapshot's
+        ``xmin``, the scope epoch and purge bound, the client's ``last_mutation_id`` below
+        ``xmin`` (``lmid``) and below ``horizon`` (``lmid_horizon``; ``xmin`` if 0)."""
+        bound = literal(horizon) if horizon else XMIN
+        return (
+            select(
+                XMIN.label("xmin"),
+                SyncScopeEpoch.epoch.label("epoch"),
+                SyncScopeEpoch.purged_below.label("purged_below"),
+                self._last_mutation_id(client_id, XMIN).label("lmid"),
+                self._last_mutation_id(client_id, bound).label("lmid_horizon"),
+            )
+            .where(SyncScopeEpoch.id == 1)
+            .subquery("head")
+        )
+
+    @staticmethod
+    def _stale(cursor: Cursor, epoch: int, purged_below: int) -> bool:
+        if cursor.e == _ANY_EPOCH:
+            return False
+        return cursor.e != epoch or (cursor.x != 0 and cursor.x < purged_below)  # its changes were purged
 
     def snapshot_query(self, user_id: uuid.UUID, after: tuple[int, str] | None = None) -> Select[Any]:
         parts = []
@@ -358,35 +381,34 @@ class PgStore:
         return union_all(*parts)  # type: ignore[return-value]
 
     async def _snapshot_page(
-        self, principal: Principal, cursor: Cursor, limit: int, max_bytes: int, reset: bool
-    ) -> ChangePage:
+        self, principal: Principal, cursor: Cursor, limit: int, max_bytes: int
+    ) -> ChangePage | None:
+        """A page of the scope as it is now, after the cursor's (type, id); ``None`` if the cursor
+        is stale. The first page fixes the horizon the change log is read from afterwards."""
         records = self.snapshot_query(principal.user_id, (cursor.t, cursor.i)).subquery("records")
+        page = select(records).order_by(records.c.type_index, records.c.id).limit(limit + 1).subquery("page")
+        head = self._head(principal.client_id, cursor.x)
         rows = (
             await self.session.execute(
-                select(records, XMIN.label("xmin"), self._last_mutation_id(principal.client_id, XMIN).label("lmid"))
-                .order_by(records.c.type_index, records.c.id)
-                .limit(limit + 1)
+                select(head, page).select_from(head.outerjoin(page, true())).order_by(page.c.type_index, page.c.id)
             )
         ).all()
-        if not rows:
-            xmin, lmid = (
-                await self.session.execute(select(XMIN, self._last_mutation_id(principal.client_id, XMIN)))
-            ).one()
-            done = Cursor(c=cursor.c, e=cursor.e, x=cursor.x or int(xmin))
-            return ChangePage([], _encode(done), False, reset, int(lmid))
-        horizon = cursor.x or int(rows[0].xmin)
-        page = _cut([Put(r.type, r.id, r.version, _normalise(r.type, r.data)) for r in rows[:limit]], max_bytes)
-        has_more = len(rows) > len(page)
-        if has_more:
-            last = rows[len(page) - 1]
-            nxt = Cursor(c=cursor.c, e=cursor.e, x=horizon, t=int(last.type_index), i=str(last.id))
-            lmid = await self._lmid(principal.client_id, horizon)
-        else:
-            nxt = Cursor(c=cursor.c, e=cursor.e, x=horizon)
-            lmid = int(rows[0].lmid)
-        return ChangePage(page, _encode(nxt), has_more, reset, lmid)
+        top = rows[0]
+        if self._stale(cursor, int(top.epoch), int(top.purged_below)):
+            return None
+        epoch, horizon = int(top.epoch), cursor.x or int(top.xmin)
+        if top.id is None:
+            return ChangePage([], _encode(Cursor(c=cursor.c, e=epoch, x=horizon)), False, False, int(top.lmid))
+        page_ = _cut([Put(r.type, r.id, r.version, _normalise(r.type, r.data)) for r in rows[:limit]], max_bytes)
+        if len(rows) > len(page_):
+            last = rows[len(page_) - 1]
+            nxt = Cursor(c=cursor.c, e=epoch, x=horizon, t=int(last.type_index), i=str(last.id))
+            return ChangePage(page_, _encode(nxt), True, False, int(top.lmid_horizon))
+        return ChangePage(page_, _encode(Cursor(c=cursor.c, e=epoch, x=horizon)), False, False, int(top.lmid))
 
-    async def _change_page(self, principal: Principal, cursor: Cursor, limit: int, max_bytes: int) -> ChangePage:
+    async def _change_page(self, principal: Principal, cursor: Cursor, limit: int, max_bytes: int) -> ChangePage | None:
+        """The change log after the cursor, below the snapshot's ``xmin``: every transaction below
+        it has ended, so none can still add changes there. ``None`` if the cursor is stale."""
         c = SyncChange.__table__.alias("c")
         me = principal.user_id
         scoped = [(t, _reachable(t, c.c.record_id, me), _in_scope_now(t, c.c.record_id, me)) for t in TYPE_ORDER]
@@ -411,25 +433,27 @@ class PgStore:
             .subquery("page")
         )
         version, data, deleted = _current(page.c.record_type, page.c.record_id)
+        head = self._head(principal.client_id)
         rows = (
             await self.session.execute(
                 select(
+                    head,
                     page,
                     version.label("version"),
                     data.label("data"),
                     deleted.label("deleted"),
-                    XMIN.label("xmin"),
-                    self._last_mutation_id(principal.client_id, XMIN).label("lmid"),
-                ).order_by(page.c.txid, page.c.seq)
+                )
+                .select_from(head.outerjoin(page, true()))
+                .order_by(page.c.txid, page.c.seq)
             )
         ).all()
-        if not rows:
-            xmin, lmid = (
-                await self.session.execute(select(XMIN, self._last_mutation_id(principal.client_id, XMIN)))
-            ).one()
+        top = rows[0]
+        if self._stale(cursor, int(top.epoch), int(top.purged_below)):
+            return None
+        if top.txid is None:
             # Nothing pending below the horizon: move up to it (never past a change not yet sent).
-            nxt = cursor if cursor.q else Cursor(c=cursor.c, e=cursor.e, x=max(cursor.x, int(xmin)))
-            return ChangePage([], _encode(nxt), False, False, int(lmid))
+            nxt = cursor if cursor.q else Cursor(c=cursor.c, e=cursor.e, x=max(cursor.x, int(top.xmin)))
+            return ChangePage([], _encode(nxt), False, False, int(top.lmid))
         # Bound the page by bytes in log order, then send each record once, as it is now.
         window: list[Any] = []
         size = 0
@@ -451,7 +475,10 @@ class PgStore:
         last = window[-1]
         has_more = len(rows) > len(window)
         nxt = Cursor(c=cursor.c, e=cursor.e, x=int(last.txid), q=int(last.seq))
-        lmid = int(rows[0].lmid) if not has_more else await self._lmid(principal.client_id, int(last.txid))
+        # A page cut short reports the mutations below its last transaction: every transaction
+        # below that one had ended when the page was read (it is below ``xmin``), so this second
+        # read finds the same set whatever committed since.
+        lmid = int(top.lmid) if not has_more else await self._lmid(principal.client_id, int(last.txid))
         return ChangePage(changes, _encode(nxt), has_more, False, lmid)
 
     async def _lmid(self, client_id: uuid.UUID, bound: int) -> int:
