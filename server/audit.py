@@ -22,7 +22,11 @@ from server.orm import Base
 
 class AuditEntry(Base):
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_entity", "entity_type", "entity_id"),)
+    __table_args__ = (
+        Index("ix_audit_log_entity", "entity_type", "entity_id"),
+        Index("ix_audit_log_student", "student_id", "id"),
+        Index("ix_audit_log_actor", "actor_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     at: Mapped[datetime] = mapped_column(nullable=False, server_default=func.now())
@@ -34,6 +38,8 @@ class AuditEntry(Base):
     entity_id: Mapped[str | None] = mapped_column(String(64))
     request_id: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    student_id: Mapped[uuid.UUID | None] = mapped_column()
+    """The student whose record was read or changed, if any (FERPA's record of access)."""
 
 
 @dataclass(frozen=True)
@@ -56,9 +62,15 @@ def record(
     action: str,
     entity_type: str,
     entity_id: object | None = None,
+    *,
+    student_id: uuid.UUID | None = None,
     **detail: Any,
 ) -> AuditEntry:
-    """Add an audit row to the session; it is flushed and committed with the change it records."""
+    """Add an audit row to the session; it is flushed and committed with the change it records.
+
+    ``student_id``: the student whose record this touches (a student entity names itself)."""
+    if student_id is None and entity_type == "student" and entity_id is not None:
+        student_id = entity_id if isinstance(entity_id, uuid.UUID) else uuid.UUID(str(entity_id))
     entry = AuditEntry(
         actor_id=actor.user_id,
         actor_role=actor.role,
@@ -68,6 +80,7 @@ def record(
         entity_id=None if entity_id is None else str(entity_id),
         request_id=actor.request_id,
         detail=detail or None,
+        student_id=student_id,
     )
     session.add(entry)
     return entry

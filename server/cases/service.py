@@ -64,7 +64,7 @@ async def open_case(session: AsyncSession, actor: Actor, student_id: uuid.UUID, 
     )
     session.add(case)
     await session.flush()
-    audit.record(session, actor, "case.open", "case", case.id, student_id=str(student_id))
+    audit.record(session, actor, "case.open", "case", case.id, student_id=student_id)
     return case
 
 

@@ -62,7 +62,7 @@ async def create(
     if verdict.eligible:
         referral.case_id = (await _open_or_attach(session, actor, student)).id
     audit.record(
-        session, actor, "referral.create", "referral", referral.id, student_id=str(student.id), status=referral.status
+        session, actor, "referral.create", "referral", referral.id, student_id=student.id, status=referral.status
     )
     return referral, True
 
