@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from server import db as dbmod
 from server import logging as logmod
+from server import openapi as api_doc
 from server import queue
 from server.attendance.routes import attendance_import
 from server.auth.guards import PUBLIC, BearerAuthMiddleware, role_guard
@@ -206,13 +207,14 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
             title="Doorstep",
             version="1",
             path="/schema",
-            openapi_router=Router(path="/schema", route_handlers=[], opt=PUBLIC),
+            openapi_router=Router(path="/schema", route_handlers=[], opt=PUBLIC, include_in_schema=False),
         ),
         request_max_body_size=settings.max_body_bytes,
         lifespan=[lifespan],
         debug=False,
         experimental_features=list[ExperimentalFeatures](),
     )
+    api_doc.describe(app)
     app.state.settings = settings
     if session_factory is not None:
         app.state.session_factory = session_factory

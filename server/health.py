@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, get
+from litestar.openapi import ResponseSpec
 from litestar.response import Response
 from sqlalchemy import text
 
@@ -23,7 +24,7 @@ async def health() -> Health:
     return Health(status="ok")
 
 
-@get("/ready", opt=PUBLIC)
+@get("/ready", opt=PUBLIC, responses={503: ResponseSpec(Health, description="The database does not answer")})
 async def ready(request: Request[Any, Any, Any]) -> Response[Health]:
     """Answers 200 only when the database answers."""
     factory: SessionFactory = request.app.state.session_factory
