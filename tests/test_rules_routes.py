@@ -139,16 +139,25 @@ async def test_rule_set_roles(client: Client, db: AsyncSession) -> None:
 
 
 async def test_overdue_meetings_route(client: Client, db: AsyncSession) -> None:
-    d = await make_district(db)
-    s = d.students[0]
-    await absent(db, d, s, date(2025, 9, 8), date(2025, 9, 10), date(2025, 9, 12), date(2025, 9, 15))
+    d = await make_district(db, students=2)
+    s, other = d.students
+    for kid in (s, other):
+        await absent(db, d, kid, date(2025, 9, 8), date(2025, 9, 10), date(2025, 9, 12), date(2025, 9, 15))
     await evaluate_all(db, date(2025, 10, 15))
-    sup = await login(client, "sup1")
-    listed = await client.get("/parent-meetings/overdue", params={"as_of": "2025-10-15"}, headers=bearer(sup))
-    assert [(m["student_id"], m["due_on"], m["days_overdue"]) for m in listed.json()] == [(str(s.id), "2025-09-29", 16)]
-    cm = await login(client, "cm1")  # not her case (no case at all yet)
-    assert (
-        await client.get("/parent-meetings/overdue", params={"as_of": "2025-10-15"}, headers=bearer(cm))
-    ).json() == []
+    await f.case(db, s, manager=await f.user_id(db, "cm1"))  # other has no case: only the office sees it
+    await db.commit()
+
+    async def listed(username: str) -> list[tuple[str, str, int]]:
+        tokens = await login(client, username)
+        response = await client.get("/parent-meetings/overdue", params={"as_of": "2025-10-15"}, headers=bearer(tokens))
+        assert response.status_code == 200, response.text
+        return [(m["student_id"], m["due_on"], m["days_overdue"]) for m in response.json()]
+
+    assert await listed("sup1") == await listed("cm1") == [(str(s.id), "2025-09-29", 16)]
+    assert await listed("cm5") == []  # another team's student is not named to them
+    assert str(s.id) not in {m[0] for m in await listed("sup2")}
+    assert {m[0] for m in await listed("office1")} == {str(s.id), str(other.id)}
     counselor = await login(client, "counselor1")
     assert (await client.get("/parent-meetings/overdue", headers=bearer(counselor))).status_code == 403
+    listings = [e for e in await entries_for(db, "student", s.id) if e.action == "student.listed"]
+    assert {e.actor_role for e in listings} == {"supervisor", "case_manager", "office_staff"}

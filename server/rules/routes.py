@@ -18,7 +18,7 @@ from server.auth.service import Principal
 from server.deps import Db
 from server.logging import request_id_of
 from server.rules import meetings, rulesets, service
-from server.students.scope import visible_student
+from server.students.scope import visible_student, visible_students
 
 AuthRequest = Request[Principal, str, Any]
 READERS = (Role.ADMIN, Role.SUPERVISOR, Role.OFFICE_STAFF)
@@ -60,9 +60,13 @@ async def change_rules(
 async def overdue_meetings(
     request: AuthRequest, db: Db, as_of: FromQuery[date | None] = None
 ) -> list[meetings.OverdueMeeting]:
-    """Open parent meetings past due; a case manager sees those on her own cases."""
-    mine = request.user.user_id if request.user.role == Role.CASE_MANAGER else None
-    return await meetings.overdue(db, as_of or date.today(), mine)
+    """Open parent meetings past due, of the students the reader may see (a case manager: those
+    on her own cases). Each student named is an audited read."""
+    found = await meetings.overdue(db, as_of or date.today(), visible_students(request.user))
+    actor = request.user.actor(request_id_of(request.scope))
+    for student_id in dict.fromkeys(m.student_id for m in found):
+        audit.record(db, actor, "student.listed", "student", student_id, via="parent_meetings_overdue")
+    return found
 
 
 router = Router(
