@@ -165,6 +165,26 @@ async def test_counselors_list_only_their_schools_referrals(client: Client, refe
     assert len(mine) == 1 and theirs == []
 
 
+async def test_supervisors_see_referrals_of_their_team_and_the_unassigned_only(
+    client: Client, db: AsyncSession, referable: Referable
+) -> None:
+    """A referral names a student and why she is missing school: once its case is on a team,
+    another team's supervisor no longer reads it (it was district-wide)."""
+    _, body = await _refer(client, await login(client, "counselor1"), referable.truant)
+    url = f"/referrals/{body['id']}"
+    for username in ("sup1", "sup2"):  # unassigned: every supervisor may pick it up
+        assert (await client.get(url, headers=bearer(await login(client, username)))).status_code == 200
+    case = await db.get(Case, uuid.UUID(str(body["case_id"])))
+    assert case is not None
+    case.case_manager_id = await f.user_id(db, "cm1")
+    case.status = CaseStatus.ASSIGNED
+    await db.commit()
+    assert (await client.get(url, headers=bearer(await login(client, "sup1")))).status_code == 200
+    other = await login(client, "sup2")
+    assert (await client.get(url, headers=bearer(other))).status_code == 404
+    assert (await client.get("/referrals", headers=bearer(other))).json() == []
+
+
 async def test_the_case_shows_when_the_student_became_truant_and_absences_since(
     client: Client, db: AsyncSession, referable: Referable
 ) -> None:

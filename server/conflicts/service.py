@@ -8,15 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import ColumnElement, select, true, tuple_
+from sqlalchemy import ColumnElement, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.auth import Role
 from schemas.conflicts import Choice, ConflictStatus, ResolveRequest
 from schemas.mutations import HouseholdChanges, Text
-from server import audit
+from server import audit, scope
 from server.audit import Actor
-from server.auth.models import User
 from server.auth.service import Principal
 from server.cases.models import VisitNote
 from server.errors import Conflict as ConflictError
@@ -38,10 +36,8 @@ APPLICABLE: dict[str, tuple[Any, type[msgspec.Struct]]] = {
 
 
 def visible_conflicts(principal: Principal) -> ColumnElement[bool]:
-    if principal.role == Role.SUPERVISOR:
-        team = select(User.id).where(User.supervisor_id == principal.user_id)
-        return Conflict.author_id.in_(team)
-    return true()
+    """A WHERE clause over ``Conflict`` (``server.scope.conflicts``): a supervisor her team's."""
+    return scope.conflicts(scope.Reader.of(principal))
 
 
 async def page(
