@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.cases import CaseStatus
 from server.attendance.models import AttendanceRecord
+from server.audit import AuditEntry
 from server.cases.models import Case
 from server.schools.models import InstructionalDay, School, SchoolYear
 from server.students.models import Enrollment, Student
@@ -183,6 +184,10 @@ async def test_supervisors_see_referrals_of_their_team_and_the_unassigned_only(
     other = await login(client, "sup2")
     assert (await client.get(url, headers=bearer(other))).status_code == 404
     assert (await client.get("/referrals", headers=bearer(other))).json() == []
+    reads = await db.scalars(
+        select(AuditEntry).where(AuditEntry.action == "referral.read", AuditEntry.student_id == referable.truant.id)
+    )
+    assert sorted(e.actor_role or "" for e in reads) == ["supervisor"] * 3  # sup1, sup2 before the case, sup1
 
 
 async def test_the_case_shows_when_the_student_became_truant_and_absences_since(
