@@ -100,6 +100,9 @@ class PushResponse(msgspec.Struct, omit_defaults=True):
 # --- pull ----------------------------------------------------------------------------------------
 
 MAX_PULL_LIMIT = 1000
+MAX_MUTATIONS_PER_PUSH = 1000
+"""A push with more is refused whole (413 ``too_many_mutations``): the app sends its queue in
+chunks, oldest first."""
 DEFAULT_PULL_LIMIT = 500
 
 

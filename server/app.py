@@ -33,6 +33,7 @@ from server.cases.routes import router as cases_router
 from server.conflicts.routes import router as conflicts_router
 from server.errors import DoorstepError, Unavailable
 from server.health import health, ready
+from server.inputs import DoorstepRequest, query_guard_middleware
 from server.referrals.routes import router as referrals_router
 from server.rosters.routes import roster_import
 from server.rules.routes import router as rules_router
@@ -193,6 +194,7 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
         middleware=[
             logmod.request_context_middleware,
             dbmod.close_sessions_middleware,
+            query_guard_middleware,
             login_throttle.middleware,
             BearerAuthMiddleware,
         ],
@@ -210,6 +212,7 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
             openapi_router=Router(path="/schema", route_handlers=[], opt=PUBLIC, include_in_schema=False),
         ),
         request_max_body_size=settings.max_body_bytes,
+        request_class=DoorstepRequest,
         lifespan=[lifespan],
         debug=False,
         experimental_features=list[ExperimentalFeatures](),

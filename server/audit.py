@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from schemas.text import scrub
 from server.orm import Base
 
 
@@ -79,7 +80,7 @@ def record(
         entity_type=entity_type,
         entity_id=None if entity_id is None else str(entity_id),
         request_id=actor.request_id,
-        detail=detail or None,
+        detail=scrub(detail) or None,
         student_id=student_id,
     )
     session.add(entry)

@@ -22,6 +22,7 @@ from schemas.auth import Role
 from schemas.mutations import Mutation, decode_mutation
 from schemas.sync import (
     DEFAULT_PULL_LIMIT,
+    MAX_MUTATIONS_PER_PUSH,
     SUPPORTED_SCHEMA_VERSIONS,
     Error,
     Gap,
@@ -33,6 +34,7 @@ from schemas.sync import (
     PushResponse,
     Status,
 )
+from schemas.text import NUL, NUL_ESCAPE, nul_path, scrub
 from sync.handlers import HANDLERS
 from sync.policies import BatchView, Decision, Rejected
 from sync.store import Batch, Outcome, Principal, Store
@@ -55,6 +57,9 @@ def check_request(principal: Principal, request: PushRequest | PullRequest) -> N
         raise SyncError(400, "version_not_supported", detail)
     if request.client_id != principal.client_id:
         raise SyncError(403, "forbidden", "client_id is not the device this token was issued to")
+    if isinstance(request, PushRequest) and len(request.mutations) > MAX_MUTATIONS_PER_PUSH:
+        detail = f"{len(request.mutations)} mutations; send at most {MAX_MUTATIONS_PER_PUSH} per push, oldest first"
+        raise SyncError(413, "too_many_mutations", detail)
 
 
 _header = msgspec.json.Decoder(MutationHeader)
@@ -130,15 +135,40 @@ async def push(store: Store, principal: Principal, request: PushRequest) -> Push
     return PushResponse(last_mutation_id=last, results=results, gap=gap)
 
 
+async def reject(store: Store, principal: Principal, request: PushRequest, code: str, detail: str) -> PushResponse:
+    """Store a one-mutation push as ``rejected`` with ``code``, writing nothing else: the fallback
+    for a mutation the store refused for good (the caller rolled its writes back). If it is not
+    the client's next mutation after all (a replay, a gap), it is pushed as usual."""
+    check_request(principal, request)
+    (header,) = read_headers(request)
+    client = await store.lock_client(principal.client_id, principal.user_id)
+    if client.user_id != principal.user_id:
+        raise SyncError(403, "forbidden", "this client belongs to another user")
+    if header.id != client.last_mutation_id + 1:
+        return await push(store, principal, request)
+    result = MutationResult(header.id, Status.REJECTED, error=Error(code, detail))
+    outcome = Outcome(result, _name(header), bytes(request.mutations[0]))
+    await store.commit_batch(Batch(principal.client_id, header.id, [], [outcome]))
+    return PushResponse(last_mutation_id=header.id, results=[result])
+
+
 def _decode(raw: msgspec.Raw) -> Mutation | Error:
     try:
-        return decode_mutation(raw)
+        mutation = decode_mutation(raw)
     except (msgspec.ValidationError, msgspec.DecodeError) as e:
-        return Error("malformed", str(e))
+        return Error("malformed", scrub(str(e)))  # the message may quote what was sent
+    except RecursionError:
+        return Error("malformed", "JSON nested too deeply")
+    if NUL_ESCAPE in bytes(raw) and (path := nul_path(msgspec.json.decode(raw))) is not None:
+        # PostgreSQL text cannot hold U+0000: refused here, with its field, not at the database.
+        return Error("malformed", f"A NUL character (U+0000) is not allowed in text - at `{path}`")
+    return mutation
 
 
 def _name(header: MutationHeader) -> str:
-    return header.name if isinstance(header.name, str) else msgspec.json.encode(header.name).decode()
+    if isinstance(header.name, str) and NUL not in header.name:
+        return header.name
+    return msgspec.json.encode(header.name).decode()
 
 
 def _result(mutation_id: int, decision: Decision) -> MutationResult:

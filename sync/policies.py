@@ -131,7 +131,12 @@ class BatchView:
     def conflict(
         self, kind: ConflictKind, ref: Ref, base_version: int | None, mine: Data, theirs: Current | None
     ) -> uuid.UUID:
-        """Record a conflict row for review; its id is derived from the client and mutation id."""
+        """Record a conflict row for review; its id is derived from the client and mutation id.
+
+        The row goes to its author's devices, so ``theirs`` must be a record she may read: the one
+        place that keeps another caseload's data out of a conflict, whatever a handler checked."""
+        if theirs is not None and not theirs.in_scope:
+            raise Rejected("not_in_scope", f"{ref.type} {ref.id} is not in your cases")
         conflict_id = uuid.uuid5(self.principal.client_id, f"conflict/{self.mutation_id}")
         data: Data = {
             "record_type": ref.type,
@@ -172,6 +177,8 @@ def create(view: BatchView, ref: Ref, data: Data) -> Decision:
     current = view.get(ref)
     if current is None:
         return Decision(Status.APPLIED, view.put(ref, data))
+    if not current.in_scope:  # another caseload's id, live or deleted: touch nothing, tell nothing
+        raise Rejected("not_in_scope", f"{ref.type} {ref.id} is not in your cases")
     if RECORD_TYPES[ref.type].policy is not Policy.INSERT_ONLY:
         return edit(view, ref, None, data)
     if current.deleted:

@@ -8,9 +8,14 @@ A pull is one read, ``changes``, in one snapshot. The engine never calls the sto
 so a SQL store can do each step as one set-based statement (or one per table).
 
 Transactions belong to the caller. On PostgreSQL the request's session holds the transaction the
-route commits; ``lock_client`` takes the client's row lock (``SELECT … FOR UPDATE``) and ``load``
-locks the records it returns, so every decision stays true until commit. The memory store has no
-``await`` that yields inside its methods, so a push is atomic there by construction.
+route commits; ``lock_client`` takes the client's row lock (an upsert of its row), so one client's
+pushes run one at a time. ``load`` does not lock the records it returns: a record changed by
+another transaction before commit fails its version check in ``commit_batch`` and the route
+retries the push. What a version check cannot see is scope, which hangs on the case: so ``load``
+first share-locks the cases the batch touches (named, or parents of the contact attempts and
+visit notes it names), and no case can be reassigned or deleted between the decision and commit
+(see ``server.sync.pg_store``). The memory store has no ``await`` that yields inside its methods,
+so a push is atomic there by construction.
 
 Data: a record's ``data`` is a dict of JSON values (UUIDs and datetimes as ISO strings), exactly
 the fields ``sync.policies.RECORD_TYPES`` lists for its type; both stores must return the same.
@@ -140,14 +145,17 @@ class Store(Protocol):
         ...
 
     async def load(self, user_id: uuid.UUID, refs: Collection[Ref]) -> dict[Ref, Current]:
-        """Every record among ``refs`` that exists (deleted ones too), in one read, locked until the
-        transaction ends. A missing ref is absent from the answer. ``in_scope`` is for ``user_id``."""
+        """Every record among ``refs`` that exists (deleted ones too), in one read. A missing ref is
+        absent from the answer. ``in_scope`` is for ``user_id`` and stays true until the transaction
+        ends: the cases it rests on (those among ``refs``, and those of the contact attempts and
+        visit notes among ``refs``) are locked before the read. The records are not locked."""
         ...
 
     async def commit_batch(self, batch: Batch) -> None:
         """Write the batch: every record write (inserts, updates, tombstones, conflict rows), every
         outcome, and the client's new ``last_mutation_id``, so that they become visible together.
-        A write with ``expected_version`` that no longer matches is a bug in the locking: raise."""
+        A write whose ``expected_version`` no longer matches (another transaction changed the
+        record since ``load``) writes nothing: raise, and the caller retries the push."""
         ...
 
     async def changes(self, principal: Principal, cursor: str | None, limit: int, max_bytes: int) -> ChangePage:

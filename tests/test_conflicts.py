@@ -121,3 +121,36 @@ async def test_supervisors_see_their_teams_conflicts_and_case_managers_none(
         f"/conflicts/{note_conflict[0].id}/resolve", json={"choice": "theirs"}, headers=bearer(sup1)
     )
     assert resolve.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"phone": "5" * 40}, "$.data.phone"),
+        ({"latitude": "north"}, "$.data.latitude"),
+        ({"latitude": 1000}, "$.data.latitude"),
+        ({"longitude": -181}, "$.data.longitude"),
+        ({"address": "x" * 301}, "$.data.address"),
+    ],
+)
+async def test_a_custom_resolution_is_validated_like_a_push(
+    client: Client, db: AsyncSession, data: dict[str, object], field: str
+) -> None:
+    """Issue 9, finding 5: custom data went to the household unchecked (500s, or a latitude of
+    1000 synced to every phone). It meets the same bounds as ``household.update``."""
+    kid = await f.student(db, await f.school(db))
+    assert kid.household_id is not None
+    conflict = Conflict(
+        id=uuid.uuid4(), record_type="household", record_id=kid.household_id, kind="stale_base", mine={}
+    )
+    db.add(conflict)
+    await db.commit()
+    before = await db.scalar(select(Household.version).where(Household.id == kid.household_id))
+    office = await login(client, "office1")
+    response = await client.post(
+        f"/conflicts/{conflict.id}/resolve", json={"choice": "custom", "data": data}, headers=bearer(office)
+    )
+    assert (response.status_code, response.json()["code"]) == (400, "malformed"), response.text
+    assert f"`{field}`" in response.json()["detail"]
+    assert await db.scalar(select(Household.version).where(Household.id == kid.household_id)) == before
+    assert (await client.get(f"/conflicts/{conflict.id}", headers=bearer(office))).json()["status"] == "open"

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.cases import CaseStatus
 from server.attendance.models import AttendanceRecord
+from server.audit import AuditEntry
 from server.cases.models import Case
 from server.schools.models import InstructionalDay, School, SchoolYear
 from server.students.models import Enrollment, Student
@@ -163,6 +164,30 @@ async def test_counselors_list_only_their_schools_referrals(client: Client, refe
     mine = (await client.get("/referrals", headers=bearer(await login(client, "counselor1")))).json()
     theirs = (await client.get("/referrals", headers=bearer(await login(client, "counselor2")))).json()
     assert len(mine) == 1 and theirs == []
+
+
+async def test_supervisors_see_referrals_of_their_team_and_the_unassigned_only(
+    client: Client, db: AsyncSession, referable: Referable
+) -> None:
+    """A referral names a student and why she is missing school: once its case is on a team,
+    another team's supervisor no longer reads it (it was district-wide)."""
+    _, body = await _refer(client, await login(client, "counselor1"), referable.truant)
+    url = f"/referrals/{body['id']}"
+    for username in ("sup1", "sup2"):  # unassigned: every supervisor may pick it up
+        assert (await client.get(url, headers=bearer(await login(client, username)))).status_code == 200
+    case = await db.get(Case, uuid.UUID(str(body["case_id"])))
+    assert case is not None
+    case.case_manager_id = await f.user_id(db, "cm1")
+    case.status = CaseStatus.ASSIGNED
+    await db.commit()
+    assert (await client.get(url, headers=bearer(await login(client, "sup1")))).status_code == 200
+    other = await login(client, "sup2")
+    assert (await client.get(url, headers=bearer(other))).status_code == 404
+    assert (await client.get("/referrals", headers=bearer(other))).json() == []
+    reads = await db.scalars(
+        select(AuditEntry).where(AuditEntry.action == "referral.read", AuditEntry.student_id == referable.truant.id)
+    )
+    assert sorted(e.actor_role or "" for e in reads) == ["supervisor"] * 3  # sup1, sup2 before the case, sup1
 
 
 async def test_the_case_shows_when_the_student_became_truant_and_absences_since(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Update, insert, select, update
+from sqlalchemy import Update, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.cases import FollowUpKind
@@ -157,11 +157,11 @@ async def test_evaluation_records_episodes_and_one_meeting_due_ten_school_days_l
     again = await evaluate_all(db, date(2025, 10, 16))
     assert (again.episodes_opened, again.episodes_ended, again.meetings_created) == (0, 0, 0)
 
-    overdue = await meetings.overdue(db, date(2025, 10, 1))
+    overdue = await meetings.overdue(db, date(2025, 10, 1), true())
     assert [(m.student_id, m.days_overdue) for m in overdue] == [(truant.id, 1)]
-    assert await meetings.overdue(db, date(2025, 9, 30)) == []
+    assert await meetings.overdue(db, date(2025, 9, 30), true()) == []
     await db.execute(update(FollowUp).where(FollowUp.id == meeting.id).values(completed_at=date(2025, 9, 29)))
-    assert await meetings.overdue(db, date(2025, 10, 1)) == []
+    assert await meetings.overdue(db, date(2025, 10, 1), true()) == []
 
 
 async def test_documentation_arriving_ends_an_episode(db: AsyncSession) -> None:

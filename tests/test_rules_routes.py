@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.audit import entries_for
 from server.rules.evaluate import evaluate_all
+from tests import factories as f
 from tests.helpers import Client, bearer, login
 from tests.rules_fixtures import absent, make_district
 
@@ -17,6 +18,9 @@ async def test_truancy_route_answers_for_today_or_a_past_date(client: Client, db
     d = await make_district(db)
     s = d.students[0]
     await absent(db, d, s, date(2025, 10, 1), date(2025, 10, 3), date(2025, 10, 7), date(2025, 10, 31))
+    await f.case(db, s, manager=await f.user_id(db, "cm1"))
+    await f.counselor_at(db, "counselor1", d.school)
+    await db.commit()
     for username in ("cm1", "sup1", "office1", "counselor1", "admin"):
         tokens = await login(client, username)
         response = await client.get(f"/students/{s.id}/truancy", params={"as_of": "2025-12-01"}, headers=bearer(tokens))
@@ -38,8 +42,37 @@ async def test_truancy_route_answers_for_today_or_a_past_date(client: Client, db
     assert (past.json()["truant"], past.json()["absence_count"]) == (False, 2)
 
 
+async def test_truancy_is_answered_only_inside_the_readers_caseload_and_every_read_is_audited(
+    client: Client, db: AsyncSession
+) -> None:
+    """Issue 9, finding 1: the report (every absence, its reason, disciplinary and wellness days)
+    is a student's record: out of scope it is 404, like the student itself."""
+    d = await make_district(db, students=2)
+    mine, theirs = d.students
+    await absent(db, d, theirs, date(2025, 10, 1), date(2025, 10, 2))
+    await f.case(db, mine, manager=await f.user_id(db, "cm1"))
+    await f.case(db, theirs, manager=await f.user_id(db, "cm5"))  # sup2's team
+    await db.commit()
+    for username in ("cm1", "sup1", "counselor1"):
+        tokens = await login(client, username)
+        refused = await client.get(
+            f"/students/{theirs.id}/truancy", params={"as_of": "2025-12-01"}, headers=bearer(tokens)
+        )
+        assert (refused.status_code, refused.json()["code"]) == (404, "not_found"), username
+        assert "absences" not in refused.text
+    tokens = await login(client, "cm1")
+    ok = await client.get(f"/students/{mine.id}/truancy", params={"as_of": "2025-12-01"}, headers=bearer(tokens))
+    assert ok.status_code == 200
+    reads = [e for e in await entries_for(db, "student", mine.id) if e.action == "student.truancy.read"]
+    assert [(e.actor_role, e.student_id, e.detail) for e in reads] == [
+        ("case_manager", mine.id, {"as_of": "2025-12-01"})
+    ]
+
+
 async def test_truancy_route_problems(client: Client, db: AsyncSession) -> None:
     d = await make_district(db)
+    await f.case(db, d.students[0], manager=await f.user_id(db, "cm1"))
+    await db.commit()
     tokens = await login(client, "cm1")
     unknown = await client.get(
         f"/students/{uuid.uuid4()}/truancy", params={"as_of": "2025-10-01"}, headers=bearer(tokens)
@@ -106,16 +139,25 @@ async def test_rule_set_roles(client: Client, db: AsyncSession) -> None:
 
 
 async def test_overdue_meetings_route(client: Client, db: AsyncSession) -> None:
-    d = await make_district(db)
-    s = d.students[0]
-    await absent(db, d, s, date(2025, 9, 8), date(2025, 9, 10), date(2025, 9, 12), date(2025, 9, 15))
+    d = await make_district(db, students=2)
+    s, other = d.students
+    for kid in (s, other):
+        await absent(db, d, kid, date(2025, 9, 8), date(2025, 9, 10), date(2025, 9, 12), date(2025, 9, 15))
     await evaluate_all(db, date(2025, 10, 15))
-    sup = await login(client, "sup1")
-    listed = await client.get("/parent-meetings/overdue", params={"as_of": "2025-10-15"}, headers=bearer(sup))
-    assert [(m["student_id"], m["due_on"], m["days_overdue"]) for m in listed.json()] == [(str(s.id), "2025-09-29", 16)]
-    cm = await login(client, "cm1")  # not her case (no case at all yet)
-    assert (
-        await client.get("/parent-meetings/overdue", params={"as_of": "2025-10-15"}, headers=bearer(cm))
-    ).json() == []
+    await f.case(db, s, manager=await f.user_id(db, "cm1"))  # other has no case: only the office sees it
+    await db.commit()
+
+    async def listed(username: str) -> list[tuple[str, str, int]]:
+        tokens = await login(client, username)
+        response = await client.get("/parent-meetings/overdue", params={"as_of": "2025-10-15"}, headers=bearer(tokens))
+        assert response.status_code == 200, response.text
+        return [(m["student_id"], m["due_on"], m["days_overdue"]) for m in response.json()]
+
+    assert await listed("sup1") == await listed("cm1") == [(str(s.id), "2025-09-29", 16)]
+    assert await listed("cm5") == []  # another team's student is not named to them
+    assert str(s.id) not in {m[0] for m in await listed("sup2")}
+    assert {m[0] for m in await listed("office1")} == {str(s.id), str(other.id)}
     counselor = await login(client, "counselor1")
     assert (await client.get("/parent-meetings/overdue", headers=bearer(counselor))).status_code == 403
+    listings = [e for e in await entries_for(db, "student", s.id) if e.action == "student.listed"]
+    assert {e.actor_role for e in listings} == {"supervisor", "case_manager", "office_staff"}

@@ -15,13 +15,16 @@ from server.attendance.imports import import_attendance
 from server.auth.guards import allow
 from server.auth.service import Principal
 from server.deps import Db
+from server.inputs import BODY, RAW
 from server.logging import request_id_of
 
 IMPORTERS = (Role.OFFICE_STAFF, Role.ADMIN)
 MAX_IMPORT_BYTES = 512 * 1024 * 1024
 
 
-@post("/attendance/imports", opt=allow(*IMPORTERS), status_code=200, request_max_body_size=MAX_IMPORT_BYTES)
+@post(
+    "/attendance/imports", opt=allow(*IMPORTERS) | {BODY: RAW}, status_code=200, request_max_body_size=MAX_IMPORT_BYTES
+)
 async def attendance_import(
     request: Request[Principal, str, Any],
     db: Db,

@@ -7,14 +7,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, true, tuple_
+import msgspec
+from sqlalchemy import ColumnElement, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.auth import Role
 from schemas.conflicts import Choice, ConflictStatus, ResolveRequest
-from server import audit
+from schemas.mutations import HouseholdChanges, Text
+from server import audit, scope
 from server.audit import Actor
-from server.auth.models import User
 from server.auth.service import Principal
 from server.cases.models import VisitNote
 from server.errors import Conflict as ConflictError
@@ -22,18 +22,22 @@ from server.errors import InvalidInput, NotFound
 from server.students.models import Household
 from server.sync.models import Conflict
 
-# What a resolution may write, per record type: the model and the fields a person may set.
-APPLICABLE: dict[str, tuple[Any, frozenset[str]]] = {
-    "visit_note": (VisitNote, frozenset({"body"})),
-    "household": (Household, frozenset({"phone", "alt_phone", "language", "address", "latitude", "longitude"})),
+
+class NoteText(msgspec.Struct, forbid_unknown_fields=True):
+    body: Text
+
+
+# What a resolution may write, per record type: the model, and the struct of the fields a person
+# may set, the same bounds a phone's mutation meets (a resolution is a write that syncs to phones).
+APPLICABLE: dict[str, tuple[Any, type[msgspec.Struct]]] = {
+    "visit_note": (VisitNote, NoteText),
+    "household": (Household, HouseholdChanges),
 }
 
 
 def visible_conflicts(principal: Principal) -> ColumnElement[bool]:
-    if principal.role == Role.SUPERVISOR:
-        team = select(User.id).where(User.supervisor_id == principal.user_id)
-        return Conflict.author_id.in_(team)
-    return true()
+    """A WHERE clause over ``Conflict`` (``server.scope.conflicts``): a supervisor her team's."""
+    return scope.conflicts(scope.Reader.of(principal))
 
 
 async def page(
@@ -87,12 +91,18 @@ async def resolve(
 async def _apply(session: AsyncSession, conflict: Conflict, source: Any) -> dict[str, Any]:
     if conflict.record_type not in APPLICABLE:
         raise InvalidInput(f"A {conflict.record_type} conflict can only be resolved with 'theirs'")
-    model, allowed = APPLICABLE[conflict.record_type]
+    model, shape = APPLICABLE[conflict.record_type]
     if not isinstance(source, dict):
         raise InvalidInput("Give the fields to apply in 'data'")
-    fields = {k: v for k, v in source.items() if k in allowed}
-    if not fields:
+    allowed = shape.__struct_fields__
+    given = {k: v for k, v in source.items() if k in allowed}
+    if not given:
         raise InvalidInput(f"Nothing to apply: a {conflict.record_type} resolution sets {sorted(allowed)}")
+    try:
+        checked = msgspec.convert(given, shape)
+    except msgspec.ValidationError as e:
+        raise InvalidInput(str(e).replace("`$", "`$.data", 1)) from e
+    fields = {k: v for k, v in msgspec.structs.asdict(checked).items() if v is not msgspec.UNSET}
     record = await session.scalar(select(model).where(model.id == conflict.record_id).with_for_update())
     if record is None:
         raise NotFound("The record of this conflict no longer exists")

@@ -5,21 +5,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, select, true
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.auth import Role
+from server import scope
 from server.auth.service import Principal
 from server.cases.models import Referral
-from server.schools.models import CounselorSchool
 
 
 def visible_referrals(principal: Principal) -> ColumnElement[bool]:
-    """Counselors see their own schools' referrals; supervisors, office staff and admins all."""
-    if principal.role == Role.ATTENDANCE_COUNSELOR:
-        mine = select(CounselorSchool.school_id).where(CounselorSchool.user_id == principal.user_id)
-        return Referral.school_id.in_(mine)
-    return true()
+    """A WHERE clause over ``Referral`` (``server.scope.referrals``)."""
+    return scope.referrals(scope.Reader.of(principal))
 
 
 async def recent(

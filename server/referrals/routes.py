@@ -11,6 +11,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from schemas.auth import Role
 from schemas.cases import OverrideRequest, ReferralIn, ReferralOut, ReferralStatus
+from server import audit
 from server.auth.guards import allow
 from server.cases.models import Referral
 from server.deps import AuthRequest, Db, actor_of
@@ -45,8 +46,12 @@ async def override_referral(
 async def list_referrals(
     request: AuthRequest, db: Db, status: FromQuery[ReferralStatus | None] = None
 ) -> list[ReferralOut]:
-    """The 200 most recent referrals the caller may see."""
-    return [_out(r) for r in await repo.recent(db, request.user, status)]
+    """The 200 most recent referrals the caller may see; each is a read of its student's record."""
+    rows = await repo.recent(db, request.user, status)
+    actor = actor_of(request)
+    for row in rows:
+        audit.record(db, actor, "referral.read", "referral", row.id, student_id=row.student_id, via="list")
+    return [_out(r) for r in rows]
 
 
 @get("/referrals/{referral_id:uuid}", opt=READERS)
@@ -54,6 +59,7 @@ async def read_referral(request: AuthRequest, db: Db, referral_id: FromPath[uuid
     row = await repo.get(db, request.user, referral_id)
     if row is None:
         raise NotFound("No such referral")
+    audit.record(db, actor_of(request), "referral.read", "referral", row.id, student_id=row.student_id)
     return _out(row)
 
 

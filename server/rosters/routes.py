@@ -14,11 +14,12 @@ from server.attendance.routes import IMPORTERS, MAX_IMPORT_BYTES
 from server.auth.guards import allow
 from server.auth.service import Principal
 from server.deps import Db
+from server.inputs import BODY, RAW
 from server.logging import request_id_of
 from server.rosters.imports import import_roster
 
 
-@post("/rosters/imports", opt=allow(*IMPORTERS), status_code=200, request_max_body_size=MAX_IMPORT_BYTES)
+@post("/rosters/imports", opt=allow(*IMPORTERS) | {BODY: RAW}, status_code=200, request_max_body_size=MAX_IMPORT_BYTES)
 async def roster_import(
     request: Request[Principal, str, Any],
     db: Db,

@@ -6,8 +6,9 @@ import uuid
 from datetime import date
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from schemas.cases import FollowUpKind
 from server.cases.models import Case, FollowUp
@@ -27,21 +28,22 @@ class OverdueMeeting(msgspec.Struct, kw_only=True):
     days_overdue: int
 
 
-async def overdue(session: AsyncSession, as_of: date, case_manager_id: uuid.UUID | None = None) -> list[OverdueMeeting]:
-    """Open parent meetings due before ``as_of`` (oldest first); for one case manager's cases if given."""
+async def overdue(session: AsyncSession, as_of: date, visible: ColumnElement[bool]) -> list[OverdueMeeting]:
+    """Open parent meetings due before ``as_of`` (oldest first) of the students ``visible`` lets the
+    reader see (``visible_students``: a case manager's are the students on her cases)."""
+    case = aliased(Case)  # ``visible`` may name ``Case`` in a subquery of its own
     query = (
-        select(FollowUp, Student.student_number, Student.first_name, Student.last_name, Case.case_manager_id)
+        select(FollowUp, Student.student_number, Student.first_name, Student.last_name, case.case_manager_id)
         .join(Student, Student.id == FollowUp.student_id)
-        .outerjoin(Case, Case.id == FollowUp.case_id)
+        .outerjoin(case, case.id == FollowUp.case_id)
         .where(
             FollowUp.kind == FollowUpKind.PARENT_MEETING.value,
             FollowUp.completed_at.is_(None),
             FollowUp.due_on < as_of,
+            visible,
         )
         .order_by(FollowUp.due_on, Student.student_number)
     )
-    if case_manager_id is not None:
-        query = query.where(Case.case_manager_id == case_manager_id)
     rows = await session.execute(query)
     return [
         OverdueMeeting(

@@ -12,11 +12,13 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from schemas.auth import Role
 from schemas.rules import RuleSetChange, RuleSetOut
 from schemas.truancy import TruancyReport
+from server import audit
 from server.auth.guards import ALL_ROLES, allow
 from server.auth.service import Principal
 from server.deps import Db
 from server.logging import request_id_of
 from server.rules import meetings, rulesets, service
+from server.students.scope import visible_student, visible_students
 
 AuthRequest = Request[Principal, str, Any]
 READERS = (Role.ADMIN, Role.SUPERVISOR, Role.OFFICE_STAFF)
@@ -24,9 +26,16 @@ READERS = (Role.ADMIN, Role.SUPERVISOR, Role.OFFICE_STAFF)
 
 @get("/students/{student_id:uuid}/truancy", opt=allow(*ALL_ROLES))
 async def student_truancy(
-    db: Db, student_id: FromPath[uuid.UUID], as_of: FromQuery[date | None] = None
+    request: AuthRequest, db: Db, student_id: FromPath[uuid.UUID], as_of: FromQuery[date | None] = None
 ) -> TruancyReport:
-    return await service.student_truancy(db, student_id, as_of or date.today())
+    """A student's truancy report: every absence with its reason, so it is her record: scoped
+    like the student (404 outside the reader's caseload) and every read is audited."""
+    student = await visible_student(db, request.user, student_id)
+    day = as_of or date.today()
+    report = await service.student_truancy(db, student.id, day)
+    actor = request.user.actor(request_id_of(request.scope))
+    audit.record(db, actor, "student.truancy.read", "student", student.id, as_of=day.isoformat())
+    return report
 
 
 @get("/school-years/{school_year_id:uuid}/rules", opt=allow(*READERS))
@@ -51,9 +60,13 @@ async def change_rules(
 async def overdue_meetings(
     request: AuthRequest, db: Db, as_of: FromQuery[date | None] = None
 ) -> list[meetings.OverdueMeeting]:
-    """Open parent meetings past due; a case manager sees those on her own cases."""
-    mine = request.user.user_id if request.user.role == Role.CASE_MANAGER else None
-    return await meetings.overdue(db, as_of or date.today(), mine)
+    """Open parent meetings past due, of the students the reader may see (a case manager: those
+    on her own cases). Each student named is an audited read."""
+    found = await meetings.overdue(db, as_of or date.today(), visible_students(request.user))
+    actor = request.user.actor(request_id_of(request.scope))
+    for student_id in dict.fromkeys(m.student_id for m in found):
+        audit.record(db, actor, "student.listed", "student", student_id, via="parent_meetings_overdue")
+    return found
 
 
 router = Router(

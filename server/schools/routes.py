@@ -15,11 +15,14 @@ from server.attendance.routes import IMPORTERS, MAX_IMPORT_BYTES
 from server.auth.guards import ALL_ROLES, allow
 from server.auth.service import Principal
 from server.deps import Db
+from server.inputs import BODY, RAW
 from server.logging import request_id_of
 from server.schools import calendar as cal
 
 
-@post("/calendars/imports", opt=allow(*IMPORTERS), status_code=200, request_max_body_size=MAX_IMPORT_BYTES)
+@post(
+    "/calendars/imports", opt=allow(*IMPORTERS) | {BODY: RAW}, status_code=200, request_max_body_size=MAX_IMPORT_BYTES
+)
 async def calendar_import(
     request: Request[Principal, str, Any],
     db: Db,

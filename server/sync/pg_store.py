@@ -1,10 +1,22 @@
 """The sync core's Store on PostgreSQL: the only place sync meets SQL.
 
-Push: ``lock_client`` locks the client's row; ``load`` reads every record the batch touches in
-one statement; ``commit_batch`` writes the survivors with one statement per table (rows passed as
-one JSON document through ``jsonb_to_recordset``). Updates are guarded by the version ``load``
-saw: if another transaction got there first, ``StaleWrite`` is raised and the route retries the
-whole push in a new transaction (the client's row lock makes that safe).
+Push: ``lock_client`` locks the client's row; ``load`` share-locks the cases the batch touches,
+then reads every record the batch touches in one statement; ``commit_batch`` writes the survivors
+with one statement per table (rows passed as one JSON document through ``jsonb_to_recordset``).
+
+What stays true until commit, and why: the records themselves are read without row locks, under
+READ COMMITTED; updates are guarded by the version ``load`` saw, so if another transaction got
+there first, ``StaleWrite`` is raised and the route retries the whole push in a new transaction
+(the client's row lock makes that safe). Scope is the one decision a version guard cannot catch:
+whether a record is the pusher's hangs on its case (``case_manager_id``, ``deleted_at``), and a
+case reassigned between ``load`` and commit would leave the old owner's phone with a record
+written under it that the reassignment's ``del``s never listed (its trigger cannot see the push's
+uncommitted rows). So ``load`` first takes ``FOR SHARE`` locks, in id order, on every case the
+batch names or whose existing contact attempts or visit notes it names, in a statement of its
+own: the read that follows starts after the locks are granted, so it sees any reassignment that
+committed while it waited, and none can commit until the push does. (A lock taken in the reading
+statement itself would not do: under READ COMMITTED that statement's snapshot predates the wait.)
+A reassignment and a push locking cases in another order may deadlock; the route retries 40P01.
 
 Pull: triggers write every change of a synced table to ``sync_change``, stamped with the writing
 transaction's id. A page reads the log after the cursor but only for transactions older than the
@@ -242,6 +254,9 @@ class PgStore:
             by_type.setdefault(ref.type, []).append(ref.id)
         if not by_type:
             return {}
+        cases, attempts, notes = (by_type.get(t, []) for t in _CASE_KEYED)
+        if cases or attempts or notes:
+            await self._fetch(_LOCK_CASES, cases, attempts, notes)  # before the read: see the module
         types = tuple(sorted(by_type))
         given: dict[str, Any] = {f"ids_{n}": by_type[t] for n, t in enumerate(types)}
         given["user_id"] = user_id
@@ -517,6 +532,18 @@ _LOCK_CLIENT = (
     "INSERT INTO sync_client (client_id, user_id, last_mutation_id) VALUES ($1, $2, 0) "
     "ON CONFLICT (client_id) DO UPDATE SET last_mutation_id = sync_client.last_mutation_id "
     "RETURNING sync_client.user_id, sync_client.last_mutation_id"
+)
+
+_CASE_KEYED = (RecordType.CASE, RecordType.CONTACT_ATTEMPT, RecordType.VISIT_NOTE)
+_LOCK_CASES = (
+    # The cases whose scope the batch's decisions rest on: the cases it names ($1) and those of the
+    # existing contact attempts ($2) and visit notes ($3) it names, share-locked in id order (the
+    # rows are locked as the sort hands them up). Blocks a reassignment or deletion until commit.
+    f"SELECT c.id FROM {Case.__tablename__} AS c WHERE c.id = ANY(ARRAY("
+    "SELECT unnest($1::uuid[]) "
+    f"UNION SELECT a.case_id FROM {ContactAttempt.__tablename__} AS a WHERE a.id = ANY($2::uuid[]) "
+    f"UNION SELECT n.case_id FROM {VisitNote.__tablename__} AS n WHERE n.id = ANY($3::uuid[]))) "
+    "ORDER BY c.id FOR SHARE OF c"
 )
 
 

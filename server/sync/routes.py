@@ -14,25 +14,30 @@ import hashlib
 from typing import Any, TypeVar
 
 import msgspec
+import structlog
 from litestar import Router, post
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from schemas.auth import Role
 from schemas.sync import PullRequest, PullResponse, PushRequest, PushResponse
+from schemas.text import scrub
 from server import audit
 from server.auth.guards import allow
 from server.deps import AuthRequest, Db, actor_of
 from server.errors import Unavailable
+from server.inputs import BODY, SYNC
 from server.sync.pg_store import PgStore, StaleWrite
 from sync import engine
 from sync.engine import SyncError
 from sync.store import Principal
 
 T = TypeVar("T")
-SYNCING = allow(Role.CASE_MANAGER, Role.SUPERVISOR, Role.OFFICE_STAFF, Role.ADMIN)
+SYNCING = allow(Role.CASE_MANAGER, Role.SUPERVISOR, Role.OFFICE_STAFF, Role.ADMIN) | {BODY: SYNC}
 PUSH_TRIES = 3
 KEEP_REFUSED_BYTES = 65_536
 RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock
+DETERMINISTIC_SQLSTATE_CLASSES = {"22": "invalid_data", "23": "constraint_violation"}
+log = structlog.get_logger("doorstep.sync")
 
 
 def sync_principal(request: AuthRequest) -> Principal:
@@ -52,6 +57,8 @@ def _decode(body: bytes, kind: type[T]) -> T:
         return decoded
     except msgspec.DecodeError as exc:  # ValidationError is a DecodeError: both name the field path
         raise SyncError(400, "malformed", str(exc)) from exc
+    except RecursionError as exc:
+        raise SyncError(400, "malformed", "JSON nested too deeply") from exc
 
 
 async def _refused(db: Db, request: AuthRequest, error: SyncError, body: bytes) -> None:
@@ -67,16 +74,33 @@ async def _refused(db: Db, request: AuthRequest, error: SyncError, body: bytes) 
         code=error.code,
         detail=error.detail[:500],
         body_sha256=hashlib.sha256(body).hexdigest(),
-        body=body[:KEEP_REFUSED_BYTES].decode("utf-8", "replace"),
+        body=scrub(body[:KEEP_REFUSED_BYTES].decode("utf-8", "replace")),
     )
     await db.commit()
 
 
-def _retryable(exc: Exception) -> bool:
-    if isinstance(exc, StaleWrite | IntegrityError):
-        return True
+def _sqlstate(exc: Exception) -> str | None:
     code = getattr(getattr(exc, "orig", None), "sqlstate", None) or getattr(exc, "code", None)
-    return isinstance(exc, DBAPIError) and code in RETRYABLE_SQLSTATES
+    return code if isinstance(code, str) else None
+
+
+def _retryable(exc: Exception) -> bool:
+    return isinstance(exc, StaleWrite | IntegrityError) or _sqlstate(exc) in RETRYABLE_SQLSTATES
+
+
+def _refusal(exc: Exception) -> str | None:
+    """The rejection code for an error the same mutation would meet on every try (bad data, a
+    check or foreign-key constraint), or ``None`` for one worth retrying. A unique violation is
+    a concurrent insert of the same id, retried like a stale write."""
+    code = _sqlstate(exc) or ""
+    if code == "23505" or not isinstance(exc, DBAPIError):
+        return None
+    return DETERMINISTIC_SQLSTATE_CLASSES.get(code[:2])
+
+
+def _cause(exc: Exception) -> dict[str, Any]:
+    orig = getattr(exc, "orig", None) or exc
+    return {"sqlstate": _sqlstate(exc), "error": type(orig).__name__, "message": str(orig).splitlines()[0][:300]}
 
 
 @post("/sync/push", opt=SYNCING, status_code=200)
@@ -92,12 +116,43 @@ async def push(request: AuthRequest, db: Db) -> PushResponse:
                 return response
             except (StaleWrite, DBAPIError) as exc:
                 await db.rollback()
+                if _refusal(exc) is not None:
+                    log.warning("sync_push_refused_by_database", **_cause(exc), client_id=str(principal.client_id))
+                    response = await _one_by_one(db, principal, envelope)
+                    await db.commit()
+                    return response
                 if not _retryable(exc) or attempt == PUSH_TRIES:
+                    log.error("sync_push_unavailable", attempts=attempt, **_cause(exc))
                     raise Unavailable("The push met concurrent changes; retry it") from exc
+                log.info("sync_push_retry", attempt=attempt, **_cause(exc))
     except SyncError as error:
         await _refused(db, request, error, body)
         raise
     raise AssertionError("unreachable")
+
+
+async def _one_by_one(db: Db, principal: Principal, envelope: PushRequest) -> PushResponse:
+    """The fallback when the database refused something in a batch for good: each mutation in a
+    savepoint of its own; one the database refuses is stored as ``rejected`` with the reason, and
+    the queue moves on (so a phone is never stuck behind it)."""
+    results = []
+    last = 0
+    for raw in envelope.mutations:
+        single = msgspec.structs.replace(envelope, mutations=[raw])
+        try:
+            async with db.begin_nested():
+                answer = await engine.push(PgStore(db), principal, single)
+        except DBAPIError as exc:
+            if (code := _refusal(exc)) is None:
+                raise
+            log.warning("sync_mutation_refused_by_database", **_cause(exc), client_id=str(principal.client_id))
+            detail = f"The database refused a value of this mutation: {_cause(exc)['message']}"
+            answer = await engine.reject(PgStore(db), principal, single, code, detail)
+        results += answer.results
+        last = answer.last_mutation_id
+        if answer.gap is not None:
+            return PushResponse(last_mutation_id=last, results=results, gap=answer.gap)
+    return PushResponse(last_mutation_id=last, results=results)
 
 
 @post("/sync/pull", opt=SYNCING, status_code=200)

@@ -235,6 +235,33 @@ async def test_duplicate_id_with_other_content_is_a_conflict_not_an_overwrite(wo
     assert conflict[1]["mine"]["outcome"] == "no_answer"
 
 
+@pytest.mark.parametrize("deleted", [False, True])
+async def test_an_id_of_another_caseloads_record_is_rejected_and_reveals_nothing(world: World, deleted: bool) -> None:
+    """Issue 9, finding 2: a create naming another caseload's contact attempt answered a
+    ``duplicate_id`` conflict whose row carried the foreign record to the sender's next pull (and a
+    deleted one could be written back under the sender's case)."""
+    cid = uuid.uuid4()
+    await world.push(world.a, mutation(1, "contact_attempt.create", contact(cid, world.c1, note="a's secret")))
+    ref = Ref(RecordType.CONTACT_ATTEMPT, cid)
+    if deleted:
+        await world.backend.seed.delete(ref)
+    before = await world.record(world.office, ref)
+
+    response = await world.push(world.b, mutation(1, "contact_attempt.create", contact(cid, world.c3, note="b")))
+
+    result = response.results[0]
+    assert (result.status, result.error and result.error.code, result.conflict_id) == (
+        Status.REJECTED,
+        "not_in_scope",
+        None,
+    )
+    assert "secret" not in msgspec.json.encode(response).decode()
+    assert await world.record(world.office, ref) == before  # untouched: not moved, not restored
+    held, _ = await world.pull_all(world.b)
+    assert not [r for r in held if r.type == RecordType.CONFLICT]
+    assert b"secret" not in msgspec.json.encode(list(held.values()))
+
+
 # --- per-field last-writer-wins ------------------------------------------------------------------
 
 

@@ -1,0 +1,138 @@
+"""A push decides that a case is the pusher's and writes under it; a reassignment of that case
+must not slip in between the decision and the commit.
+
+The interleaving that left a record on the old owner's phone for good: a push by the case manager
+loads her case (in scope), a supervisor reassigns the case and commits (the reassignment's
+``del``s for the old owner list the records under the case that it can see, and the push's new
+contact attempt is not committed yet), then the push commits its contact attempt under the case.
+Nothing ever told the old owner's phone to drop it. The test controls the barrier: right after
+``load``, the reassignment runs and the push waits until it has either committed or is waiting
+for a lock, then commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Collection
+from datetime import UTC, datetime
+
+import msgspec
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.auth import Role
+from schemas.sync import PushRequest, Put, RecordType, Status
+from server.audit import Actor
+from server.auth import service as auth
+from server.auth.models import User
+from server.cases import service as cases
+from server.sync.pg_store import PgStore
+from sync import engine
+from sync.store import Current, Principal, Ref
+from tests.conftest import PASSWORD
+from tests.server_sync.conftest import Field
+
+WAIT = 10.0  # seconds: a hang fails the test instead of blocking it
+
+
+async def _pull_to_the_end(f: Field, who: Principal, cursor: str | None) -> tuple[dict[uuid.UUID, str], str]:
+    """Every contact attempt's last change (``put``/``del``) from ``cursor`` on, and the next cursor."""
+    seen: dict[uuid.UUID, str] = {}
+    while True:
+        async with f.factory() as s:
+            page = await PgStore(s).changes(who, cursor, 100, 1_000_000)
+        for change in page.changes:
+            if change.type == RecordType.CONTACT_ATTEMPT:
+                seen[change.id] = "put" if isinstance(change, Put) else "del"
+        cursor = page.cursor
+        if not page.has_more:
+            return seen, cursor
+
+
+async def _caught_up(f: Field, who: Principal) -> str:
+    _, cursor = await _pull_to_the_end(f, who, None)  # the snapshot
+    _, cursor = await _pull_to_the_end(f, who, cursor)  # then the change log
+    return cursor
+
+
+class _LoadThen(PgStore):
+    """A PgStore that runs ``after_load`` between ``load`` and the rest of the push."""
+
+    def __init__(self, session: AsyncSession, after_load: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(session)
+        self.after_load = after_load
+
+    async def load(self, user_id: uuid.UUID, refs: Collection[Ref]) -> dict[Ref, Current]:
+        current = await super().load(user_id, refs)
+        await self.after_load()
+        return current
+
+
+async def test_a_case_reassigned_during_a_push_takes_the_pushed_record_off_the_old_owners_phone(
+    field: Field,
+) -> None:
+    async with field.factory() as s:
+        users = {u.username: u for u in (await s.scalars(select(User))).all()}
+        cm2 = await auth.create_user(
+            s, Actor.system(), username="cm2", password=PASSWORD, role=Role.CASE_MANAGER, supervisor_username="sup"
+        )
+        await s.commit()
+    cm, sup = users["cm"], users["sup"]
+    old = Principal(field.phone, cm.id, Role.CASE_MANAGER)
+    new = Principal(uuid.uuid4(), cm2.id, Role.CASE_MANAGER)
+    old_cursor, new_cursor = await _caught_up(field, old), await _caught_up(field, new)
+
+    supervisor = auth.Principal(sup.id, "sup", "", Role.SUPERVISOR, None, uuid.uuid4())
+    backend_pid: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def reassign() -> None:
+        async with field.factory() as s:
+            backend_pid.set_result(int(await s.scalar(text("SELECT pg_backend_pid()")) or 0))
+            await cases.assign(s, supervisor, Actor.system(), field.case_id, cm2.id)
+            await s.commit()
+
+    reassignment: asyncio.Task[None] | None = None
+
+    async def reassign_now() -> None:
+        """Start the reassignment; return once it has committed or waits for a lock."""
+        nonlocal reassignment
+        reassignment = asyncio.create_task(reassign())
+        pid = await asyncio.wait_for(asyncio.shield(backend_pid), WAIT)
+        async with asyncio.timeout(WAIT):
+            while not reassignment.done():
+                async with field.factory() as s:
+                    blockers = await s.scalar(text("SELECT pg_blocking_pids(:pid)"), {"pid": pid})
+                if blockers:
+                    return
+                await asyncio.sleep(0.01)
+
+    attempt = uuid.uuid4()
+    args = {
+        "id": str(attempt),
+        "case_id": str(field.case_id),
+        "method": "phone",
+        "outcome": "reached",
+        "at": datetime.now(UTC).isoformat(),
+    }
+    mutation = msgspec.json.encode({"id": 1, "name": "contact_attempt.create", "args": args})
+    request = PushRequest(client_id=field.phone, schema_version=1, mutations=[msgspec.Raw(mutation)])
+    try:
+        async with field.factory() as s:
+            response = await engine.push(_LoadThen(s, reassign_now), old, request)
+            await s.commit()
+        assert reassignment is not None, "the barrier never fired"
+        await asyncio.wait_for(reassignment, WAIT)
+    finally:
+        if reassignment is not None and not reassignment.done():
+            reassignment.cancel()
+    assert [r.status for r in response.results] == [Status.APPLIED]  # the case was hers when it was decided
+
+    async with field.factory() as s:
+        owner = await s.scalar(text("SELECT case_manager_id FROM case_file WHERE id = :id"), {"id": field.case_id})
+    assert owner == cm2.id
+
+    seen_old, _ = await _pull_to_the_end(field, old, old_cursor)
+    assert seen_old.get(attempt) == "del", f"the old owner's phone keeps the contact attempt: {seen_old}"
+    seen_new, _ = await _pull_to_the_end(field, new, new_cursor)
+    assert seen_new.get(attempt) == "put", f"the new owner's phone never gets it: {seen_new}"
