@@ -38,6 +38,7 @@ from litestar.routes import HTTPRoute
 from schemas.mutations import Mutation
 from schemas.sync import PullRequest
 from server.auth.guards import ALL_ROLES, PUBLIC_ROLE, declared_roles
+from server.inputs import BODY, JSON, RAW
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 BEARER = "bearer"
@@ -52,7 +53,7 @@ PROBLEM_DESCRIPTIONS: dict[int, str] = {
     404: "No such record, or not one the caller may see (code `not_found`)",
     409: "The request contradicts what exists (codes `conflict`, `invalid_transition`, `duplicate_id`)",
     413: "The body is larger than this route accepts (code `body_too_large`)",
-    415: "The body's content type is not one this route reads (code `unsupported_media_type`)",
+    415: "The body is not sent as JSON (code `unsupported_media_type`)",
     422: "An import with bad rows: nothing was written; `bad_rows` lists each line and reason (code `import_rejected`)",
     429: "Too many attempts; wait and retry (code `rate_limited`)",
     503: "The database is unavailable or the request met concurrent changes; retry later (code `unavailable`)",
@@ -167,7 +168,9 @@ def problem_statuses(handler: HTTPRouteHandler, operation: Operation) -> set[int
     if has_path_parameters:
         statuses.add(404)  # no such record, or not the caller's (and a path that is no id at all)
     if reads_body:
-        statuses |= {413, 415}
+        statuses.add(413)
+        if handler.opt.get(BODY, JSON) != RAW:
+            statuses.add(415)  # JSON routes take JSON only (server.inputs)
     if uses_db:
         statuses.add(503)
     return statuses
