@@ -1,0 +1,370 @@
+"""The authorization matrix: every route of the app × every role, and for a route that names a
+record, the record of the caller's own caseload and one of another caseload.
+
+The expectations are data (``MATRIX``), written out by hand rather than read from the routes'
+declarations, so a changed declaration shows up here. The route table is walked from the app:
+a route missing from the matrix (or a row whose route is gone) fails with its name.
+
+- a role the row allows: not 401/403; for its own record also not 404;
+- a role it does not allow: 403;
+- another caseload's record: 404, as for a record that does not exist, unless the role sees
+  that record anyway (office staff and admins see everything).
+
+Each role's request runs in a savepoint rolled back after it, so one role's change (a case
+reassigned, a conflict resolved, a device revoked) never decides another's answer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import httpx
+import pytest
+from litestar import Litestar
+from litestar.routes import HTTPRoute
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from schemas.auth import Role
+from schemas.sync import SCHEMA_VERSION
+from server.app import create_app
+from server.auth import tokens
+from server.auth.models import Device
+from server.cases.models import Referral, VisitNote
+from server.schools.models import SchoolYear
+from server.settings import Settings
+from server.sync.models import Conflict
+from tests import factories as f
+from tests.conftest import PASSWORD, make_settings
+from tests.helpers import device
+
+USERS: dict[Role, str] = {
+    Role.CASE_MANAGER: "cm1",  # sup1's team
+    Role.SUPERVISOR: "sup1",
+    Role.OFFICE_STAFF: "office1",
+    Role.ATTENDANCE_COUNSELOR: "counselor1",  # works at the north school
+    Role.ADMIN: "admin",
+}
+EVERYONE = frozenset(Role)
+ALL_SEEING = frozenset({Role.OFFICE_STAFF, Role.ADMIN})
+CM, SUP, OFFICE, COUNSELOR, ADMIN = (
+    Role.CASE_MANAGER,
+    Role.SUPERVISOR,
+    Role.OFFICE_STAFF,
+    Role.ATTENDANCE_COUNSELOR,
+    Role.ADMIN,
+)
+
+
+@dataclass
+class World:
+    """One record of each kind in the callers' own caseload (north school, cm1 on sup1's team)
+    and one in another (south school, cm5 on sup2's team)."""
+
+    own: dict[str, uuid.UUID]
+    other: dict[str, uuid.UUID]
+    devices: dict[Role, uuid.UUID] = field(default_factory=dict)
+    case_manager: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+Body = Callable[[World, Role], Any]
+
+
+@dataclass(frozen=True)
+class Row:
+    """What one route answers each role. ``roles=None``: a public route."""
+
+    roles: frozenset[Role] | None
+    record: str | None = None
+    """The kind of record the path names, if any (a key of ``World.own``)."""
+    other_seen_by: frozenset[Role] = ALL_SEEING
+    """Roles for whom the other caseload's record is visible (and so allowed, not 404)."""
+    scoped: bool = True
+    """False for records no caseload owns (a school, a school year): only the role decides."""
+    json: Body | None = None
+    csv: bytes | None = None
+    query: dict[str, str] = field(default_factory=dict)
+
+
+def _transition(w: World, r: Role) -> dict[str, Any]:
+    return {"status": "contacting"}
+
+
+def _resolve(w: World, r: Role) -> dict[str, Any]:
+    return {"choice": "theirs", "note": "matrix"}
+
+
+def _sync(w: World, r: Role) -> dict[str, Any]:
+    return {"client_id": str(w.devices[r]), "schema_version": SCHEMA_VERSION, "mutations": []}
+
+
+def _pull(w: World, r: Role) -> dict[str, Any]:
+    return {"client_id": str(w.devices[r]), "schema_version": SCHEMA_VERSION}
+
+
+PUBLIC_DOCS = Row(roles=None)
+CASEWORKERS = frozenset({CM, SUP, ADMIN})
+SYNCING = frozenset({CM, SUP, OFFICE, ADMIN})
+IMPORTERS = frozenset({OFFICE, ADMIN})
+RULE_READERS = frozenset({ADMIN, SUP, OFFICE})
+REFERRAL_READERS = frozenset({COUNSELOR, SUP, OFFICE, ADMIN})
+REVIEWERS = frozenset({OFFICE, SUP, ADMIN})
+
+MATRIX: dict[str, Row] = {
+    "GET /health": Row(roles=None),
+    "GET /ready": Row(roles=None),
+    "POST /auth/login": Row(roles=None),  # sent with the role's own credentials (see _request)
+    "POST /auth/refresh": Row(roles=None),  # sent with the role's own refresh token
+    "POST /auth/logout": Row(roles=EVERYONE, json=lambda w, r: {}),
+    "GET /users/me": Row(roles=EVERYONE),
+    "GET /users": Row(roles=frozenset({SUP, ADMIN})),
+    "GET /devices": Row(roles=frozenset({SUP, ADMIN})),
+    "POST /devices/{device_id}/revoke": Row(roles=frozenset({SUP, ADMIN}), record="device"),
+    "GET /cases": Row(roles=EVERYONE),
+    "GET /cases/{case_id}": Row(roles=EVERYONE, record="case"),
+    "POST /cases/{case_id}/assign": Row(
+        roles=frozenset({SUP, ADMIN}), record="case", json=lambda w, r: {"case_manager_id": str(w.case_manager)}
+    ),
+    "POST /cases/{case_id}/transition": Row(roles=CASEWORKERS, record="case", json=_transition),
+    "POST /cases/{case_id}/service-referrals": Row(
+        roles=CASEWORKERS, record="case", json=lambda w, r: {"resource": "Food bank", "referred_on": "2025-10-01"}
+    ),
+    "POST /cases/{case_id}/follow-ups": Row(
+        roles=CASEWORKERS, record="case", json=lambda w, r: {"title": "Call back", "due_on": "2025-10-01"}
+    ),
+    "GET /students": Row(roles=EVERYONE, query={"student_number": "T0000000"}),
+    "GET /students/{student_id}": Row(roles=EVERYONE, record="student"),
+    "GET /students/{student_id}/truancy": Row(roles=EVERYONE, record="student"),
+    "GET /conflicts": Row(roles=REVIEWERS),
+    "GET /conflicts/{conflict_id}": Row(roles=REVIEWERS, record="conflict"),
+    "POST /conflicts/{conflict_id}/resolve": Row(roles=frozenset({OFFICE, ADMIN}), record="conflict", json=_resolve),
+    "GET /referrals": Row(roles=REFERRAL_READERS),
+    "POST /referrals": Row(
+        roles=frozenset({COUNSELOR}),
+        json=lambda w, r: {"id": str(uuid.uuid4()), "student_id": str(w.own["student"]), "reason": "matrix"},
+    ),
+    "GET /referrals/{referral_id}": Row(roles=REFERRAL_READERS, record="referral"),
+    "POST /referrals/{referral_id}/override": Row(
+        roles=frozenset({SUP}), record="referral", json=lambda w, r: {"note": "matrix"}
+    ),
+    "POST /sync/push": Row(roles=SYNCING, json=_sync),
+    "POST /sync/pull": Row(roles=SYNCING, json=_pull),
+    "GET /school-years/{school_year_id}/rules": Row(roles=RULE_READERS, record="school_year", scoped=False),
+    "PUT /school-years/{school_year_id}/rules": Row(
+        roles=frozenset({ADMIN}), record="school_year", scoped=False, json=lambda w, r: {"note": "matrix"}
+    ),
+    "GET /school-years/{school_year_id}/rules/versions": Row(roles=RULE_READERS, record="school_year", scoped=False),
+    "GET /parent-meetings/overdue": Row(roles=frozenset({ADMIN, SUP, OFFICE, CM})),
+    "POST /rosters/imports": Row(roles=IMPORTERS, csv=b"student_number\n"),
+    "POST /calendars/imports": Row(roles=IMPORTERS, csv=b"school_code\n"),
+    "POST /attendance/imports": Row(roles=IMPORTERS, csv=b"student_number\n"),
+    "GET /schools/{school_id}/calendar": Row(roles=EVERYONE, record="school", scoped=False),
+    # The documentation (public: the schema is no secret)
+    "GET /schema": PUBLIC_DOCS,
+    "GET /schema/openapi.json": PUBLIC_DOCS,
+    "GET /schema/openapi.yaml": PUBLIC_DOCS,
+    "GET /schema/openapi.yml": PUBLIC_DOCS,
+    "GET /schema/elements": PUBLIC_DOCS,
+    "GET /schema/swagger": PUBLIC_DOCS,
+    "GET /schema/redoc": PUBLIC_DOCS,
+    "GET /schema/rapidoc": PUBLIC_DOCS,
+    "GET /schema/oauth2-redirect.html": PUBLIC_DOCS,
+    "GET /schema/{path}": PUBLIC_DOCS,
+}
+
+KNOWN_DEVIATIONS: dict[tuple[str, Role, str], tuple[int, str]] = {
+    # (route, role, "own" | "other"): (the status it answers today, why; who fixes it)
+    ("POST /devices/{device_id}/revoke", SUP, "other"): (
+        403,
+        "server.auth.service.revoke_device answers 403 for another team's device, so a device id is "
+        "confirmed to exist (left for server/auth's owner)",
+    ),
+    ("POST /referrals/{referral_id}/override", SUP, "other"): (
+        409,
+        "server.referrals.service.override does not ask server.scope: another team's referral is "
+        "found (409, not ineligible) instead of 404",
+    ),
+}
+
+
+def app_routes(app: Litestar) -> set[str]:
+    found = set()
+    for route in app.routes:
+        if isinstance(route, HTTPRoute):
+            for handler in route.route_handlers:
+                found |= {f"{method} {route.path_format}" for method in handler.http_methods if method != "OPTIONS"}
+    return found
+
+
+ROUTES = sorted(app_routes(create_app(make_settings())) | set(MATRIX))
+
+
+def test_the_matrix_has_a_row_for_every_route_of_the_app(app: Litestar) -> None:
+    assert sorted(app_routes(app) - set(MATRIX)) == [], "add these routes to MATRIX"
+    assert sorted(set(MATRIX) - app_routes(app)) == [], "these rows name no route any more"
+
+
+async def _token(db: AsyncSession, settings: Settings, username: str) -> tuple[uuid.UUID, str]:
+    """A device and an access token for ``username``, made directly (no password hashing)."""
+    user_id = await f.user_id(db, username)
+    phone = uuid.uuid4()
+    db.add(Device(id=phone, user_id=user_id, name="matrix", platform="test", app_version="1"))
+    await db.flush()
+    claims = tokens.new_claims("access", user_id, phone, 0, settings.access_token_seconds)
+    return phone, tokens.encode(settings.jwt_secret, claims)
+
+
+async def _conflict(db: AsyncSession, case_id: uuid.UUID, author: uuid.UUID) -> uuid.UUID:
+    note = VisitNote(id=uuid.uuid4(), case_id=case_id, author_id=author, body="server text", status="draft")
+    db.add(note)
+    await db.flush()
+    row = Conflict(
+        id=uuid.uuid4(),
+        record_type="visit_note",
+        record_id=note.id,
+        kind="keep_both",
+        author_id=author,
+        base={"body": "base"},
+        mine={"body": "device text"},
+        theirs={"body": "server text"},
+    )
+    db.add(row)
+    await db.flush()
+    return row.id
+
+
+async def _referral(
+    db: AsyncSession, student_id: uuid.UUID, school_id: uuid.UUID, counselor: uuid.UUID, case_id: uuid.UUID | None
+) -> uuid.UUID:
+    row = Referral(
+        id=uuid.uuid4(),
+        student_id=student_id,
+        school_id=school_id,
+        counselor_id=counselor,
+        reason="matrix",
+        status="ineligible" if case_id is None else "eligible",
+        ineligible_reasons=None if case_id else ["not truant"],
+        content_hash="0" * 64,
+        case_id=case_id,
+    )
+    db.add(row)
+    await db.flush()
+    return row.id
+
+
+async def build_world(db: AsyncSession, settings: Settings) -> tuple[World, dict[Role, str]]:
+    north, south = await f.school(db, "North"), await f.school(db, "South")
+    await f.counselor_at(db, "counselor1", north)
+    await f.counselor_at(db, "counselor2", south)
+    cm1, cm2, cm5 = [await f.user_id(db, u) for u in ("cm1", "cm2", "cm5")]
+    counselor1, counselor2 = await f.user_id(db, "counselor1"), await f.user_id(db, "counselor2")
+    kid_a, kid_b = await f.student(db, north), await f.student(db, south)
+    case_a, case_b = await f.case(db, kid_a, manager=cm1), await f.case(db, kid_b, manager=cm5)
+    year = SchoolYear(id=uuid.uuid4(), name="2025-2026", starts_on=date(2025, 7, 1), ends_on=date(2026, 6, 30))
+    db.add(year)
+    devices_a = Device(id=uuid.uuid4(), user_id=cm1, last_seen_at=datetime.now(UTC))
+    devices_b = Device(id=uuid.uuid4(), user_id=cm5, last_seen_at=datetime.now(UTC))
+    db.add_all([devices_a, devices_b])
+    await db.flush()
+    w = World(
+        own={
+            "case": case_a.id,
+            "student": kid_a.id,
+            "conflict": await _conflict(db, case_a.id, cm1),
+            "referral": await _referral(db, kid_a.id, north.id, counselor1, None),
+            "device": devices_a.id,
+            "school_year": year.id,
+            "school": north.id,
+        },
+        other={
+            "case": case_b.id,
+            "student": kid_b.id,
+            "conflict": await _conflict(db, case_b.id, cm5),
+            "referral": await _referral(db, kid_b.id, south.id, counselor2, case_b.id),
+            "device": devices_b.id,
+        },
+        case_manager=cm2,  # on sup1's team
+    )
+    bearers = {}
+    for role, username in USERS.items():
+        w.devices[role], bearers[role] = await _token(db, settings, username)
+    await db.commit()
+    return w, bearers
+
+
+async def _request(
+    client: httpx.AsyncClient, route: str, row: Row, w: World, role: Role, bearer: str, record: uuid.UUID | None
+) -> httpx.Response:
+    method, template = route.split(" ")
+    path = template
+    if "{" in template:
+        name = template[template.index("{") : template.index("}") + 1]
+        path = template.replace(name, str(record) if record else "openapi.json")
+    headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+    if route == "POST /auth/login":
+        body = {"username": USERS[role], "password": PASSWORD, "device": device(uuid.uuid4())}
+        return await client.post(path, json=body)
+    if route == "POST /auth/refresh":
+        login = {"username": USERS[role], "password": PASSWORD, "device": device(uuid.uuid4())}
+        pair = (await client.post("/auth/login", json=login)).json()
+        return await client.post(path, json={"refresh_token": pair["refresh_token"]})
+    if row.csv is not None:
+        headers["Content-Type"] = "text/csv"
+        return await client.request(method, path, content=row.csv, headers=headers, params=row.query)
+    json = row.json(w, role) if row.json else None
+    return await client.request(method, path, json=json, headers=headers, params=row.query)
+
+
+def _expected(row: Row, role: Role, which: str) -> str:
+    if row.roles is not None and role not in row.roles:
+        return "403"
+    if row.record is None or not row.scoped:
+        return "allowed"
+    if which == "own" or role in row.other_seen_by:
+        return "visible"
+    return "404"
+
+
+def _meets(expected: str, status: int) -> bool:
+    match expected:
+        case "403" | "404":
+            return status == int(expected)
+        case "allowed":
+            return status not in (401, 403) and status < 500
+        case _:  # visible
+            return status not in (401, 403, 404) and status < 500
+
+
+@pytest.mark.parametrize("route", ROUTES)
+async def test_authorization_matrix(
+    route: str, client: httpx.AsyncClient, connection: AsyncConnection, db: AsyncSession, settings: Settings
+) -> None:
+    row = MATRIX.get(route)
+    if row is None:
+        pytest.fail(f"{route} is in the app but not in the authorization matrix: add its row to MATRIX")
+    if row.roles is None:  # public: asked without a token (login and refresh with the role's own credentials)
+        w, bearers = World(own={}, other={}), dict.fromkeys(Role, "")
+    else:
+        w, bearers = await build_world(db, settings)
+    cases = ["own", "other"] if row.record is not None and row.scoped else ["own"]
+    wrong = []
+    for role in Role:
+        for which in cases:
+            record = (w.own if which == "own" else w.other).get(row.record or "")
+            savepoint = await connection.begin_nested()
+            try:
+                response = await _request(client, route, row, w, role, bearers[role], record)
+            finally:
+                await savepoint.rollback()
+            expected = _expected(row, role, which)
+            known = KNOWN_DEVIATIONS.get((route, role, which))
+            if known is not None:
+                if response.status_code != known[0]:
+                    wrong.append(f"{role} {which}: known deviation is gone ({response.status_code}): drop it")
+                continue
+            if not _meets(expected, response.status_code):
+                wrong.append(f"{role} {which}: expected {expected}, got {response.status_code} {response.text[:160]}")
+    assert wrong == [], f"{route}:\n" + "\n".join(wrong)
