@@ -1,0 +1,186 @@
+"""Schemathesis over every operation of the OpenAPI document, logged in as each role.
+
+The app runs in schemathesis's own event loop (its ASGI transport), so it gets a database of its
+own, committed for real: the demo users and a few records (a student with her household on a case
+manager's case, another on an unassigned case) that responses hand back to the fuzzer. Generation
+is derandomized with a fixed seed and a small ``max_examples``, so a run is the same every time
+and fits CI (about a minute and a half of CPU). For a deeper search on a workstation:
+``DOORSTEP_FUZZ_EXAMPLES=500 DOORSTEP_FUZZ_SEED=7 .venv/bin/pytest tests/test_api_fuzz.py``.
+
+Checks: ``not_a_server_error``, ``status_code_conformance``, ``content_type_conformance`` and
+``response_schema_conformance``. ``KNOWN_FAILURES`` lists, by operation and check, what is still
+failing for a reason outside the document (each with the reason); it is empty when all is well.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import pytest
+import schemathesis
+from argon2 import PasswordHasher
+from litestar import Litestar
+from schemathesis.checks import not_a_server_error
+from schemathesis.python import asgi
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from schemas.auth import Role
+from schemas.sync import SCHEMA_VERSION
+from server import demo
+from server.app import create_app
+from server.auth import passwords
+from server.db import create_engine, create_session_factory
+from tests import factories as f
+from tests.conftest import PASSWORD, make_settings, own_database
+from tests.helpers import device
+
+Case = schemathesis.Case[schemathesis.APIOperation[Any, Any, Any, Any]]
+SEED = int(os.environ.get("DOORSTEP_FUZZ_SEED", "20260115"))
+MAX_EXAMPLES = int(os.environ.get("DOORSTEP_FUZZ_EXAMPLES", "40"))
+USERS: dict[Role, str] = {
+    Role.CASE_MANAGER: "cm1",
+    Role.SUPERVISOR: "sup1",
+    Role.OFFICE_STAFF: "office1",
+    Role.ATTENDANCE_COUNSELOR: "counselor1",
+    Role.ADMIN: "admin",
+}
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+KNOWN_FAILURES: dict[tuple[str, str], str] = {
+    # ("POST /sync/push", "not_a_server_error"): "why, and who fixes it",
+}
+
+
+@pytest.fixture(scope="module")
+def cheap_passwords() -> Iterator[None]:
+    """argon2 at its cheapest for this module: the fuzzer logs in and out hundreds of times, and
+    at the production cost each attempt takes a quarter of a second on CI's two cores."""
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(passwords, "_hasher", cheap)
+        patch.setattr(passwords, "_DUMMY_HASH", cheap.hash("doorstep-timing-equaliser"))
+        yield
+
+
+@pytest.fixture(scope="module")
+async def fuzz_database(server_url: str, template_url: str, cheap_passwords: None) -> AsyncIterator[str]:
+    """A database for the fuzzed app: the demo users and a few records, committed."""
+    async with own_database(server_url) as url:
+        engine = create_engine(url)
+        try:
+            async with create_session_factory(engine)() as db:
+                await demo.load(db, PASSWORD, district=False)
+                north = await f.school(db, "North")
+                await f.counselor_at(db, USERS[Role.ATTENDANCE_COUNSELOR], north)
+                await f.case(db, await f.student(db, north), manager=await f.user_id(db, USERS[Role.CASE_MANAGER]))
+                await f.case(db, await f.student(db, north))
+                await db.commit()
+        finally:
+            await engine.dispose()
+        yield url
+
+
+@dataclass
+class Fuzzed:
+    """The app under fuzz and a session per role (logged in again when the fuzzer ends one)."""
+
+    app: Litestar
+    devices: dict[Role, uuid.UUID] = field(default_factory=dict)
+    tokens: dict[Role, str] = field(default_factory=dict)
+
+    def bearer(self, role: Role) -> str:
+        if role not in self.tokens:
+            phone = uuid.uuid4()
+            with asgi.get_client(cast(Any, self.app)) as client:
+                body: dict[str, Any] = {"username": USERS[role], "password": PASSWORD, "device": device(phone)}
+                response = client.post("/auth/login", json=body)
+            assert response.status_code == 200, response.text
+            self.devices[role] = phone
+            self.tokens[role] = response.json()["access_token"]
+        return self.tokens[role]
+
+    def forget(self, role: Role, token: str) -> None:
+        if self.tokens.get(role) == token:
+            del self.tokens[role]
+
+
+@pytest.fixture(scope="module")
+def fuzzed(fuzz_database: str) -> Iterator[Fuzzed]:
+    engine = create_engine(fuzz_database)
+    app = create_app(make_settings(login_rate_per_minute=1_000_000), session_factory=create_session_factory(engine))
+
+    async def dispose_engine() -> None:
+        await engine.dispose()  # in the loop the app ran in, when schemathesis ends its lifespan
+
+    app.on_shutdown.append(dispose_engine)
+    yield Fuzzed(app)
+    asgi.shutdown_lifespans()
+
+
+@pytest.fixture(scope="module")
+def api(fuzzed: Fuzzed) -> schemathesis.BaseSchema:
+    config = schemathesis.Config.from_dict(
+        {
+            "seed": SEED,
+            "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True, "database": "none"},
+            "phases": {
+                "stateful": {"enabled": False},
+                # 405 for other methods is not what these checks are about; it saves a third of the run
+                "coverage": {"unexpected-methods": []},
+            },
+        }
+    )
+    return schemathesis.openapi.from_asgi("/schema/openapi.json", fuzzed.app, config=config)
+
+
+def _public(ctx: Any) -> bool:
+    """An operation that needs no token (``security: []``)."""
+    return bool(ctx.operation.definition.raw.get("security") == [])
+
+
+schema = schemathesis.pytest.from_fixture("api")
+
+
+@pytest.fixture(autouse=True)
+def _node_id_for_schemathesis(request: pytest.FixtureRequest) -> None:
+    """schemathesis 4.32's lazy schemas rename the test item through ``_nodeid``, which pytest 9.2's
+    items no longer have (it became ``_id``); give them one to read and write. Reporting only."""
+    if not hasattr(request.node, "_nodeid"):
+        request.node._nodeid = request.node.nodeid
+
+
+@pytest.fixture(params=list(USERS), ids=str)
+def role(request: pytest.FixtureRequest) -> Role:
+    chosen: Role = request.param
+    return chosen
+
+
+def _checks(case: Case) -> list[Any]:
+    operation = f"{case.method.upper()} {case.path}"
+    return [check for check in CHECKS if (operation, check.__name__) not in KNOWN_FAILURES]
+
+
+@schema.include(_public).parametrize()
+def test_public_operations(case: Case) -> None:
+    case.call_and_validate(checks=_checks(case))
+
+
+@pytest.mark.usefixtures("role")  # schemathesis's wrapper hides the signature from pytest's parametrization
+@schema.exclude(_public).parametrize()
+def test_every_operation_as_every_role(case: Case, role: Role, fuzzed: Fuzzed) -> None:
+    bearer = fuzzed.bearer(role)
+    positive = case.meta is None or case.meta.generation.mode == schemathesis.GenerationMode.POSITIVE
+    if positive and isinstance(case.body, dict) and "client_id" in case.body:
+        # The fuzzer cannot know the device the token names: give it, so pushes reach the engine
+        case.body.update(client_id=str(fuzzed.devices[role]), schema_version=SCHEMA_VERSION)
+    response = case.call_and_validate(headers={"Authorization": f"Bearer {bearer}"}, checks=_checks(case))
+    if response.status_code in (204, 401) or case.path == "/devices/{device_id}/revoke":
+        fuzzed.forget(role, bearer)  # logged out, or the fuzzer revoked this very device
