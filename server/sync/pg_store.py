@@ -254,9 +254,9 @@ class PgStore:
             by_type.setdefault(ref.type, []).append(ref.id)
         if not by_type:
             return {}
-        cases, attempts, notes = (by_type.get(t, []) for t in _CASE_KEYED)
-        if cases or attempts or notes:
-            await self._fetch(_LOCK_CASES, cases, attempts, notes)  # before the read: see the module
+        keys = [by_type.get(t, []) for t in _CASE_KEYED]
+        if any(keys):
+            await self._fetch(_LOCK_CASES, *keys)  # before the read: see the module
         types = tuple(sorted(by_type))
         given: dict[str, Any] = {f"ids_{n}": by_type[t] for n, t in enumerate(types)}
         given["user_id"] = user_id
@@ -534,15 +534,18 @@ _LOCK_CLIENT = (
     "RETURNING sync_client.user_id, sync_client.last_mutation_id"
 )
 
-_CASE_KEYED = (RecordType.CASE, RecordType.CONTACT_ATTEMPT, RecordType.VISIT_NOTE)
+_CASE_KEYED = (RecordType.CASE, RecordType.CONTACT_ATTEMPT, RecordType.VISIT_NOTE, RecordType.HOUSEHOLD)
 _LOCK_CASES = (
-    # The cases whose scope the batch's decisions rest on: the cases it names ($1) and those of the
-    # existing contact attempts ($2) and visit notes ($3) it names, share-locked in id order (the
-    # rows are locked as the sort hands them up). Blocks a reassignment or deletion until commit.
+    # The cases whose scope the batch's decisions rest on: the cases it names ($1), those of the
+    # existing contact attempts ($2) and visit notes ($3) it names, and those of the students of
+    # the households ($4) it names, share-locked in id order (the rows are locked as the sort
+    # hands them up). Blocks a reassignment or deletion until commit.
     f"SELECT c.id FROM {Case.__tablename__} AS c WHERE c.id = ANY(ARRAY("
     "SELECT unnest($1::uuid[]) "
     f"UNION SELECT a.case_id FROM {ContactAttempt.__tablename__} AS a WHERE a.id = ANY($2::uuid[]) "
-    f"UNION SELECT n.case_id FROM {VisitNote.__tablename__} AS n WHERE n.id = ANY($3::uuid[]))) "
+    f"UNION SELECT n.case_id FROM {VisitNote.__tablename__} AS n WHERE n.id = ANY($3::uuid[]) "
+    f"UNION SELECT k.id FROM {Case.__tablename__} AS k JOIN {Student.__tablename__} AS s ON s.id = k.student_id "
+    "WHERE s.household_id = ANY($4::uuid[]))) "
     "ORDER BY c.id FOR SHARE OF c"
 )
 
