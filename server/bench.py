@@ -42,7 +42,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas.auth import Role
 from schemas.sync import PushRequest, Status
-from server import demo_district as dd
 from server import migrate
 from server.app import create_app, settle_heap
 from server.attendance import imports as attendance_imports
@@ -50,6 +49,7 @@ from server.attendance.imports import import_attendance
 from server.audit import Actor
 from server.auth import service as auth_service
 from server.db import EmbeddedPostgres, SessionFactory, create_engine, create_session_factory, session_scope
+from server.demo import district as dd
 from server.rosters.imports import import_roster
 from server.rules.evaluate import evaluate_all
 from server.schools.calendar import import_calendar

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth.models import User
 from server.cases.models import Case, Referral
-from server.demo_cases import OPEN_PER_MANAGER, load_cases
+from server.demo.cases import OPEN_PER_MANAGER, load_cases
 from server.schools.models import CounselorSchool, School
 from server.students.models import Student
 

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.auth import Role
-from server import demo_cases, demo_district
 from server.audit import Actor
 from server.auth import repository as repo
 from server.auth import service as auth
+from server.demo import cases as demo_cases
+from server.demo import district as demo_district
 
 Progress = Callable[[str, int, int], None]
 
