@@ -58,6 +58,9 @@ from server.sync.pg_store import PgStore
 from sync import engine as sync_engine
 from sync.store import Principal
 
+BENCH_YEAR = dd.DemoYear.containing(date(2026, 7, 1))
+"""The benchmark loads a whole school year (2025-2026, all 180 days), whatever the date."""
+
 app = typer.Typer(help="Doorstep benchmarks.", no_args_is_help=True)
 NOTE = """
 Reading the figures: evaluation meets its target with room to spare, and so does the import.
@@ -114,12 +117,12 @@ async def _rules(url: str, students: int, folder: Path) -> dict[str, float | int
     actor = Actor.system("bench")
     csv_path = folder / "attendance.csv"
     with csv_path.open("w") as f:
-        f.writelines(dd.attendance_lines(students))
+        f.writelines(dd.attendance_lines(BENCH_YEAR, students))
     rows = students * dd.SCHOOL_DAYS
     try:
         async with session_scope(factory) as s:
-            await import_roster(s, actor, dd.roster_lines(students))
-            await import_calendar(s, actor, dd.calendar_lines())
+            await import_roster(s, actor, dd.roster_lines(BENCH_YEAR, students))
+            await import_calendar(s, actor, dd.calendar_lines(BENCH_YEAR))
             version = (await s.execute(text("SHOW server_version"))).scalar_one()
         # 1. Raw COPY of the same rows (server-side CSV parse) into a table with the same shape of keys.
         async with session_scope(factory) as s:
@@ -171,7 +174,7 @@ async def _rules(url: str, students: int, folder: Path) -> dict[str, float | int
         # 3. Evaluation of every student at the end of the year.
         started = time.perf_counter()
         async with session_scope(factory) as s:
-            evaluation = await evaluate_all(s, dd.calendar_days()[-1], actor)
+            evaluation = await evaluate_all(s, BENCH_YEAR.calendar_days()[-1], actor)
         eval_s = time.perf_counter() - started
         # 4. Re-import of the same file (nothing changes).
         started = time.perf_counter()

@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -98,7 +98,7 @@ def migrate_cmd() -> None:
     console.print("database is at the latest migration")
 
 
-def _load_demo(session: AsyncSession, settings: Settings) -> Awaitable[demo.DemoResult]:
+def _load_demo(session: AsyncSession, settings: Settings, today: date | None = None) -> Awaitable[demo.DemoResult]:
     async def run() -> demo.DemoResult:
         with _progress() as bar:
             tasks: dict[str, Any] = {}
@@ -108,7 +108,7 @@ def _load_demo(session: AsyncSession, settings: Settings) -> Awaitable[demo.Demo
                     tasks[step] = bar.add_task(f"demo {step}", total=total)
                 bar.update(tasks[step], completed=done, total=total)
 
-            return await demo.load(session, demo.demo_password(settings.demo_password), progress)
+            return await demo.load(session, demo.demo_password(settings.demo_password), progress, today=today)
 
     return run()
 
@@ -121,7 +121,8 @@ def _announce_demo(result: demo.DemoResult, settings: Settings) -> None:
         return
     console.print(f"created {result.created} demo users (admin, sup1, sup2, cm1..cm8, office1, counselor1..3)")
     if result.students:
-        console.print(f"created the demo district: {result.students} students, school year 2025-2026")
+        through = f", attendance through {result.through}" if result.through else ""
+        console.print(f"created the demo district: {result.students} students, school year {result.year}{through}")
     if settings.demo_password is None and result.password is not None:
         console.rule("demo password: shown once")
         console.print(f"  [bold]{result.password}[/bold]")
@@ -130,10 +131,18 @@ def _announce_demo(result: demo.DemoResult, settings: Settings) -> None:
 
 
 @demo_app.command("load")
-def demo_load() -> None:
-    """Load the demo district (idempotent)."""
+def demo_load(
+    today: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d"],
+            help="The day to load the demo as of (default: today): its school year, attendance up to it",
+        ),
+    ] = None,
+) -> None:
+    """Load the demo district (idempotent): the school year containing today, live."""
     settings = Settings.from_env()
-    result = _with_session(lambda s: _load_demo(s, settings))
+    result = _with_session(lambda s: _load_demo(s, settings, today.date() if today else None))
     _announce_demo(result, settings)
 
 
