@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -360,7 +361,15 @@ def serve() -> None:
         _announce_demo(result, settings)
     settings = replace(settings, database_url=url)
     console.print(f"serving on http://{settings.host}:{settings.port} (API docs at /schema)")
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the handler it
+    # found: with the default one the process died there, before the embedded PostgreSQL it
+    # started was stopped (at exit). A handler that exits normally lets that cleanup run.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, access_log=False, log_level="warning")
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def main() -> None:
