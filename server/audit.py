@@ -10,13 +10,21 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
-from sqlalchemy import BigInteger, Identity, Index, String, func, select
+from sqlalchemy import (
+    BigInteger,
+    Identity,
+    Index,
+    String,
+    func,
+    select,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from server.errors import NotFound
 from server.orm import Base
 
 
@@ -93,3 +101,26 @@ async def entries_for(session: AsyncSession, entity_type: str, entity_id: object
         .order_by(AuditEntry.id)
     )
     return list(rows)
+
+
+async def refuse_read(
+    session: AsyncSession,
+    actor: Actor,
+    entity_type: str,
+    requested_id: object,
+    *,
+    student_id: uuid.UUID | None,
+    **detail: Any,
+) -> NoReturn:
+    """Refuse a read the caller may not make, and keep the refusal.
+
+    The answer is the one a missing record gets (404 ``No such <entity_type>``): no hint that the
+    record exists. The row (``<entity_type>.read_refused``) names the requested id and the student
+    whose record it is (``None`` when there is no such record). An error rolls the request's
+    transaction back, so the row is committed here on its own, after rolling back whatever the
+    request did before (a read route has done nothing)."""
+    await session.rollback()
+    entry = record(session, actor, f"{entity_type}.read_refused", entity_type, requested_id, **detail)
+    entry.student_id = student_id  # the requested id may name no student at all
+    await session.commit()
+    raise NotFound(f"No such {entity_type}")
