@@ -8,6 +8,7 @@ TRUNCATE on the table, so nothing, not even a bug, rewrites history.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
@@ -16,11 +17,17 @@ from sqlalchemy import (
     BigInteger,
     Identity,
     Index,
+    Integer,
     String,
+    cast,
+    column,
     func,
+    insert,
+    literal,
     select,
+    type_coerce,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -124,3 +131,45 @@ async def refuse_read(
     entry.student_id = student_id  # the requested id may name no student at all
     await session.commit()
     raise NotFound(f"No such {entity_type}")
+
+
+async def record_students(
+    session: AsyncSession, actor: Actor, action: str, students: Sequence[tuple[uuid.UUID, int]], **detail: Any
+) -> None:
+    """One row per student delivered (entity ``student``, ``student_id`` set, the version sent in
+    ``detail``), written by one ``INSERT … SELECT FROM unnest(…)``: one round trip however many."""
+    if not students:
+        return
+    ids = literal([s for s, _ in students], ARRAY(UUID(as_uuid=True)))
+    versions = literal([v for _, v in students], ARRAY(Integer))
+    each = (
+        func.unnest(ids, versions)
+        .table_valued(column("id", UUID(as_uuid=True)), column("version", Integer))
+        .render_derived(name="s")
+    )
+    row_detail = type_coerce(literal(detail, JSONB), JSONB).op("||")(func.jsonb_build_object("version", each.c.version))
+    statement = insert(AuditEntry).from_select(
+        [
+            "actor_id",
+            "actor_role",
+            "device_id",
+            "action",
+            "entity_type",
+            "entity_id",
+            "request_id",
+            "detail",
+            "student_id",
+        ],
+        select(
+            literal(actor.user_id, UUID(as_uuid=True)),
+            literal(actor.role, String),
+            literal(actor.device_id, UUID(as_uuid=True)),
+            literal(action, String),
+            literal("student", String),
+            cast(each.c.id, String),
+            literal(actor.request_id, String),
+            row_detail,
+            each.c.id,
+        ).select_from(each),
+    )
+    await session.execute(statement)
