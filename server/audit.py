@@ -3,6 +3,11 @@
 One row per change (and per read of a student's record), written in the same
 transaction as the change. A trigger in the migration refuses UPDATE, DELETE and
 TRUNCATE on the table, so nothing, not even a bug, rewrites history.
+
+FERPA's record of access (34 CFR 99.32): every read of a student's record, by any route or by a
+phone's pull, and every refused one, is a row naming the student (``student_id``), with who read
+it (user, role, device, request id). ``accesses`` pages through them for ``GET /audit`` and
+``doorstep audit export``.
 """
 
 from __future__ import annotations
@@ -15,9 +20,11 @@ from typing import Any, NoReturn
 
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
     Identity,
     Index,
     Integer,
+    Select,
     String,
     cast,
     column,
@@ -26,10 +33,11 @@ from sqlalchemy import (
     literal,
     select,
     type_coerce,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, aliased, mapped_column
 
 from server.errors import NotFound
 from server.orm import Base
@@ -173,3 +181,65 @@ async def record_students(
         ).select_from(each),
     )
     await session.execute(statement)
+
+
+@dataclass(frozen=True)
+class AccessFilter:
+    """Which rows: naming this student, by this actor, at or after ``since``, before ``until``."""
+
+    student_id: uuid.UUID | None = None
+    actor_id: uuid.UUID | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def _others(self) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = []
+        if self.actor_id is not None:
+            conditions.append(AuditEntry.actor_id == self.actor_id)
+        if self.since is not None:
+            conditions.append(AuditEntry.at >= self.since)
+        if self.until is not None:
+            conditions.append(AuditEntry.at < self.until)
+        return conditions
+
+    def branches(self) -> list[list[ColumnElement[bool]]]:
+        """The filter as alternatives, each a list of conditions that hold together. A student is
+        named by ``student_id``, or (rows written before migration 0006) only as the entity: two
+        branches, each read in id order from its own index (one ``OR`` would walk the whole log)."""
+        if self.student_id is None:
+            return [self._others()]
+        return [
+            [AuditEntry.student_id == self.student_id, *self._others()],
+            [
+                AuditEntry.student_id.is_(None),
+                AuditEntry.entity_type == "student",
+                AuditEntry.entity_id == str(self.student_id),
+                *self._others(),
+            ],
+        ]
+
+
+async def accesses(
+    session: AsyncSession, which: AccessFilter, *, after: int | None, limit: int, newest_first: bool
+) -> list[AuditEntry]:
+    """Up to ``limit`` rows in id order (the order they were written), after the row ``after``
+    (an id: below it when newest first, above it when oldest first)."""
+
+    def page(entity: Any, conditions: list[ColumnElement[bool]]) -> Select[Any]:
+        query = select(entity).where(*conditions)
+        if after is not None:
+            query = query.where(entity.id < after if newest_first else entity.id > after)
+        return query.order_by(entity.id.desc() if newest_first else entity.id).limit(limit)
+
+    branches = which.branches()
+    if len(branches) == 1:
+        return list(await session.scalars(page(AuditEntry, branches[0])))
+    merged = aliased(AuditEntry, union_all(*(page(AuditEntry, b) for b in branches)).subquery("accesses"))
+    return list(await session.scalars(page(merged, [])))
+
+
+async def count_accesses(session: AsyncSession, which: AccessFilter) -> int:
+    total = 0
+    for conditions in which.branches():
+        total += await session.scalar(select(func.count()).select_from(AuditEntry).where(*conditions)) or 0
+    return total
