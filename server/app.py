@@ -26,6 +26,7 @@ from server import db as dbmod
 from server import logging as logmod
 from server import queue
 from server.attendance.routes import attendance_import
+from server.audit_routes import router as audit_router
 from server.auth.guards import PUBLIC, BearerAuthMiddleware, role_guard
 from server.auth.routes import router as auth_router
 from server.cases.routes import router as cases_router
@@ -184,6 +185,7 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
             calendar_import,
             school_calendar,
             attendance_import,
+            audit_router,
         ],
         dependencies={
             "db": Provide(dbmod.provide_db),

@@ -1,15 +1,21 @@
-"""The ``doorstep`` command: serve, migrate, users, devices, demo data."""
+"""The ``doorstep`` command: serve, migrate, users, devices, demo data, the audit export."""
 
 from __future__ import annotations
 
 import asyncio
+import csv
+import getpass
+import json
+import os
 import signal
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TextIO, TypeVar
 
 import typer
 from rich.console import Console
@@ -20,13 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.auth import Role
 from schemas.imports import ImportMode, ImportResult
-from server import demo, migrate, queue
+from server import audit, demo, migrate, queue
 from server.audit import Actor
 from server.auth import repository as repo
 from server.auth import service as auth
 from server.auth.models import User
 from server.db import EmbeddedPostgres, create_engine, create_session_factory, session_scope
-from server.errors import DoorstepError
+from server.errors import DoorstepError, NotFound
 from server.settings import Settings
 
 T = TypeVar("T")
@@ -50,7 +56,10 @@ app.add_typer(roster_app, name="roster")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(attendance_app, name="attendance")
 app.add_typer(rules_app, name="rules")
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 console = Console()
+err_console = Console(stderr=True)
 CLI_ACTOR = Actor(user_id=None, role="cli", request_id="cli")
 
 
@@ -81,13 +90,13 @@ def _with_session(fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
         raise typer.Exit(1) from exc
 
 
-def _progress() -> Progress:
+def _progress(on: Console = console) -> Progress:
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=on,
     )
 
 
@@ -337,6 +346,106 @@ def sync_purge(days: Annotated[int, typer.Option(min=0, help="Keep this many day
 
     removed = _with_session(lambda s: purge_changes(s, timedelta(days=days)))
     console.print(f"purged {removed} change log entries older than {days} days")
+
+
+EXPORT_PAGE = 1000
+EXPORT_COLUMNS = (
+    "id",
+    "at",
+    "actor_id",
+    "actor_username",
+    "actor_role",
+    "device_id",
+    "action",
+    "entity_type",
+    "entity_id",
+    "student_id",
+    "request_id",
+    "detail",
+)
+
+
+def _os_user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return None
+
+
+async def _export_accesses(session: AsyncSession, student: uuid.UUID, out: TextIO, destination: str) -> int:
+    """Write every audit row naming ``student`` to ``out`` as CSV, oldest first, a page at a time,
+    all from one snapshot; then audit the export itself. Returns the number of rows written."""
+    from server.auth.models import User
+    from server.students.models import Student
+
+    # One snapshot for every page: rows committed meanwhile are neither half in nor skipped.
+    await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    which = audit.AccessFilter(student_id=student)
+    total = await audit.count_accesses(session, which)
+    if total == 0 and await session.scalar(select(Student.id).where(Student.id == student)) is None:
+        raise NotFound(f"No student {student}, and no audit row names it")
+    names: dict[uuid.UUID, str] = {}
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS)
+    written, after = 0, None
+    with _progress(err_console) as bar:
+        task = bar.add_task("audit export", total=total)
+        while rows := await audit.accesses(session, which, after=after, limit=EXPORT_PAGE, newest_first=False):
+            unknown = {r.actor_id for r in rows if r.actor_id is not None and r.actor_id not in names}
+            if unknown:
+                found = await session.execute(select(User.id, User.username).where(User.id.in_(unknown)))
+                names.update((uid, name) for uid, name in found)
+            writer.writerows(
+                (
+                    r.id,
+                    r.at.isoformat(),
+                    r.actor_id or "",
+                    names.get(r.actor_id, "") if r.actor_id else "",
+                    r.actor_role or "",
+                    r.device_id or "",
+                    r.action,
+                    r.entity_type,
+                    r.entity_id or "",
+                    r.student_id or "",
+                    r.request_id or "",
+                    json.dumps(r.detail, sort_keys=True) if r.detail else "",
+                )
+                for r in rows
+            )
+            written += len(rows)
+            after = rows[-1].id
+            bar.update(task, completed=written)
+    audit.record(
+        session,
+        CLI_ACTOR,
+        "audit.export",
+        "audit_log",
+        student_id=student,
+        rows=written,
+        output=destination,
+        os_user=_os_user(),
+    )
+    return written
+
+
+@audit_app.command("export")
+def audit_export(
+    student: Annotated[uuid.UUID, typer.Option("--student", help="The student's id")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="CSV file (default: standard output)")] = None,
+) -> None:
+    """Every access to a student's records, oldest first, as CSV (a records request, 34 CFR 99.32)."""
+    destination = str(output) if output else "standard output"
+    # The file appears whole, and only once the export's own audit row is committed.
+    partial = output.with_name(f".{output.name}.partial") if output else None
+    try:
+        with partial.open("w", newline="", encoding="utf-8") if partial else nullcontext(sys.stdout) as out:
+            written = _with_session(lambda s: _export_accesses(s, student, out, destination))
+        if partial and output:
+            os.replace(partial, output)
+    finally:
+        if partial:
+            partial.unlink(missing_ok=True)
+    err_console.print(f"exported {written} audit rows for student {student} to {destination}")
 
 
 @app.command("serve")

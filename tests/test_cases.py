@@ -93,12 +93,10 @@ async def test_reading_a_case_is_audited_and_invisible_cases_are_404(
     assert body["student"]["id"] == str(world.cm1_case.student_id)
     reads = (
         await db.scalars(
-            select(AuditEntry).where(
-                AuditEntry.action == "case.read", AuditEntry.entity_id == str(world.cm1_case.student_id)
-            )
+            select(AuditEntry).where(AuditEntry.action == "case.read", AuditEntry.entity_id == str(world.cm1_case.id))
         )
     ).all()
-    assert len(reads) == 1
+    assert [(r.entity_type, r.student_id) for r in reads] == [("case", world.cm1_case.student_id)]
     assert (await client.get(f"/cases/{world.cm5_case.id}", headers=bearer(tokens))).status_code == 404
 
 
