@@ -22,11 +22,12 @@ from litestar.plugins.problem_details import (
 )
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from server import api_docs, queue
 from server import db as dbmod
 from server import logging as logmod
 from server import openapi as api_doc
-from server import queue
 from server.attendance.routes import attendance_import
+from server.audit_routes import router as audit_router
 from server.auth.guards import PUBLIC, BearerAuthMiddleware, role_guard
 from server.auth.routes import router as auth_router
 from server.cases.routes import router as cases_router
@@ -185,6 +186,8 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
             calendar_import,
             school_calendar,
             attendance_import,
+            api_docs.assets_router(),
+            audit_router,
         ],
         dependencies={
             "db": Provide(dbmod.provide_db),
@@ -210,6 +213,7 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
             version="1",
             path="/schema",
             openapi_router=Router(path="/schema", route_handlers=[], opt=PUBLIC, include_in_schema=False),
+            render_plugins=[api_docs.render_plugin()],
         ),
         request_max_body_size=settings.max_body_bytes,
         request_class=DoorstepRequest,

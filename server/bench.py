@@ -42,7 +42,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas.auth import Role
 from schemas.sync import PushRequest, Status
-from server import demo_district as dd
 from server import migrate
 from server.app import create_app, settle_heap
 from server.attendance import imports as attendance_imports
@@ -50,6 +49,7 @@ from server.attendance.imports import import_attendance
 from server.audit import Actor
 from server.auth import service as auth_service
 from server.db import EmbeddedPostgres, SessionFactory, create_engine, create_session_factory, session_scope
+from server.demo import district as dd
 from server.rosters.imports import import_roster
 from server.rules.evaluate import evaluate_all
 from server.schools.calendar import import_calendar
@@ -57,6 +57,9 @@ from server.settings import Settings
 from server.sync.pg_store import PgStore
 from sync import engine as sync_engine
 from sync.store import Principal
+
+BENCH_YEAR = dd.DemoYear.containing(date(2026, 7, 1))
+"""The benchmark loads a whole school year (2025-2026, all 180 days), whatever the date."""
 
 app = typer.Typer(help="Doorstep benchmarks.", no_args_is_help=True)
 NOTE = """
@@ -114,12 +117,12 @@ async def _rules(url: str, students: int, folder: Path) -> dict[str, float | int
     actor = Actor.system("bench")
     csv_path = folder / "attendance.csv"
     with csv_path.open("w") as f:
-        f.writelines(dd.attendance_lines(students))
+        f.writelines(dd.attendance_lines(BENCH_YEAR, students))
     rows = students * dd.SCHOOL_DAYS
     try:
         async with session_scope(factory) as s:
-            await import_roster(s, actor, dd.roster_lines(students))
-            await import_calendar(s, actor, dd.calendar_lines())
+            await import_roster(s, actor, dd.roster_lines(BENCH_YEAR, students))
+            await import_calendar(s, actor, dd.calendar_lines(BENCH_YEAR))
             version = (await s.execute(text("SHOW server_version"))).scalar_one()
         # 1. Raw COPY of the same rows (server-side CSV parse) into a table with the same shape of keys.
         async with session_scope(factory) as s:
@@ -171,7 +174,7 @@ async def _rules(url: str, students: int, folder: Path) -> dict[str, float | int
         # 3. Evaluation of every student at the end of the year.
         started = time.perf_counter()
         async with session_scope(factory) as s:
-            evaluation = await evaluate_all(s, dd.calendar_days()[-1], actor)
+            evaluation = await evaluate_all(s, BENCH_YEAR.calendar_days()[-1], actor)
         eval_s = time.perf_counter() - started
         # 4. Re-import of the same file (nothing changes).
         started = time.perf_counter()

@@ -1,14 +1,21 @@
-"""The ``doorstep`` command: serve, migrate, users, devices, demo data."""
+"""The ``doorstep`` command: serve, migrate, users, devices, demo data, the audit export."""
 
 from __future__ import annotations
 
 import asyncio
+import csv
+import getpass
+import json
+import os
+import signal
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TextIO, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,13 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.auth import Role
 from schemas.imports import ImportMode, ImportResult
-from server import demo, migrate, queue
+from server import audit, demo, migrate, queue
 from server.audit import Actor
 from server.auth import repository as repo
 from server.auth import service as auth
 from server.auth.models import User
 from server.db import EmbeddedPostgres, create_engine, create_session_factory, session_scope
-from server.errors import DoorstepError
+from server.errors import DoorstepError, NotFound
 from server.settings import Settings
 
 T = TypeVar("T")
@@ -49,7 +56,10 @@ app.add_typer(roster_app, name="roster")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(attendance_app, name="attendance")
 app.add_typer(rules_app, name="rules")
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 console = Console()
+err_console = Console(stderr=True)
 CLI_ACTOR = Actor(user_id=None, role="cli", request_id="cli")
 
 
@@ -80,13 +90,13 @@ def _with_session(fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
         raise typer.Exit(1) from exc
 
 
-def _progress() -> Progress:
+def _progress(on: Console = console) -> Progress:
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=on,
     )
 
 
@@ -98,7 +108,7 @@ def migrate_cmd() -> None:
     console.print("database is at the latest migration")
 
 
-def _load_demo(session: AsyncSession, settings: Settings) -> Awaitable[demo.DemoResult]:
+def _load_demo(session: AsyncSession, settings: Settings, today: date | None = None) -> Awaitable[demo.DemoResult]:
     async def run() -> demo.DemoResult:
         with _progress() as bar:
             tasks: dict[str, Any] = {}
@@ -108,7 +118,7 @@ def _load_demo(session: AsyncSession, settings: Settings) -> Awaitable[demo.Demo
                     tasks[step] = bar.add_task(f"demo {step}", total=total)
                 bar.update(tasks[step], completed=done, total=total)
 
-            return await demo.load(session, demo.demo_password(settings.demo_password), progress)
+            return await demo.load(session, demo.demo_password(settings.demo_password), progress, today=today)
 
     return run()
 
@@ -121,7 +131,8 @@ def _announce_demo(result: demo.DemoResult, settings: Settings) -> None:
         return
     console.print(f"created {result.created} demo users (admin, sup1, sup2, cm1..cm8, office1, counselor1..3)")
     if result.students:
-        console.print(f"created the demo district: {result.students} students, school year 2025-2026")
+        through = f", attendance through {result.through}" if result.through else ""
+        console.print(f"created the demo district: {result.students} students, school year {result.year}{through}")
     if settings.demo_password is None and result.password is not None:
         console.rule("demo password: shown once")
         console.print(f"  [bold]{result.password}[/bold]")
@@ -130,10 +141,18 @@ def _announce_demo(result: demo.DemoResult, settings: Settings) -> None:
 
 
 @demo_app.command("load")
-def demo_load() -> None:
-    """Load the demo district (idempotent)."""
+def demo_load(
+    today: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d"],
+            help="The day to load the demo as of (default: today): its school year, attendance up to it",
+        ),
+    ] = None,
+) -> None:
+    """Load the demo district (idempotent): the school year containing today, live."""
     settings = Settings.from_env()
-    result = _with_session(lambda s: _load_demo(s, settings))
+    result = _with_session(lambda s: _load_demo(s, settings, today.date() if today else None))
     _announce_demo(result, settings)
 
 
@@ -329,6 +348,106 @@ def sync_purge(days: Annotated[int, typer.Option(min=0, help="Keep this many day
     console.print(f"purged {removed} change log entries older than {days} days")
 
 
+EXPORT_PAGE = 1000
+EXPORT_COLUMNS = (
+    "id",
+    "at",
+    "actor_id",
+    "actor_username",
+    "actor_role",
+    "device_id",
+    "action",
+    "entity_type",
+    "entity_id",
+    "student_id",
+    "request_id",
+    "detail",
+)
+
+
+def _os_user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return None
+
+
+async def _export_accesses(session: AsyncSession, student: uuid.UUID, out: TextIO, destination: str) -> int:
+    """Write every audit row naming ``student`` to ``out`` as CSV, oldest first, a page at a time,
+    all from one snapshot; then audit the export itself. Returns the number of rows written."""
+    from server.auth.models import User
+    from server.students.models import Student
+
+    # One snapshot for every page: rows committed meanwhile are neither half in nor skipped.
+    await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    which = audit.AccessFilter(student_id=student)
+    total = await audit.count_accesses(session, which)
+    if total == 0 and await session.scalar(select(Student.id).where(Student.id == student)) is None:
+        raise NotFound(f"No student {student}, and no audit row names it")
+    names: dict[uuid.UUID, str] = {}
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS)
+    written, after = 0, None
+    with _progress(err_console) as bar:
+        task = bar.add_task("audit export", total=total)
+        while rows := await audit.accesses(session, which, after=after, limit=EXPORT_PAGE, newest_first=False):
+            unknown = {r.actor_id for r in rows if r.actor_id is not None and r.actor_id not in names}
+            if unknown:
+                found = await session.execute(select(User.id, User.username).where(User.id.in_(unknown)))
+                names.update((uid, name) for uid, name in found)
+            writer.writerows(
+                (
+                    r.id,
+                    r.at.isoformat(),
+                    r.actor_id or "",
+                    names.get(r.actor_id, "") if r.actor_id else "",
+                    r.actor_role or "",
+                    r.device_id or "",
+                    r.action,
+                    r.entity_type,
+                    r.entity_id or "",
+                    r.student_id or "",
+                    r.request_id or "",
+                    json.dumps(r.detail, sort_keys=True) if r.detail else "",
+                )
+                for r in rows
+            )
+            written += len(rows)
+            after = rows[-1].id
+            bar.update(task, completed=written)
+    audit.record(
+        session,
+        CLI_ACTOR,
+        "audit.export",
+        "audit_log",
+        student_id=student,
+        rows=written,
+        output=destination,
+        os_user=_os_user(),
+    )
+    return written
+
+
+@audit_app.command("export")
+def audit_export(
+    student: Annotated[uuid.UUID, typer.Option("--student", help="The student's id")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="CSV file (default: standard output)")] = None,
+) -> None:
+    """Every access to a student's records, oldest first, as CSV (a records request, 34 CFR 99.32)."""
+    destination = str(output) if output else "standard output"
+    # The file appears whole, and only once the export's own audit row is committed.
+    partial = output.with_name(f".{output.name}.partial") if output else None
+    try:
+        with partial.open("w", newline="", encoding="utf-8") if partial else nullcontext(sys.stdout) as out:
+            written = _with_session(lambda s: _export_accesses(s, student, out, destination))
+        if partial and output:
+            os.replace(partial, output)
+    finally:
+        if partial:
+            partial.unlink(missing_ok=True)
+    err_console.print(f"exported {written} audit rows for student {student} to {destination}")
+
+
 @app.command("serve")
 def serve() -> None:
     """Migrate, load the demo district on first run, and serve the API."""
@@ -351,7 +470,15 @@ def serve() -> None:
         _announce_demo(result, settings)
     settings = replace(settings, database_url=url)
     console.print(f"serving on http://{settings.host}:{settings.port} (API docs at /schema)")
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the handler it
+    # found: with the default one the process died there, before the embedded PostgreSQL it
+    # started was stopped (at exit). A handler that exits normally lets that cleanup run.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, access_log=False, log_level="warning")
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def main() -> None:

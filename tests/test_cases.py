@@ -93,12 +93,10 @@ async def test_reading_a_case_is_audited_and_invisible_cases_are_404(
     assert body["student"]["id"] == str(world.cm1_case.student_id)
     reads = (
         await db.scalars(
-            select(AuditEntry).where(
-                AuditEntry.action == "case.read", AuditEntry.entity_id == str(world.cm1_case.student_id)
-            )
+            select(AuditEntry).where(AuditEntry.action == "case.read", AuditEntry.entity_id == str(world.cm1_case.id))
         )
     ).all()
-    assert len(reads) == 1
+    assert [(r.entity_type, r.student_id) for r in reads] == [("case", world.cm1_case.student_id)]
     assert (await client.get(f"/cases/{world.cm5_case.id}", headers=bearer(tokens))).status_code == 404
 
 
@@ -194,3 +192,22 @@ async def test_casework_can_be_added_to_a_case(client: Client, world: World) -> 
     detail = (await client.get(f"/cases/{world.cm1_case.id}", headers=bearer(tokens))).json()
     assert [s["resource"] for s in detail["service_referrals"]] == ["Family counseling center"]
     assert [t["title"] for t in detail["follow_ups"]] == ["Call mother after report cards"]
+
+
+async def test_every_change_to_a_case_names_its_student_in_the_audit_log(
+    client: Client, world: World, db: AsyncSession
+) -> None:
+    """A parent's records request (``doorstep audit export --student``) lists changes too."""
+    case = world.unassigned
+    sup = await login(client, "sup1")
+    cm2 = await f.user_id(db, "cm2")
+    assert (
+        await client.post(f"/cases/{case.id}/assign", json={"case_manager_id": str(cm2)}, headers=bearer(sup))
+    ).status_code == 200
+    cases = f"/cases/{case.id}"
+    await client.post(cases + "/follow-ups", json={"title": "call", "due_on": "2026-01-05"}, headers=bearer(sup))
+    referral = {"resource": "food bank", "referred_on": "2026-01-05"}
+    await client.post(cases + "/service-referrals", json=referral, headers=bearer(sup))
+    await client.post(cases + "/transition", json={"status": "contacting"}, headers=bearer(sup))
+    rows = await db.scalars(select(AuditEntry.action).where(AuditEntry.student_id == case.student_id))
+    assert {"case.assign", "follow_up.create", "service_referral.create", "case.transition"} <= set(rows)

@@ -23,10 +23,11 @@ def invoke(*args: str, input: str | None = None) -> str:
 
 
 def test_demo_load_is_idempotent_and_creates_the_fixed_users(cli_env: None) -> None:
-    first = invoke("demo", "load")
+    first = invoke("demo", "load", "--today", "2026-12-01")
     assert "created 15 demo users" in first
+    assert "school year 2026-2027, attendance through 2026-11-30" in " ".join(first.split())
     assert "demo password" not in first  # the configured password is not echoed
-    assert "demo users already loaded" in invoke("demo", "load")
+    assert "demo users already loaded" in invoke("demo", "load", "--today", "2026-12-01")
     listing = invoke("user", "list")
     for name in ["admin", "sup1", "sup2", *(f"cm{i}" for i in range(1, 9)), "office1", "counselor3"]:
         assert name in listing
@@ -34,12 +35,12 @@ def test_demo_load_is_idempotent_and_creates_the_fixed_users(cli_env: None) -> N
 
 def test_demo_load_prints_a_generated_password_once(cli_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DOORSTEP_DEMO_PASSWORD")
-    assert "demo password: shown once" in invoke("demo", "load")
-    assert "demo password" not in invoke("demo", "load")
+    assert "demo password: shown once" in invoke("demo", "load", "--today", "2026-12-01")
+    assert "demo password" not in invoke("demo", "load", "--today", "2026-12-01")
 
 
 def test_user_create_list_and_disable(cli_env: None) -> None:
-    invoke("demo", "load")
+    invoke("demo", "load", "--today", "2026-12-01")
     out = invoke(
         "user",
         "create",

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from datetime import UTC, date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth.models import User
-from server.cases.models import Case, Referral
-from server.demo_cases import OPEN_PER_MANAGER, load_cases
+from server.cases.models import Case, ContactAttempt, FollowUp, Referral, VisitNote
+from server.demo.cases import OPEN_PER_MANAGER, load_cases
+from server.demo.district import DemoYear
 from server.schools.models import CounselorSchool, School
 from server.students.models import Student
 
@@ -31,7 +33,8 @@ async def test_demo_cases_give_every_case_manager_a_caseload_once(db: AsyncSessi
     )
     await db.flush()
 
-    assert await load_cases(db) == 8 * (OPEN_PER_MANAGER + 2) + 12
+    year = DemoYear.containing(date(2026, 12, 1))
+    assert await load_cases(db, year) == 8 * (OPEN_PER_MANAGER + 2) + 12
     open_per_manager = Counter(
         (
             await db.execute(
@@ -46,4 +49,27 @@ async def test_demo_cases_give_every_case_manager_a_caseload_once(db: AsyncSessi
         select(func.count()).select_from(Case)
     )
     assert await db.scalar(select(func.count(func.distinct(CounselorSchool.user_id)))) == 3
-    assert await load_cases(db) == 0
+    assert await load_cases(db, year) == 0
+
+    # Everything happened before the demo's day, within its school year.
+    today = datetime(2026, 12, 1, tzinfo=UTC)
+    start = datetime.combine(year.first_day, datetime.min.time(), tzinfo=UTC)
+    for column in (Case.opened_at, Case.closed_at, ContactAttempt.at, VisitNote.submitted_at):
+        low, high = (await db.execute(select(func.min(column), func.max(column)))).one()
+        assert low is not None and high is not None and start <= low and high < today, column
+    due = (await db.scalars(select(FollowUp.due_on))).all()
+    assert min(due) < today.date() < max(due)  # a few overdue, most ahead
+
+
+def test_the_demo_year_is_the_one_containing_the_day_it_is_loaded() -> None:
+    autumn = DemoYear.containing(date(2026, 12, 1))
+    assert (autumn.name, autumn.first_day) == ("2026-2027", date(2026, 8, 26))
+    assert autumn.attended_days()[-1] == date(2026, 11, 30)  # through the school day before today
+    assert len(autumn.calendar_days()) == 180
+    for summer in (date(2026, 7, 15), date(2026, 8, 25)):  # the break: the year just ended, all of it
+        year = DemoYear.containing(summer)
+        assert year.name == "2025-2026" and len(year.attended_days()) == 180
+    spring = DemoYear.containing(date(2026, 3, 2))
+    assert (spring.first_day, spring.calendar_days()[-1]) == (date(2025, 8, 27), date(2026, 6, 12))
+    assert date(2025, 11, 27) not in spring.calendar_days()  # Thanksgiving
+    assert date(2026, 1, 19) not in spring.calendar_days()  # Martin Luther King Jr. Day

@@ -95,6 +95,7 @@ async def assign(
         "case.reassign" if previous else "case.assign",
         "case",
         case.id,
+        student_id=case.student_id,
         case_manager_id=str(cm_id),
         previous_case_manager_id=str(previous) if previous else None,
     )
@@ -121,7 +122,16 @@ async def transition(
         case.closed_at = _now()
     case.status = change.status
     _touch(case)
-    audit.record(session, actor, "case.transition", "case", case.id, status_from=current, status_to=change.status)
+    audit.record(
+        session,
+        actor,
+        "case.transition",
+        "case",
+        case.id,
+        student_id=case.student_id,
+        status_from=current,
+        status_to=change.status,
+    )
     return case
 
 
@@ -141,7 +151,15 @@ async def add_service_referral(
     )
     session.add(row)
     await session.flush()
-    audit.record(session, actor, "service_referral.create", "service_referral", row.id, case_id=str(case.id))
+    audit.record(
+        session,
+        actor,
+        "service_referral.create",
+        "service_referral",
+        row.id,
+        student_id=case.student_id,
+        case_id=str(case.id),
+    )
     return row
 
 
@@ -161,5 +179,7 @@ async def add_follow_up(
     )
     session.add(row)
     await session.flush()
-    audit.record(session, actor, "follow_up.create", "follow_up", row.id, case_id=str(case.id))
+    audit.record(
+        session, actor, "follow_up.create", "follow_up", row.id, student_id=case.student_id, case_id=str(case.id)
+    )
     return row

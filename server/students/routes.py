@@ -1,4 +1,5 @@
-"""Student records: by id or by district student number. Every read is audited."""
+"""Student records: by id or by district student number. Every read is audited, and so is every
+refused one (``student.read_refused``: the caller gets what a missing student gets)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ import uuid
 import msgspec
 from litestar import Router, get
 from litestar.params import FromPath, FromQuery
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.cases import GuardianOut, HouseholdOut, StudentOut
 from server import audit
 from server.auth.guards import ALL_ROLES, allow
 from server.deps import AuthRequest, Db, actor_of
-from server.errors import NotFound
 from server.students import repository as repo
 from server.students.models import Student
 from server.students.scope import visible_students
@@ -42,7 +43,8 @@ async def _student_out(db: AsyncSession, student: Student) -> StudentOut:
 async def read_student(request: AuthRequest, db: Db, student_id: FromPath[uuid.UUID]) -> StudentOut:
     student = await repo.get(db, student_id, visible_students(request.user))
     if student is None:
-        raise NotFound("No such student")
+        exists = await db.scalar(select(Student.id).where(Student.id == student_id))
+        await audit.refuse_read(db, actor_of(request), "student", student_id, student_id=exists)
     audit.record(db, actor_of(request), "student.read", "student", student.id)
     return await _student_out(db, student)
 
@@ -51,6 +53,10 @@ async def read_student(request: AuthRequest, db: Db, student_id: FromPath[uuid.U
 async def find_students(request: AuthRequest, db: Db, student_number: FromQuery[str]) -> list[StudentOut]:
     student = await repo.by_number(db, student_number, visible_students(request.user))
     if student is None:
+        # A student the caller may not see answers as no student; the refusal is kept.
+        hidden = await db.scalar(select(Student.id).where(Student.student_number == student_number))
+        if hidden is not None:
+            audit.record(db, actor_of(request), "student.read_refused", "student", hidden, via="student_number")
         return []
     audit.record(db, actor_of(request), "student.read", "student", student.id, via="student_number")
     return [await _student_out(db, student)]

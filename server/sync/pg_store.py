@@ -61,9 +61,8 @@ from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.auth import Role
 from schemas.sync import Change, Del, MutationResult, Put, RecordType
-from server.auth.models import User
+from server import scope
 from server.cases.models import Case, ContactAttempt, VisitNote
 from server.students.models import Household, Student
 from server.sync.models import Conflict, SyncChange, SyncClient, SyncMutation, SyncScopeEpoch
@@ -82,7 +81,6 @@ MODELS: dict[str, Any] = {
 TYPE_ORDER = list(MODELS)
 TIME_FIELDS: dict[str, tuple[str, ...]] = {RecordType.CONTACT_ATTEMPT: ("at",)}
 XMIN: Any = literal_column("(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
-ALL_SEEING = (Role.OFFICE_STAFF.value, Role.ADMIN.value)
 _ANY_EPOCH = -1  # a fresh snapshot's cursor: it takes the epoch its statement reads
 
 
@@ -117,49 +115,10 @@ def _record_json(record_type: str) -> Any:
 # --- scope -----------------------------------------------------------------------------------------
 
 
-def _sees_all(user_id: Any) -> ColumnElement[bool]:
-    return exists().where(User.id == user_id, User.role.in_(ALL_SEEING))
-
-
-def _team_cases(user_id: Any) -> ColumnElement[bool]:
-    """Live cases of the user's team: hers, and her team's if she is a supervisor.
-
-    One ``IN`` over the team's user ids (not ``= user OR IN (members)``), so the planner can go
-    from the team through ``ix_case_file_case_manager_id`` instead of scanning every case."""
-    team = select(User.id).where(or_(User.id == user_id, User.supervisor_id == user_id))
-    return and_(Case.deleted_at.is_(None), Case.case_manager_id.in_(team))
-
-
 def reach(record_type: str, user_id: Any) -> ColumnElement[bool]:
-    """A predicate over a row of the type's table: may the user's devices hold it (tombstones too)?
-
-    Case managers: their live cases and everything under them; supervisors: their team's; office
-    staff and admins: everything; counselors: nothing. Conflicts: the team's authors'.
-    """
-    return or_(_sees_all(user_id), _team_reach(record_type, user_id))
-
-
-def _team_reach(record_type: str, user_id: Any) -> ColumnElement[bool]:
-    """``reach`` without the all-seeing roles: what the user reaches through her team's cases."""
-    live = _team_cases(user_id)
-    team: ColumnElement[bool]
-    match record_type:
-        case RecordType.CASE:
-            team = live
-        case RecordType.CONTACT_ATTEMPT:
-            team = exists().where(Case.id == ContactAttempt.case_id, live)
-        case RecordType.VISIT_NOTE:
-            team = exists().where(Case.id == VisitNote.case_id, live)
-        case RecordType.STUDENT:
-            team = exists().where(Case.student_id == Student.id, live)
-        case RecordType.HOUSEHOLD:
-            team = exists().where(Student.household_id == Household.id, Case.student_id == Student.id, live)
-        case RecordType.CONFLICT:
-            members = select(User.id).where(User.supervisor_id == user_id)
-            team = or_(Conflict.author_id == user_id, Conflict.author_id.in_(members))
-        case _:
-            team = false()
-    return team
+    """A predicate over a row of the type's table: may the user's devices hold it (tombstones
+    too)? Decided in ``server.scope``, the one place for every reader."""
+    return scope.reach(record_type, scope.Reader.device(user_id))
 
 
 def _in_scope_now(record_type: str, record_id: Any, user_id: Any) -> ColumnElement[bool]:
@@ -254,9 +213,9 @@ class PgStore:
             by_type.setdefault(ref.type, []).append(ref.id)
         if not by_type:
             return {}
-        cases, attempts, notes = (by_type.get(t, []) for t in _CASE_KEYED)
-        if cases or attempts or notes:
-            await self._fetch(_LOCK_CASES, cases, attempts, notes)  # before the read: see the module
+        keys = [by_type.get(t, []) for t in _CASE_KEYED]
+        if any(keys):
+            await self._fetch(_LOCK_CASES, *keys)  # before the read: see the module
         types = tuple(sorted(by_type))
         given: dict[str, Any] = {f"ids_{n}": by_type[t] for n, t in enumerate(types)}
         given["user_id"] = user_id
@@ -380,7 +339,9 @@ class PgStore:
             # ``reach`` split in two branches: one ``OR`` would make PostgreSQL scan the whole table
             # and test each row; apart, the all-seeing branch is a one-time filter and the team's
             # branch is driven from her cases through the indexes.
-            for branch in (_sees_all(user_id), and_(~_sees_all(user_id), _team_reach(record_type, user_id))):
+            device = scope.Reader.device(user_id)
+            all_seeing = scope.sees_all(device)
+            for branch in (all_seeing, and_(~all_seeing, scope.team_reach(record_type, device))):
                 query = select(
                     literal(index).label("type_index"),
                     literal(record_type).label("type"),
@@ -534,15 +495,18 @@ _LOCK_CLIENT = (
     "RETURNING sync_client.user_id, sync_client.last_mutation_id"
 )
 
-_CASE_KEYED = (RecordType.CASE, RecordType.CONTACT_ATTEMPT, RecordType.VISIT_NOTE)
+_CASE_KEYED = (RecordType.CASE, RecordType.CONTACT_ATTEMPT, RecordType.VISIT_NOTE, RecordType.HOUSEHOLD)
 _LOCK_CASES = (
-    # The cases whose scope the batch's decisions rest on: the cases it names ($1) and those of the
-    # existing contact attempts ($2) and visit notes ($3) it names, share-locked in id order (the
-    # rows are locked as the sort hands them up). Blocks a reassignment or deletion until commit.
+    # The cases whose scope the batch's decisions rest on: the cases it names ($1), those of the
+    # existing contact attempts ($2) and visit notes ($3) it names, and those of the students of
+    # the households ($4) it names, share-locked in id order (the rows are locked as the sort
+    # hands them up). Blocks a reassignment or deletion until commit.
     f"SELECT c.id FROM {Case.__tablename__} AS c WHERE c.id = ANY(ARRAY("
     "SELECT unnest($1::uuid[]) "
     f"UNION SELECT a.case_id FROM {ContactAttempt.__tablename__} AS a WHERE a.id = ANY($2::uuid[]) "
-    f"UNION SELECT n.case_id FROM {VisitNote.__tablename__} AS n WHERE n.id = ANY($3::uuid[]))) "
+    f"UNION SELECT n.case_id FROM {VisitNote.__tablename__} AS n WHERE n.id = ANY($3::uuid[]) "
+    f"UNION SELECT k.id FROM {Case.__tablename__} AS k JOIN {Student.__tablename__} AS s ON s.id = k.student_id "
+    "WHERE s.household_id = ANY($4::uuid[]))) "
     "ORDER BY c.id FOR SHARE OF c"
 )
 

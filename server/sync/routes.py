@@ -6,6 +6,9 @@ push is retried from the start in a new transaction (the client's row lock makes
 after three tries the answer is 503 with ``last_mutation_id`` unchanged. A request refused whole
 (unreadable envelope, unsupported schema version, another user's device) is answered with a
 problem document, and the refusal, with the body as sent, is kept in the audit log.
+
+A pull page that delivers student records adds one audit row per student (``sync.pull.student``,
+FERPA's record of access), in one statement; a page without students writes nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from litestar import Router, post
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from schemas.auth import Role
-from schemas.sync import PullRequest, PullResponse, PushRequest, PushResponse
+from schemas.sync import PullRequest, PullResponse, PushRequest, PushResponse, Put, RecordType
 from schemas.text import scrub
 from server import audit
 from server.auth.guards import allow
@@ -159,10 +162,14 @@ async def _one_by_one(db: Db, principal: Principal, envelope: PushRequest) -> Pu
 async def pull(request: AuthRequest, db: Db) -> PullResponse:
     body = await request.body()
     try:
-        return await engine.pull(PgStore(db), sync_principal(request), _decode(body, PullRequest))
+        response = await engine.pull(PgStore(db), sync_principal(request), _decode(body, PullRequest))
     except SyncError as error:
         await _refused(db, request, error, body)
         raise
+    students = [(c.id, c.version) for c in response.changes if type(c) is Put and c.type == RecordType.STUDENT]
+    if students:
+        await audit.record_students(db, actor_of(request), "sync.pull.student", students)
+    return response
 
 
 router = Router(path="/", route_handlers=[push, pull])

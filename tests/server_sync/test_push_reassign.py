@@ -69,27 +69,21 @@ class _LoadThen(PgStore):
         return current
 
 
-async def test_a_case_reassigned_during_a_push_takes_the_pushed_record_off_the_old_owners_phone(
-    field: Field,
-) -> None:
+async def _push_while_reassigned(
+    field: Field, who: Principal, to: uuid.UUID, mutation: dict[str, object]
+) -> tuple[list[Status], bool]:
+    """Push ``mutation`` as ``who``; right after the push's ``load``, reassign the field's case to
+    ``to``. Returns the results and whether the reassignment was still waiting when the push
+    committed (it waits on the push's lock)."""
     async with field.factory() as s:
-        users = {u.username: u for u in (await s.scalars(select(User))).all()}
-        cm2 = await auth.create_user(
-            s, Actor.system(), username="cm2", password=PASSWORD, role=Role.CASE_MANAGER, supervisor_username="sup"
-        )
-        await s.commit()
-    cm, sup = users["cm"], users["sup"]
-    old = Principal(field.phone, cm.id, Role.CASE_MANAGER)
-    new = Principal(uuid.uuid4(), cm2.id, Role.CASE_MANAGER)
-    old_cursor, new_cursor = await _caught_up(field, old), await _caught_up(field, new)
-
+        sup = (await s.scalars(select(User).where(User.username == "sup"))).one()
     supervisor = auth.Principal(sup.id, "sup", "", Role.SUPERVISOR, None, uuid.uuid4())
     backend_pid: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
     async def reassign() -> None:
         async with field.factory() as s:
             backend_pid.set_result(int(await s.scalar(text("SELECT pg_backend_pid()")) or 0))
-            await cases.assign(s, supervisor, Actor.system(), field.case_id, cm2.id)
+            await cases.assign(s, supervisor, Actor.system(), field.case_id, to)
             await s.commit()
 
     reassignment: asyncio.Task[None] | None = None
@@ -107,6 +101,37 @@ async def test_a_case_reassigned_during_a_push_takes_the_pushed_record_off_the_o
                     return
                 await asyncio.sleep(0.01)
 
+    request = PushRequest(
+        client_id=field.phone, schema_version=1, mutations=[msgspec.Raw(msgspec.json.encode(mutation))]
+    )
+    try:
+        async with field.factory() as s:
+            response = await engine.push(_LoadThen(s, reassign_now), who, request)
+            assert reassignment is not None, "the barrier never fired"
+            waited = not reassignment.done()
+            await s.commit()
+        await asyncio.wait_for(reassignment, WAIT)
+    finally:
+        if reassignment is not None and not reassignment.done():
+            reassignment.cancel()
+    return [r.status for r in response.results], waited
+
+
+async def _second_manager(field: Field) -> tuple[Principal, Principal]:
+    async with field.factory() as s:
+        cm = (await s.scalars(select(User).where(User.username == "cm"))).one()
+        cm2 = await auth.create_user(
+            s, Actor.system(), username="cm2", password=PASSWORD, role=Role.CASE_MANAGER, supervisor_username="sup"
+        )
+        await s.commit()
+    return Principal(field.phone, cm.id, Role.CASE_MANAGER), Principal(uuid.uuid4(), cm2.id, Role.CASE_MANAGER)
+
+
+async def test_a_case_reassigned_during_a_push_takes_the_pushed_record_off_the_old_owners_phone(
+    field: Field,
+) -> None:
+    old, new = await _second_manager(field)
+    old_cursor, new_cursor = await _caught_up(field, old), await _caught_up(field, new)
     attempt = uuid.uuid4()
     args = {
         "id": str(attempt),
@@ -115,24 +140,34 @@ async def test_a_case_reassigned_during_a_push_takes_the_pushed_record_off_the_o
         "outcome": "reached",
         "at": datetime.now(UTC).isoformat(),
     }
-    mutation = msgspec.json.encode({"id": 1, "name": "contact_attempt.create", "args": args})
-    request = PushRequest(client_id=field.phone, schema_version=1, mutations=[msgspec.Raw(mutation)])
-    try:
-        async with field.factory() as s:
-            response = await engine.push(_LoadThen(s, reassign_now), old, request)
-            await s.commit()
-        assert reassignment is not None, "the barrier never fired"
-        await asyncio.wait_for(reassignment, WAIT)
-    finally:
-        if reassignment is not None and not reassignment.done():
-            reassignment.cancel()
-    assert [r.status for r in response.results] == [Status.APPLIED]  # the case was hers when it was decided
+    statuses, _ = await _push_while_reassigned(
+        field, old, new.user_id, {"id": 1, "name": "contact_attempt.create", "args": args}
+    )
+    assert statuses == [Status.APPLIED]  # the case was hers when it was decided
 
     async with field.factory() as s:
         owner = await s.scalar(text("SELECT case_manager_id FROM case_file WHERE id = :id"), {"id": field.case_id})
-    assert owner == cm2.id
+    assert owner == new.user_id
 
     seen_old, _ = await _pull_to_the_end(field, old, old_cursor)
     assert seen_old.get(attempt) == "del", f"the old owner's phone keeps the contact attempt: {seen_old}"
     seen_new, _ = await _pull_to_the_end(field, new, new_cursor)
     assert seen_new.get(attempt) == "put", f"the new owner's phone never gets it: {seen_new}"
+
+
+async def test_a_household_update_holds_its_students_case_until_it_commits(field: Field) -> None:
+    """``household.update`` is decided through case → student → household: the student's case is
+    locked too, so the reassignment waits for the push instead of slipping in between its
+    decision and its write (the write of a household that was no longer hers)."""
+    old, new = await _second_manager(field)
+    async with field.factory() as s:
+        household = await s.scalar(
+            text("SELECT s.household_id FROM case_file c JOIN student s ON s.id = c.student_id WHERE c.id = :id"),
+            {"id": field.case_id},
+        )
+    update = {"id": str(household), "changes": {"phone": "555-0142"}}
+    statuses, waited = await _push_while_reassigned(
+        field, old, new.user_id, {"id": 1, "name": "household.update", "args": update, "base_version": 1}
+    )
+    assert statuses == [Status.APPLIED]
+    assert waited, "the reassignment committed between the push's decision and its write"

@@ -1,4 +1,8 @@
-"""A deterministic synthetic district: schools, a 2025-2026 calendar, students, a year of attendance.
+"""A deterministic synthetic district: schools, a school year's calendar, students, attendance.
+
+The school year is the one that contains the day the demo is loaded (in the summer break, the
+year just ended), with attendance through the last school day before that day, so every answer
+that defaults to today is live. ``DemoYear.containing(day)`` pins it; the tests pin the day.
 
 No real person's data: names are drawn from short lists with a seeded random generator, and
 homes are scattered over one city (coordinates around Waterbury, CT). Attendance is shaped so
@@ -23,8 +27,6 @@ from server.schools.models import School
 
 Progress = Callable[[str, int, int], None]
 
-YEAR = "2025-2026"
-FIRST_DAY = date(2025, 8, 27)
 SCHOOL_DAYS = 180
 MINUTES = 360
 CITY = (41.5582, -73.0515)
@@ -37,19 +39,73 @@ SCHOOLS = (
     ("DEMO-M2", "Northgate Middle", ("6", "7", "8")),
     ("DEMO-H1", "Naugatuck Valley High", ("9", "10", "11", "12")),
 )
-_HOLIDAYS = {
-    date(2025, 9, 1),
-    date(2025, 10, 13),
-    date(2025, 11, 11),
-    date(2025, 11, 26),
-    date(2025, 11, 27),
-    date(2025, 11, 28),
-    *(date(2025, 12, 22) + timedelta(days=i) for i in range(12)),
-    date(2026, 1, 19),
-    *(date(2026, 2, 16) + timedelta(days=i) for i in range(5)),
-    *(date(2026, 4, 13) + timedelta(days=i) for i in range(5)),
-    date(2026, 5, 25),
-}
+
+
+def _nth_weekday(year: int, month: int, weekday: int, n: int) -> date:
+    """The ``n``-th ``weekday`` (0 = Monday) of the month; ``n = -1`` for the last one."""
+    if n > 0:
+        first = date(year, month, 1)
+        return first + timedelta(days=(weekday - first.weekday()) % 7 + 7 * (n - 1))
+    last = date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+    return last - timedelta(days=(last.weekday() - weekday) % 7)
+
+
+@dataclass(frozen=True)
+class DemoYear:
+    """A school year of the demo district: from the last Wednesday of August of ``start_year``,
+    180 school days around the usual US holidays and breaks."""
+
+    start_year: int
+    today: date
+    """The day the demo is loaded: attendance runs through the last school day before it."""
+
+    @classmethod
+    def containing(cls, today: date) -> DemoYear:
+        """The school year that contains ``today``; in the summer break, the year just ended."""
+        year = cls(today.year if today.month >= 7 else today.year - 1, today)
+        if today < year.first_day:
+            year = cls(year.start_year - 1, today)
+        return year
+
+    @property
+    def name(self) -> str:
+        return f"{self.start_year}-{self.start_year + 1}"
+
+    @property
+    def first_day(self) -> date:
+        return _nth_weekday(self.start_year, 8, 2, -1)
+
+    def holidays(self) -> set[date]:
+        y, n = self.start_year, self.start_year + 1
+        thanksgiving = _nth_weekday(y, 11, 3, 4)
+        return {
+            _nth_weekday(y, 9, 0, 1),  # Labor Day
+            _nth_weekday(y, 10, 0, 2),  # Columbus Day
+            date(y, 11, 11),  # Veterans Day
+            *(thanksgiving + timedelta(days=i) for i in (-1, 0, 1)),
+            *(date(y, 12, 22) + timedelta(days=i) for i in range(12)),  # winter break
+            _nth_weekday(n, 1, 0, 3),  # Martin Luther King Jr. Day
+            *(_nth_weekday(n, 2, 0, 3) + timedelta(days=i) for i in range(5)),  # February break
+            *(_nth_weekday(n, 4, 0, 2) + timedelta(days=i) for i in range(5)),  # April break
+            _nth_weekday(n, 5, 0, -1),  # Memorial Day
+        }
+
+    def calendar_days(self) -> list[date]:
+        """The year's 180 school days."""
+        days: list[date] = []
+        holidays = self.holidays()
+        d = self.first_day
+        while len(days) < SCHOOL_DAYS:
+            if d.weekday() < 5 and d not in holidays:
+                days.append(d)
+            d += timedelta(days=1)
+        return days
+
+    def attended_days(self) -> list[date]:
+        """The school days before ``today``: the ones with attendance."""
+        return [d for d in self.calendar_days() if d < self.today]
+
+
 _FIRST = [
     "Alex",
     "Ana",
@@ -165,16 +221,6 @@ ATTENDANCE_HEADER = (
 )
 
 
-def calendar_days() -> list[date]:
-    days: list[date] = []
-    d = FIRST_DAY
-    while len(days) < SCHOOL_DAYS:
-        if d.weekday() < 5 and d not in _HOLIDAYS:
-            days.append(d)
-        d += timedelta(days=1)
-    return days
-
-
 @dataclass(frozen=True)
 class DemoStudent:
     number: str
@@ -184,7 +230,7 @@ class DemoStudent:
     seed: int
 
 
-def _students(count: int, seed: int) -> Iterator[tuple[DemoStudent, list[str]]]:
+def _students(year: DemoYear, count: int, seed: int) -> Iterator[tuple[DemoStudent, list[str]]]:
     """Students with their roster line; siblings share a household."""
     rng = random.Random(seed)
     profiles = [p for p, _ in PROFILES]
@@ -207,7 +253,7 @@ def _students(count: int, seed: int) -> Iterator[tuple[DemoStudent, list[str]]]:
             code, _name, grades = SCHOOLS[rng.randrange(len(SCHOOLS))]
             grade = rng.choice(grades)
             age = 5 if grade == "K" else 5 + int(grade)
-            birth = date(2025 - age, 1, 1) + timedelta(days=rng.randrange(365))
+            birth = date(year.start_year - age, 1, 1) + timedelta(days=rng.randrange(365))
             student = DemoStudent(
                 number=f"D{n:06d}",
                 school=code,
@@ -224,8 +270,8 @@ def _students(count: int, seed: int) -> Iterator[tuple[DemoStudent, list[str]]]:
                 grade,
                 code,
                 school_name,
-                YEAR,
-                FIRST_DAY.isoformat(),
+                year.name,
+                year.first_day.isoformat(),
                 "",
                 hid,
                 phone,
@@ -246,18 +292,18 @@ def _students(count: int, seed: int) -> Iterator[tuple[DemoStudent, list[str]]]:
             yield student, line
 
 
-def roster_lines(count: int, seed: int = 2025) -> Iterator[str]:
+def roster_lines(year: DemoYear, count: int, seed: int = 2025) -> Iterator[str]:
     yield ROSTER_HEADER
-    for _student, line in _students(count, seed):
+    for _student, line in _students(year, count, seed):
         yield ",".join(line) + "\n"
 
 
-def calendar_lines() -> Iterator[str]:
+def calendar_lines(year: DemoYear) -> Iterator[str]:
     yield CALENDAR_HEADER
-    days = calendar_days()
+    days = year.calendar_days()
     for code, name, _grades in SCHOOLS:
         for d in days:
-            yield f"{code},{name},{YEAR},{d.isoformat()}\n"
+            yield f"{code},{name},{year.name},{d.isoformat()}\n"
 
 
 def _absences(student: DemoStudent, days: list[date]) -> dict[int, tuple[str, str, int | None]]:
@@ -290,16 +336,18 @@ def _absences(student: DemoStudent, days: list[date]) -> dict[int, tuple[str, st
     return out
 
 
-def attendance_lines(count: int, seed: int = 2025) -> Iterator[str]:
-    """One row per student per school day: present, tardy, half days, and the shaped absences."""
+def attendance_lines(year: DemoYear, count: int, seed: int = 2025) -> Iterator[str]:
+    """One row per student per school day before the year's ``today``: present, tardy, half
+    days, and the shaped absences (a note due back on or after ``today`` has not come yet)."""
     yield ATTENDANCE_HEADER
-    days = calendar_days()
+    days = year.calendar_days()
+    held = len(year.attended_days())
     iso = [d.isoformat() for d in days]
-    for student, _line in _students(count, seed):
+    for student, _line in _students(year, count, seed):
         rng = random.Random(student.seed ^ 0x5EED)
         absences = _absences(student, days)
         prefix = f"{student.number},{student.school},"
-        for i in range(SCHOOL_DAYS):
+        for i in range(held):
             absence = absences.get(i)
             if absence is None:
                 r = rng.random()
@@ -314,8 +362,8 @@ def attendance_lines(count: int, seed: int = 2025) -> Iterator[str]:
             minutes = rng.choice((0, 0, 0, 120))  # some leave early: under half a day is absent
             doc = ""
             if delay is not None:
-                back = min(i + delay, SCHOOL_DAYS - 1)
-                doc = iso[back]
+                back = i + delay
+                doc = iso[back] if back < held else ""
             code = "" if reason == "unexcused" and rng.random() < 0.5 else reason
             yield f"{prefix}{iso[i]},{minutes},{MINUTES},,,{code},{doc}\n"
 
@@ -323,8 +371,11 @@ def attendance_lines(count: int, seed: int = 2025) -> Iterator[str]:
 DEMO_STUDENTS = 2000
 
 
-async def load(session: AsyncSession, progress: Progress | None = None, students: int = DEMO_STUDENTS) -> int:
-    """Load the district through the real imports, then evaluate it. Returns students created (0 if present)."""
+async def load(
+    session: AsyncSession, year: DemoYear, progress: Progress | None = None, students: int = DEMO_STUDENTS
+) -> int:
+    """Load the district through the real imports, then evaluate it as of the last school day
+    before ``year.today``. Returns students created (0 if present)."""
     from server.attendance.imports import import_attendance
     from server.rosters.imports import import_roster
     from server.rules.evaluate import evaluate_all
@@ -339,17 +390,21 @@ async def load(session: AsyncSession, progress: Progress | None = None, students
             return None
         return lambda _step, done, total: progress(name, done, total)
 
-    roster = await import_roster(session, actor, roster_lines(students), source_name="demo", progress=step("roster"))
-    await import_calendar(session, actor, calendar_lines(), source_name="demo", progress=step("calendar"))
+    roster = await import_roster(
+        session, actor, roster_lines(year, students), source_name="demo", progress=step("roster")
+    )
+    await import_calendar(session, actor, calendar_lines(year), source_name="demo", progress=step("calendar"))
     await import_attendance(
         session,
         actor,
-        attendance_lines(students),
+        attendance_lines(year, students),
         source_name="demo",
         progress=step("attendance"),
-        total_rows=students * SCHOOL_DAYS,
+        total_rows=students * len(year.attended_days()),
     )
-    await evaluate_all(session, calendar_days()[-1], actor)
+    attended = year.attended_days()
+    if attended:
+        await evaluate_all(session, attended[-1], actor)
     if progress:
         progress("evaluation", 1, 1)
     return roster.by_table.get("student", {}).get("inserted", 0)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.auth import Role
-from server import demo_cases, demo_district
 from server.audit import Actor
 from server.auth import repository as repo
 from server.auth import service as auth
+from server.demo import cases as demo_cases
+from server.demo import district as demo_district
 
 Progress = Callable[[str, int, int], None]
 
@@ -47,6 +49,10 @@ class DemoResult:
     """Students of the synthetic district created by this load (0: it was there already, or not asked for)."""
     cases: int = 0
     """Demo cases opened by this load."""
+    year: str = ""
+    """The demo school year (``2026-2027``)."""
+    through: date | None = None
+    """The last school day with attendance (the one before the demo's day), if any."""
 
 
 def demo_password(configured: str | None) -> str:
@@ -54,11 +60,18 @@ def demo_password(configured: str | None) -> str:
 
 
 async def load(
-    session: AsyncSession, password: str, progress: Progress | None = None, *, district: bool = True
+    session: AsyncSession,
+    password: str,
+    progress: Progress | None = None,
+    *,
+    district: bool = True,
+    today: date | None = None,
 ) -> DemoResult:
     """Create every demo user that does not exist yet; existing users are left alone.
 
-    With ``district`` (the default), also the synthetic district of server.demo_district (once).
+    With ``district`` (the default), also the synthetic district (once): the school year that
+    contains ``today`` (default: the real today), with attendance through the school day before
+    it and cases opened over the weeks before it.
     """
     actor = Actor.system()
     created = 0
@@ -78,6 +91,15 @@ async def load(
             created += 1
         if progress is not None:
             progress("users", n, total)
-    students = await demo_district.load(session, progress) if district else 0
-    cases = await demo_cases.load_cases(session, progress) if district else 0
-    return DemoResult(created=created, password=password if created else None, students=students, cases=cases)
+    year = demo_district.DemoYear.containing(today or date.today())
+    students = await demo_district.load(session, year, progress) if district else 0
+    cases = await demo_cases.load_cases(session, year, progress) if district else 0
+    attended = year.attended_days()
+    return DemoResult(
+        created=created,
+        password=password if created else None,
+        students=students,
+        cases=cases,
+        year=year.name,
+        through=attended[-1] if attended else None,
+    )

@@ -10,7 +10,7 @@ import hashlib
 import random
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +19,7 @@ from schemas.auth import Role
 from schemas.cases import CaseOutcome, CaseStatus, ContactMethod, ContactOutcome, FollowUpKind, ReferralStatus
 from server.auth.models import User
 from server.cases.models import Case, ContactAttempt, FollowUp, Referral, ServiceReferral, VisitNote
+from server.demo.district import DemoYear
 from server.rules.models import TruancyEpisode
 from server.schools.models import CounselorSchool, School
 from server.students.models import Student
@@ -35,7 +36,8 @@ RESOURCES = (
     ("Food pantry", "basic_needs"),
     ("Housing assistance office", "housing"),
 )
-BASE_DAY = datetime(2025, 10, 1, 9, 0, tzinfo=UTC)
+OPENED_WITHIN_DAYS = 120
+"""Cases open over the weeks before the demo's day (no earlier than its school year's start)."""
 
 
 async def assign_counselor_schools(session: AsyncSession) -> None:
@@ -53,8 +55,9 @@ async def assign_counselor_schools(session: AsyncSession) -> None:
     await session.flush()
 
 
-async def load_cases(session: AsyncSession, progress: Progress | None = None) -> int:
-    """Open demo cases for students without one; returns how many cases were created."""
+async def load_cases(session: AsyncSession, year: DemoYear, progress: Progress | None = None) -> int:
+    """Open demo cases for students without one; returns how many cases were created. Every date
+    lies before ``year.today``: cases opened over the weeks before, their casework after that."""
     await assign_counselor_schools(session)
     managers = (await session.scalars(select(User).where(User.role == Role.CASE_MANAGER).order_by(User.username))).all()
     if not managers or await session.scalar(select(func.count()).select_from(Case)):
@@ -73,8 +76,10 @@ async def load_cases(session: AsyncSession, progress: Progress | None = None) ->
         plan += [(manager, OPEN_STATES[i % len(OPEN_STATES)]) for i in range(OPEN_PER_MANAGER)]
         plan += [(manager, CaseStatus.CLOSED)] * 2
     plan += [(None, CaseStatus.REFERRED)] * 12
+    now = datetime.combine(year.today, time(8, 0), tzinfo=UTC)
+    window = max(14, min(OPENED_WITHIN_DAYS, (year.today - year.first_day).days))
     for n, (student, (owner, status)) in enumerate(zip(students, plan, strict=False)):
-        opened = BASE_DAY + timedelta(days=rng.randrange(0, 150), minutes=rng.randrange(0, 480))
+        opened = now - timedelta(days=rng.randrange(7, window), minutes=rng.randrange(0, 480))
         counselor = counselor_of.get(student.school_id) if student.school_id else None
         counselor = counselor or fallback_counselor
         case = Case(
@@ -86,7 +91,7 @@ async def load_cases(session: AsyncSession, progress: Progress | None = None) ->
             opened_at=opened,
         )
         if status == CaseStatus.CLOSED:
-            case.closed_at = opened + timedelta(days=60)
+            case.closed_at = opened + (now - opened) / 2
             case.outcome = rng.choice([CaseOutcome.IMPROVED, CaseOutcome.NOT_IMPROVED, CaseOutcome.MOVED])
             case.close_reason = "Demo: attendance reviewed at closing"
         session.add(case)
@@ -104,7 +109,7 @@ async def load_cases(session: AsyncSession, progress: Progress | None = None) ->
                     content_hash=hashlib.sha256(f"{student.id}|{reason}".encode()).hexdigest(),
                 )
             )
-        _casework(session, rng, case, owner, status, opened)
+        _casework(session, rng, case, owner, status, opened, now)
         created += 1
         if progress is not None:
             progress("cases", n + 1, min(len(students), len(plan)))
@@ -113,12 +118,20 @@ async def load_cases(session: AsyncSession, progress: Progress | None = None) ->
 
 
 def _casework(
-    session: AsyncSession, rng: random.Random, case: Case, manager: User | None, status: CaseStatus, opened: datetime
+    session: AsyncSession,
+    rng: random.Random,
+    case: Case,
+    manager: User | None,
+    status: CaseStatus,
+    opened: datetime,
+    now: datetime,
 ) -> None:
-    """Contacts, notes, follow-ups and services in keeping with how far along the case is."""
+    """Contacts, notes, follow-ups and services in keeping with how far along the case is, spread
+    over the time between the case's opening and ``now``."""
     if manager is None or status == CaseStatus.ASSIGNED:
         return
     key = str(case.id)
+    span = (now - opened) / 8  # the casework fills the case's life so far, nothing in the future
     steps = {CaseStatus.CONTACTING: 2, CaseStatus.ACTIVE: 4, CaseStatus.MONITORING: 5, CaseStatus.CLOSED: 5}[status]
     for i in range(steps):
         method = [ContactMethod.PHONE, ContactMethod.LETTER, ContactMethod.HOME_VISIT][min(i, 2)]
@@ -135,7 +148,7 @@ def _casework(
                 case_id=case.id,
                 method=method,
                 outcome=outcome,
-                at=opened + timedelta(days=3 * (i + 1), hours=rng.randrange(0, 6)),
+                at=opened + span * (i + 1) + timedelta(minutes=rng.randrange(0, 120)),
                 created_by=manager.id,
             )
         )
@@ -147,7 +160,7 @@ def _casework(
                 author_id=manager.id,
                 body="Demo note: met with the family at home; discussed the attendance policy and morning routine.",
                 status="submitted",
-                submitted_at=opened + timedelta(days=12),
+                submitted_at=opened + span * 6,
             )
         )
         resource, category = RESOURCES[rng.randrange(len(RESOURCES))]
@@ -157,7 +170,7 @@ def _casework(
                 case_id=case.id,
                 resource=resource,
                 category=category,
-                referred_on=(opened + timedelta(days=14)).date(),
+                referred_on=(opened + span * 7).date(),
             )
         )
     if status != CaseStatus.CLOSED:
@@ -168,7 +181,7 @@ def _casework(
                 case_id=case.id,
                 kind=FollowUpKind.FOLLOW_UP,
                 title="Check in with the family about attendance",
-                due_on=date(2026, 1, 15) + timedelta(days=rng.randrange(0, 60)),
+                due_on=now.date() + timedelta(days=rng.randrange(-14, 45)),  # a few overdue
             )
         )
 

@@ -1,0 +1,99 @@
+"""A real ``doorstep serve`` cleans up after itself (issue 10): the embedded PostgreSQL it started
+stops when it exits on SIGTERM or Ctrl-C; a command run beside it joins that server and leaves
+it running; a handle left by a killed process does not keep the server alive for good."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+DOORSTEP = str(Path(sys.executable).with_name("doorstep"))
+
+
+def _postgres_on(pgdata: Path) -> list[int]:
+    """The pids of PostgreSQL servers (postmasters) running on ``pgdata``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if proc.name.isdigit() and args[0].endswith(b"/postgres") and str(pgdata).encode() in args:
+            found.append(int(proc.name))
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[dict[str, str]]:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env |= {"DOORSTEP_DATA_DIR": str(tmp_path / "var"), "DOORSTEP_PORT": str(_free_port())}
+    env |= {"DOORSTEP_DEMO_PASSWORD": "pw", "DOORSTEP_LOG_LEVEL": "WARNING"}
+    # A user already exists, so serve skips the demo district (seconds, not what is tested here).
+    for args in (["migrate"], ["user", "create", "someone", "--role", "admin", "--password", "pw"]):
+        subprocess.run([DOORSTEP, *args], env=env, check=True, capture_output=True, timeout=120)
+    yield env
+    for pid in _postgres_on(tmp_path / "var" / "pgdata"):  # never leak one, whatever happened
+        os.kill(pid, signal.SIGKILL)
+
+
+def _serve(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    log = Path(env["DOORSTEP_DATA_DIR"]) / "serve.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen([DOORSTEP, "serve"], env=env, stdout=out, stderr=out)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{env['DOORSTEP_PORT']}/ready", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None, log.read_text()[-2000:]
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("serve never became ready")
+
+
+def test_serve_stops_its_postgres_on_sigterm_and_a_command_beside_it_does_not(data_dir: dict[str, str]) -> None:
+    pgdata = Path(data_dir["DOORSTEP_DATA_DIR"]) / "pgdata"
+    assert _postgres_on(pgdata) == []  # the set-up commands stopped the one they started
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (pgdata / ".handle_pids.json").write_text(json.dumps([dead.pid]))  # a handle left by a kill -9
+    proc = _serve(data_dir)
+    try:
+        assert _postgres_on(pgdata)
+        listing = subprocess.run(
+            [DOORSTEP, "user", "list"], env=data_dir, check=True, capture_output=True, timeout=60
+        ).stdout
+        assert b"someone" in listing  # it joined serve's server, and left it running:
+        ready = httpx.get(f"http://127.0.0.1:{data_dir['DOORSTEP_PORT']}/ready", timeout=5)
+        assert ready.status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert _postgres_on(pgdata) == []
+
+
+def test_serve_stops_its_postgres_on_ctrl_c(data_dir: dict[str, str]) -> None:
+    pgdata = Path(data_dir["DOORSTEP_DATA_DIR"]) / "pgdata"
+    proc = _serve(data_dir)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=30)
+    assert _postgres_on(pgdata) == []
