@@ -221,7 +221,9 @@ def describe(app: Litestar) -> OpenAPI:
     }
     cast(dict[str, Any], openapi.components.schemas)[PROBLEM] = problem_schema()
     problem = OpenAPIMediaType(schema=Reference(ref=f"#/components/schemas/{PROBLEM}"))
+    named = set()
     for handler, operation in _operations(app, openapi):
+        named.add(_name(handler))
         if operation.request_body is None:
             operation.request_body = _raw_body(openapi, handler)
         operation.security = [] if is_public(handler) else [{BEARER: []}]
@@ -237,4 +239,6 @@ def describe(app: Litestar) -> OpenAPI:
                     content={PROBLEM_MEDIA_TYPE: problem},
                 )
         operation.responses = dict(sorted(responses.items()))
+    if stale := (set(DOMAIN_PROBLEMS) | set(RAW_BODIES)) - named:
+        raise ValueError(f"server.openapi names handlers the app does not have: {sorted(stale)}")
     return openapi

@@ -129,3 +129,9 @@ async def test_a_problem_is_sent_as_documented(client: Client) -> None:
     assert response.status_code == 401
     assert response.headers["content-type"].startswith("application/problem+json")
     assert set(response.json()) >= {"type", "title", "status", "detail", "code"}
+
+
+def test_a_handler_named_in_the_tables_must_exist(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(api_doc.DOMAIN_PROBLEMS, "renamed_handler", frozenset({409}))
+    with pytest.raises(ValueError, match="renamed_handler"):
+        create_app(make_settings())
