@@ -45,7 +45,7 @@ async def login(session: AsyncSession, settings: Settings, body: LoginRequest, r
     commits it, so refusals are recorded too.
     """
     user = await repo.user_by_username(session, body.username)
-    password_ok = verify_password(user.password_hash if user else None, body.password)
+    password_ok = await verify_password(user.password_hash if user else None, body.password)
     device_id = body.device.id
     if user is None or not password_ok or not user.is_active:
         audit.record(
@@ -60,7 +60,7 @@ async def login(session: AsyncSession, settings: Settings, body: LoginRequest, r
 
     actor = Actor(user_id=user.id, role=user.role, device_id=device_id, request_id=request_id)
     if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(body.password)
+        user.password_hash = await hash_password(body.password)
 
     device = await repo.device_by_id(session, device_id, lock=True)
     if device is not None and device.revoked_at is not None:
@@ -183,7 +183,7 @@ async def create_user(
         username=username,
         display_name=display_name or username,
         role=role.value,
-        password_hash=hash_password(password),
+        password_hash=await hash_password(password),
         supervisor_id=supervisor_id,
     )
     session.add(user)
@@ -206,7 +206,7 @@ async def set_password(session: AsyncSession, actor: Actor, username: str, passw
     user = await repo.user_by_username(session, username)
     if user is None:
         raise NotFound(f"No user {username!r}")
-    user.password_hash = hash_password(password)
+    user.password_hash = await hash_password(password)
     user.version += 1
     audit.record(session, actor, "user.set_password", "user_account", user.id)
     return user
