@@ -474,8 +474,8 @@ def serve() -> None:
     # found: with the default one the process died there, before the embedded PostgreSQL it
     # started was stopped (at exit). A handler that exits normally lets that cleanup run.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    # uvicorn's own proxy headers would believe X-Forwarded-For from 127.0.0.1 and rewrite the
-    # client's address before the app (and its login limit) sees it.
+    # The app finds the client's address itself (DOORSTEP_TRUSTED_PROXIES, server/auth/clients.py);
+    # uvicorn's own proxy headers would believe X-Forwarded-For from 127.0.0.1 and rewrite it first.
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -30,6 +31,19 @@ def _at_least(env: Mapping[str, str], name: str, default: int, minimum: int) -> 
     return value
 
 
+def parse_proxies(raw: str, name: str = "DOORSTEP_TRUSTED_PROXIES") -> tuple[str, ...]:
+    """Comma-separated addresses or CIDR blocks, as normalised CIDR strings (``10.0.0.1/32``)."""
+    proxies = []
+    for part in raw.split(","):
+        if not (part := part.strip()):
+            continue
+        try:
+            proxies.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError as exc:
+            raise SettingsError(f"{name}: {part!r} is not an IP address or CIDR block") from exc
+    return tuple(proxies)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable about a Doorstep process.
@@ -53,6 +67,8 @@ class Settings:
     """The first back-off; it doubles with each further failure..."""
     login_backoff_max_seconds: int = 15 * 60
     """...up to this."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Peers (CIDR blocks) whose X-Forwarded-For is believed; none by default."""
     log_level: str = "INFO"
     log_json: bool = True
     demo_password: str | None = field(default=None, repr=False)
@@ -76,6 +92,7 @@ class Settings:
             login_lockout_failures=_at_least(env, "DOORSTEP_LOGIN_LOCKOUT_FAILURES", 5, 1),
             login_backoff_seconds=_at_least(env, "DOORSTEP_LOGIN_BACKOFF_SECONDS", 30, 1),
             login_backoff_max_seconds=_at_least(env, "DOORSTEP_LOGIN_BACKOFF_MAX_SECONDS", 15 * 60, 1),
+            trusted_proxies=parse_proxies(env.get("DOORSTEP_TRUSTED_PROXIES") or ""),
             log_level=(env.get("DOORSTEP_LOG_LEVEL") or "INFO").upper(),
             log_json=(env.get("DOORSTEP_LOG_FORMAT") or "json") == "json",
             demo_password=env.get("DOORSTEP_DEMO_PASSWORD") or None,

@@ -28,7 +28,7 @@ def _user_out(user: object) -> UserOut:
 
 @post("/auth/login", opt=PUBLIC, status_code=200)
 async def login(data: JSONBody[LoginRequest], db: Db, settings: Config, request: Request[Any, Any, Any]) -> TokenPair:
-    address = client_address_of(request)
+    address = client_address_of(request, settings)
     try:
         return await service.login(db, settings, data, request_id_of(request.scope), address)
     except (InvalidCredentials, DeviceRevoked, RateLimited):
