@@ -474,7 +474,16 @@ def serve() -> None:
     # found: with the default one the process died there, before the embedded PostgreSQL it
     # started was stopped (at exit). A handler that exits normally lets that cleanup run.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, access_log=False, log_level="warning")
+    # The app finds the client's address itself (DOORSTEP_TRUSTED_PROXIES, server/auth/clients.py);
+    # uvicorn's own proxy headers would believe X-Forwarded-For from 127.0.0.1 and rewrite it first.
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        log_level="warning",
+        proxy_headers=False,
+    )
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

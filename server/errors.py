@@ -18,6 +18,7 @@ class DoorstepError(Exception):
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.extra = extra
+        self.headers: dict[str, str] = {}
 
 
 class NotAuthenticated(DoorstepError):
@@ -36,6 +37,16 @@ class DeviceRevoked(DoorstepError):
     """The phone must wipe its local data: it may have been lost with student records on it."""
 
     status, code, title = 401, "device_revoked", "This device has been revoked"
+
+
+class RateLimited(DoorstepError):
+    """Too many attempts (see server/auth/throttle.py); ``retry_after`` seconds, also sent as Retry-After."""
+
+    status, code, title = 429, "rate_limited", "Too many attempts, retry later"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after=retry_after)
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class Forbidden(DoorstepError):
