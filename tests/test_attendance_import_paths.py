@@ -22,6 +22,7 @@ from server import imports as imp
 from server.attendance import imports as att
 from server.attendance.models import AttendanceRecord
 from server.audit import Actor, AuditEntry
+from server.errors import UnknownColumns
 from tests.helpers import Client
 from tests.test_imports import ATTENDANCE, CALENDAR, ROSTER, post
 
@@ -191,12 +192,12 @@ async def test_files_postgres_cannot_number_go_through_python(
 
 
 @pytest.mark.usefixtures("district")
-async def test_columns_in_any_order_with_extras_and_optional_ones_missing(
+async def test_columns_in_any_order_in_any_case_and_optional_ones_missing(
     db: AsyncSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await require_postgres_parsing(db)
     monkeypatch.setattr(imp, "batches", no_python)
-    body = "Day,extra,SCHOOL_CODE,student_number,present_half_day\n2025-09-02,x,IMP1,T-1001,false\n2025-09-02,y,IMP1,T-1002,t\n"
+    body = "Day,SCHOOL_CODE,student_number,present_half_day\n2025-09-02,IMP1,T-1001,false\n2025-09-02,IMP1,T-1002,t\n"
     result = await run(db, body, ImportMode.ALL_OR_NOTHING)
     assert (result.applied, result.inserted, bad(result)) == (True, 2, [])
 
@@ -233,3 +234,36 @@ async def test_a_bulk_load_checks_row_by_row_when_the_locks_wait(
         await reader.rollback()
     assert result.inserted == 4
     assert (await db.execute(text(FOREIGN_KEYS))).all() == before
+
+
+MISSPELLED = ATTENDANCE.replace("reason_code,documentation_received_on", "reason,documentation_date", 1)
+
+
+@pytest.mark.usefixtures("district")
+@pytest.mark.parametrize("mode", [ImportMode.ALL_OR_NOTHING, ImportMode.GOOD_ROWS])
+@pytest.mark.parametrize("reader", ["postgres", "python"])
+async def test_unknown_columns_are_refused_by_either_reader_before_any_row_is_written(
+    db: AsyncSession, monkeypatch: pytest.MonkeyPatch, reader: str, mode: ImportMode
+) -> None:
+    assert (await run(db, ATTENDANCE, ImportMode.ALL_OR_NOTHING)).inserted == 4
+    if reader == "postgres":
+        await require_postgres_parsing(db)
+        monkeypatch.setattr(imp, "batches", no_python)
+    with pytest.raises(UnknownColumns) as refused:
+        await run(db, MISSPELLED if reader == "postgres" else generator(MISSPELLED), mode)
+    assert refused.value.extra["unknown"] == ["reason", "documentation_date"]
+    assert refused.value.extra["expected"][:3] == ["student_number", "school_code", "day"]
+    reasons = await db.scalars(select(AttendanceRecord.reason_code).order_by(AttendanceRecord.day))
+    assert sorted(r or "" for r in reasons) == ["", "", "illness", "unexcused"]
+    corrections = await db.scalars(select(AuditEntry.id).where(AuditEntry.action == "attendance.corrected"))
+    assert list(corrections) == []
+
+
+@pytest.mark.usefixtures("district")
+async def test_a_quoted_header_with_an_unknown_column_is_refused_too(db: AsyncSession) -> None:
+    """A header PostgreSQL is not trusted with (quotes) goes through Python: same refusal."""
+    body = '"student_number","school_code","day","present_half_day","Reason"\nT-1001,IMP1,2025-09-02,false,illness\n'
+    with pytest.raises(UnknownColumns) as refused:
+        await run(db, body, ImportMode.GOOD_ROWS)
+    assert refused.value.extra["unknown"] == ["Reason"]
+    assert await db.scalar(select(AttendanceRecord.day).limit(1)) is None

@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from sqlalchemy import select, text
+import pytest
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.attendance.models import AttendanceRecord
@@ -219,3 +221,101 @@ async def test_only_office_staff_and_admins_import(client: Client) -> None:
     for who in ("cm1", "sup1", "counselor1"):
         for path in ("/rosters/imports", "/calendars/imports", "/attendance/imports"):
             assert (await post(client, who, path, "x\n")).status_code == 403, (who, path)
+
+
+# --- The header: an unknown column refuses the whole file ------------------------------------
+
+ATTENDANCE_COLUMNS = [
+    "student_number",
+    "school_code",
+    "day",
+    "minutes_present",
+    "minutes_scheduled",
+    "present_half_day",
+    "tardy",
+    "reason_code",
+    "documentation_received_on",
+]
+
+
+@pytest.mark.parametrize("mode", ["all_or_nothing", "good_rows"])
+@pytest.mark.parametrize(
+    ("path", "body", "unknown"),
+    [
+        ("/rosters/imports", ROSTER.replace(",guardian2_name\n", ",guardian_2_name\n", 1), ["guardian_2_name"]),
+        (
+            "/calendars/imports",
+            CALENDAR.replace("school_year,day", "schoolyear,school_year,day", 1).replace(
+                ",2025-2026,", ",x,2025-2026,"
+            ),
+            ["schoolyear"],
+        ),
+        (
+            "/attendance/imports",
+            ATTENDANCE.replace("reason_code,documentation_received_on", "reason,documentation_date", 1),
+            ["reason", "documentation_date"],
+        ),
+    ],
+)
+async def test_an_unknown_column_refuses_the_whole_file_in_either_mode(
+    client: Client, db: AsyncSession, path: str, body: str, unknown: list[str], mode: str
+) -> None:
+    if path == "/attendance/imports":
+        for setup, csv in (("/rosters/imports", ROSTER), ("/calendars/imports", CALENDAR)):
+            assert (await post(client, "office1", setup, csv)).status_code == 200
+    written = ("%.import", "%.corrected", "%.voided", "calendar.%")
+    imports = select(func.count()).select_from(AuditEntry).where(or_(*(AuditEntry.action.like(a) for a in written)))
+    audits_before = await db.scalar(imports)
+    response = await post(client, "office1", path, body, mode=mode)
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["code"] == "unknown_columns"
+    assert problem["type"] == "urn:doorstep:problem:unknown_columns"
+    assert problem["unknown"] == unknown
+    assert all(name in problem["detail"] for name in unknown)
+    assert "student_number" in problem["expected"] or "school_code" in problem["expected"]
+    assert not set(unknown) & set(problem["expected"])
+    # Nothing was written: no record, no audit row, no evaluation queued.
+    assert await db.scalar(imports) == audits_before
+    assert await db.scalar(select(AttendanceRecord.day).limit(1)) is None
+    if path == "/rosters/imports":
+        assert await db.scalar(select(Student.id).where(Student.student_number == "T-1001")) is None
+    if path == "/calendars/imports":
+        assert await db.scalar(select(SchoolYear.id).where(SchoolYear.name == "2025-2026")) is None
+
+
+async def test_the_expected_attendance_columns_are_listed(client: Client) -> None:
+    for setup, csv in (("/rosters/imports", ROSTER), ("/calendars/imports", CALENDAR)):
+        assert (await post(client, "office1", setup, csv)).status_code == 200
+    body = ATTENDANCE.replace("reason_code", "reason", 1)
+    problem = (await post(client, "office1", "/attendance/imports", body)).json()
+    assert (problem["unknown"], problem["expected"]) == (["reason"], ATTENDANCE_COLUMNS)
+
+
+async def test_a_misspelled_column_cannot_undo_an_excused_absence(client: Client, db: AsyncSession) -> None:
+    """Re-sending a day with its reason under a misspelled header used to update the stored record:
+    the excused absence became unexcused, with no documentation."""
+    await load_all(client)
+    resent = ATTENDANCE.replace("reason_code,documentation_received_on", "reason,documentation_date", 1)
+    response = await post(client, "office1", "/attendance/imports", resent, mode="good_rows")
+    assert response.status_code == 422
+    assert response.json()["code"] == "unknown_columns"
+    ada = await db.scalar(select(Student.id).where(Student.student_number == "T-1001"))
+    reason = await db.scalar(
+        select(AttendanceRecord.reason_code).where(
+            AttendanceRecord.student_id == ada, AttendanceRecord.day == date(2025, 9, 2)
+        )
+    )
+    assert reason == "illness"
+    corrections = await db.scalar(
+        select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "attendance.corrected")
+    )
+    assert corrections == 0
+
+
+async def test_a_repeated_column_refuses_the_whole_file(client: Client) -> None:
+    body = "school_code,school_year,day,DAY\nIMP1,2025-2026,2025-09-02,2025-09-03\n"
+    response = await post(client, "office1", "/calendars/imports", body, mode="good_rows")
+    assert response.status_code == 422
+    problem = response.json()
+    assert (problem["code"], problem["repeated"]) == ("repeated_columns", ["day"])

@@ -392,7 +392,7 @@ async def import_attendance(
     stream = imp.rewindable(lines) if server_version >= 160000 else None
     staged = None
     if stream is not None:
-        staged = await imp.stage_csv(session, TEMP_CSV, stream, REQUIRED, progress, total_rows)
+        staged = await imp.stage_csv(session, TEMP_CSV, stream, REQUIRED, OPTIONAL, progress, total_rows)
     if staged is not None:
         ix, rows = staged
         await session.execute(text(_checked(_csv_source(ix))), {"reasons": sorted(_REASONS)})
