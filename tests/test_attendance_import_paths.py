@@ -267,3 +267,32 @@ async def test_a_quoted_header_with_an_unknown_column_is_refused_too(db: AsyncSe
         await run(db, body, ImportMode.GOOD_ROWS)
     assert refused.value.extra["unknown"] == ["Reason"]
     assert await db.scalar(select(AttendanceRecord.day).limit(1)) is None
+
+
+DISAGREE = (
+    HEADER
+    + """T-1001,IMP1,2025-09-02,300,360,false,,,
+T-1001,IMP1,2025-09-03,100,360,true,,,
+T-1001,IMP1,2025-09-04,180,360,true,,,
+T-1001,IMP1,2025-09-05,179,360,false,,,
+T-1001,IMP1,2025-09-08,0,360,,,illness,
+T-1001,IMP1,2025-09-09,,,false,,,
+"""
+)
+DISAGREE_BAD = [
+    (2, "minutes_present and present_half_day disagree: 300 of 360 minutes is at least half the day"),
+    (3, "minutes_present and present_half_day disagree: 100 of 360 minutes is less than half the day"),
+]
+
+
+@pytest.mark.usefixtures("district")
+@pytest.mark.parametrize("reader", ["postgres", "python"])
+async def test_minutes_and_present_half_day_that_disagree_are_a_bad_row(
+    db: AsyncSession, monkeypatch: pytest.MonkeyPatch, reader: str
+) -> None:
+    if reader == "postgres":
+        await require_postgres_parsing(db)
+        monkeypatch.setattr(imp, "batches", no_python)
+    result = await run(db, DISAGREE if reader == "postgres" else generator(DISAGREE), ImportMode.GOOD_ROWS)
+    assert bad(result) == DISAGREE_BAD
+    assert (result.applied, result.inserted) == (True, 4)

@@ -319,3 +319,18 @@ async def test_a_repeated_column_refuses_the_whole_file(client: Client) -> None:
     assert response.status_code == 422
     problem = response.json()
     assert (problem["code"], problem["repeated"]) == ("repeated_columns", ["day"])
+
+
+async def test_minutes_that_contradict_present_half_day_are_a_bad_row(client: Client, db: AsyncSession) -> None:
+    for path, body in (("/rosters/imports", ROSTER), ("/calendars/imports", CALENDAR)):
+        assert (await post(client, "office1", path, body)).status_code == 200
+    body = ATTENDANCE + "T-1003,IMP2,2025-09-03,360,360,false,,,\n"
+    response = await post(client, "office1", "/attendance/imports", body)
+    assert response.status_code == 422
+    assert response.json()["bad_rows"] == [
+        {
+            "line": 6,
+            "reason": "minutes_present and present_half_day disagree: 360 of 360 minutes is at least half the day",
+        }
+    ]
+    assert await db.scalar(select(AttendanceRecord.day).limit(1)) is None

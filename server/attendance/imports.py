@@ -111,6 +111,11 @@ def _converter(ix: dict[str, int]) -> imp.Convert:
             mp, ms = int(mp_s), int(ms_s)
             if ms == 0 or mp > ms:
                 raise imp.RowError("minutes_present must be between 0 and minutes_scheduled (> 0)")
+            if hd is not None and hd != (mp * 2 >= ms):
+                half = "at least" if mp * 2 >= ms else "less than"
+                raise imp.RowError(
+                    f"minutes_present and present_half_day disagree: {mp} of {ms} minutes is {half} half the day"
+                )
         elif hd is None:
             raise imp.RowError("give minutes_present and minutes_scheduled, or present_half_day")
         tardy = (imp.parse_bool(row[i_t], "tardy") or False) if i_t is not None else False
@@ -174,6 +179,9 @@ def _csv_source(ix: dict[str, int]) -> str:
                 THEN 'minutes_present and minutes_scheduled: too large'
             WHEN v.mp IS NOT NULL AND (v.ms = 0 OR v.mp > v.ms)
                 THEN 'minutes_present must be between 0 and minutes_scheduled (> 0)'
+            WHEN v.mp IS NOT NULL AND v.hd IS NOT NULL AND v.hd <> (v.mp * 2 >= v.ms)
+                THEN 'minutes_present and present_half_day disagree: ' || v.mp || ' of ' || v.ms || ' minutes is '
+                     || CASE WHEN v.mp * 2 >= v.ms THEN 'at least' ELSE 'less than' END || ' half the day'
             WHEN v.mp IS NULL AND v.hd IS NULL THEN 'give minutes_present and minutes_scheduled, or present_half_day'
             WHEN v.tardy IS NULL THEN 'tardy: expected true or false, got ' || {_repr("v.t_s")}
             WHEN v.reason_code <> ALL(CAST(:reasons AS text[]))
