@@ -207,7 +207,11 @@ class Counts:
         self.updated += other.updated
 
 
-async def upsert(session: AsyncSession, spec: Upsert, actor: Actor, import_id: uuid.UUID, action: str) -> Counts:
+async def upsert(
+    session: AsyncSession, spec: Upsert, actor: Actor, import_id: uuid.UUID, action: str, track: str | None = None
+) -> Counts:
+    """Apply ``spec``. With ``track`` (a table of ``kind text, line int``), the source line of
+    each inserted or changed record is added to it, with the table's name as ``kind``."""
     keys = ", ".join(spec.keys)
     cols = ", ".join((*spec.keys, *spec.values))
     id_col, id_val = ("id, ", "gen_random_uuid(), ") if spec.generated_id else ("", "")
@@ -223,6 +227,12 @@ async def upsert(session: AsyncSession, spec: Upsert, actor: Actor, import_id: u
     line_join = " AND ".join(f"src.{k} = up.{k}" for k in spec.keys)
     before = ", ".join(f"'{v}', o.{v}" for v in spec.values)
     after = ", ".join(f"'{v}', up.{v}" for v in spec.values)
+    tracked = (
+        f""",
+        trk AS (INSERT INTO {track} (kind, line) SELECT '{spec.table}', src.line FROM up JOIN src ON {line_join})"""
+        if track
+        else ""
+    )
     sql = f"""
         WITH src AS ({spec.source}),
         old AS (SELECT t.* FROM {spec.table} t JOIN src ON {src_join}),
@@ -242,7 +252,7 @@ async def upsert(session: AsyncSession, spec: Upsert, actor: Actor, import_id: u
             FROM up JOIN old o ON {key_join} JOIN src ON {line_join}
             WHERE up.updated_
             RETURNING 1
-        )
+        ){tracked}
         SELECT count(*) FILTER (WHERE NOT updated_) AS inserted, count(*) FILTER (WHERE updated_) AS updated,
                (SELECT count(*) FROM aud) AS audited
         FROM up

@@ -334,3 +334,89 @@ async def test_minutes_that_contradict_present_half_day_are_a_bad_row(client: Cl
         }
     ]
     assert await db.scalar(select(AttendanceRecord.day).limit(1)) is None
+
+
+# --- Mid-year transfers: one roster row per enrollment -----------------------------------------
+
+ROSTER_HEADER = ROSTER.splitlines()[0] + "\n"
+ADA_AT_IMP1 = "T-1001,Ada,Quill,2013-04-02,7,IMP1,Import Middle,2025-2026,2025-09-02,{exit},H-1,555-0101,es,1 Elm St,41.55,-73.04,Rosa Quill,mother,555-0101,Luis Quill\n"
+ADA_AT_IMP2 = "T-1001,Ada,Quill,2013-04-02,8,IMP2,Import Two,2025-2026,{enter},,H-1,555-0101,es,1 Elm St,41.55,-73.04,Rosa Quill,mother,555-0101,Luis Quill\n"
+OTHERS = "".join(ROSTER.splitlines(keepends=True)[2:])
+
+
+async def enrollments(db: AsyncSession, student_number: str) -> list[tuple[str, str, str | None, str | None]]:
+    rows = await db.execute(
+        select(School.code, Enrollment.entered_on, Enrollment.exited_on, Enrollment.grade)
+        .join(School, School.id == Enrollment.school_id)
+        .join(Student, Student.id == Enrollment.student_id)
+        .where(Student.student_number == student_number)
+        .order_by(Enrollment.entered_on)
+    )
+    return [(code, str(entered), str(exited) if exited else None, grade) for code, entered, exited, grade in rows]
+
+
+async def test_a_mid_year_transfer_imports_both_enrollments(client: Client, db: AsyncSession) -> None:
+    roster = ROSTER_HEADER + ADA_AT_IMP1.format(exit="2025-10-31") + OTHERS + ADA_AT_IMP2.format(enter="2025-11-03")
+    response = await post(client, "office1", "/rosters/imports", roster)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["rows"], body["rejected"], body["unchanged"]) == (4, 0, 0)
+    assert body["by_table"]["student"] == {"inserted": 3, "updated": 0}
+    assert body["by_table"]["enrollment"] == {"inserted": 4, "updated": 0}
+    assert await enrollments(db, "T-1001") == [
+        ("IMP1", "2025-09-02", "2025-10-31", "7"),
+        ("IMP2", "2025-11-03", None, "8"),
+    ]
+    # The student's school and grade are those of her latest enrollment.
+    ada = (await db.scalars(select(Student).where(Student.student_number == "T-1001"))).one()
+    assert (await db.get(School, ada.school_id), ada.grade) == (
+        (await db.scalars(select(School).where(School.code == "IMP2"))).one(),
+        "8",
+    )
+    again = (await post(client, "office1", "/rosters/imports", roster)).json()
+    assert (again["inserted"], again["updated"], again["unchanged"]) == (0, 0, 4)
+
+
+async def test_a_transfer_sent_after_the_first_roster_closes_the_earlier_enrollment(
+    client: Client, db: AsyncSession
+) -> None:
+    assert (await post(client, "office1", "/rosters/imports", ROSTER)).status_code == 200
+    # Only the new enrollment: it overlaps the stored one, still open. Refused, and said why.
+    alone = ROSTER_HEADER + ADA_AT_IMP2.format(enter="2025-11-03")
+    response = await post(client, "office1", "/rosters/imports", alone)
+    assert response.status_code == 422
+    assert response.json()["bad_rows"] == [
+        {
+            "line": 2,
+            "reason": "enrollment dates overlap a stored enrollment not in this file (IMP1 from 2025-09-02, open): "
+            "send it with its exited_on in the same file",
+        }
+    ]
+    both = ROSTER_HEADER + ADA_AT_IMP1.format(exit="2025-10-31") + ADA_AT_IMP2.format(enter="2025-11-03")
+    response = await post(client, "office1", "/rosters/imports", both)
+    assert response.status_code == 200, response.text
+    assert response.json()["by_table"]["enrollment"] == {"inserted": 1, "updated": 1}
+    assert await enrollments(db, "T-1001") == [
+        ("IMP1", "2025-09-02", "2025-10-31", "7"),
+        ("IMP2", "2025-11-03", None, "8"),
+    ]
+
+
+async def test_overlapping_or_repeated_enrollments_and_disagreeing_names_are_bad_rows(client: Client) -> None:
+    roster = (
+        ROSTER_HEADER
+        + ADA_AT_IMP1.format(exit="2025-11-14")
+        + ADA_AT_IMP2.format(enter="2025-11-03")
+        + ADA_AT_IMP1.format(exit="2025-11-14")
+        + ADA_AT_IMP2.format(enter="2025-12-01").replace("Ada,Quill", "Ada,Quil")
+        + OTHERS
+    )
+    response = await post(client, "office1", "/rosters/imports", roster, mode="good_rows")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [(b["line"], b["reason"]) for b in body["bad_rows"]] == [
+        (3, "enrollment dates overlap line 2 (IMP1 from 2025-09-02 to 2025-11-14)"),
+        (4, "student_number, school_code, school_year and entered_on repeats line 2"),
+        (5, "first_name, last_name and birth_date differ from line 2 (same student_number)"),
+    ]
+    assert (body["rows"], body["rejected"], body["by_table"]["enrollment"]["inserted"]) == (6, 3, 3)
