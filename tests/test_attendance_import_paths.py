@@ -296,3 +296,51 @@ async def test_minutes_and_present_half_day_that_disagree_are_a_bad_row(
     result = await run(db, DISAGREE if reader == "postgres" else generator(DISAGREE), ImportMode.GOOD_ROWS)
     assert bad(result) == DISAGREE_BAD
     assert (result.applied, result.inserted) == (True, 4)
+
+
+VOIDS = (
+    HEADER.rstrip("\n")
+    + ",void\n"
+    + """T-1001,IMP1,2025-09-02,0,360,,,illness,,true
+T-1002,IMP1,2025-09-02,,,,,,,t
+T-1003,IMP1,2025-09-02,,,,,,,true
+T-1001,IMP1,2025-09-09,,,,,,,true
+T-1001,IMP1,2025-09-09,360,360,,,,,
+T-1001,IMP1,2025-09-10,,,,,,,TRUE
+T-9999,IMP1,2025-09-10,,,,,,,true
+T-1001,IMP1,2025-09-11,,,,,,,nope
+T-1001,IMP1,2025-09-03,360,360,,true,,,false
+T-1001,IMP1,2025-09-12,,,,,,,
+"""
+)
+VOIDS_BAD = [
+    (4, "void: the record of this day is at school IMP2, not IMP1"),
+    (6, "student_number and day repeats line 5"),
+    (8, "unknown student_number T-9999"),
+    (9, "void: expected true or false, got 'nope'"),
+    (11, "give minutes_present and minutes_scheduled, or present_half_day"),
+]
+
+
+@pytest.mark.usefixtures("district")
+@pytest.mark.parametrize("reader", ["postgres", "python"])
+async def test_voids_are_read_alike_by_either_reader(
+    db: AsyncSession, monkeypatch: pytest.MonkeyPatch, reader: str
+) -> None:
+    assert (await run(db, ATTENDANCE, ImportMode.ALL_OR_NOTHING)).inserted == 4
+    if reader == "postgres":
+        await require_postgres_parsing(db)
+        monkeypatch.setattr(imp, "batches", no_python)
+    result = await run(db, VOIDS if reader == "postgres" else generator(VOIDS), ImportMode.GOOD_ROWS)
+    assert bad(result) == VOIDS_BAD
+    # Lines 2 and 3 voided; 5 and 7 void nothing, 10 changes nothing: unchanged.
+    assert (result.deleted, result.inserted, result.updated, result.unchanged) == (2, 0, 0, 3)
+    rows = await db.execute(
+        text(
+            "SELECT s.student_number, a.day::text FROM attendance_record a JOIN student s ON s.id = a.student_id "
+            "ORDER BY 1, 2"
+        )
+    )
+    assert [tuple(r) for r in rows] == [("T-1001", "2025-09-03"), ("T-1003", "2025-09-02")]
+    voided = await db.scalars(select(AuditEntry.detail).where(AuditEntry.action == "attendance.voided"))
+    assert sorted(d["line"] for d in voided if d) == [2, 3]

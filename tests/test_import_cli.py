@@ -35,8 +35,9 @@ def query(url: str, sql: str) -> list[tuple[Any, ...]]:
     async def run() -> list[tuple[Any, ...]]:
         engine = create_engine(url)
         try:
-            async with engine.connect() as conn:
-                return [tuple(r) for r in await conn.execute(text(sql))]
+            async with engine.begin() as conn:
+                result = await conn.execute(text(sql))
+                return [tuple(r) for r in result] if result.returns_rows else []
         finally:
             await engine.dispose()
 
@@ -62,3 +63,17 @@ def test_the_cli_refuses_a_file_with_unknown_columns_and_names_them(cli_env: str
     assert "expected: student_number, school_code, day, minutes_present" in out
     assert "nothing was imported" in out
     assert reasons(cli_env) == before
+
+
+def test_the_cli_voids_attendance_imported_by_mistake(cli_env: str, tmp_path: Path) -> None:
+    load(tmp_path, "roster", ROSTER)
+    load(tmp_path, "calendar", CALENDAR)
+    load(tmp_path, "attendance", ATTENDANCE)
+    query(cli_env, "DELETE FROM procrastinate.procrastinate_jobs")
+    voids = ATTENDANCE.splitlines()[0] + ",void\n" + "T-1001,IMP1,2025-09-02,,,,,,,true\n"
+    out = load(tmp_path, "attendance", voids)
+    assert "1 rows, 0 inserted, 0 updated, 1 deleted, 0 unchanged" in out
+    assert "re-evaluation queued" in out
+    assert len(reasons(cli_env)) == 3
+    voided = query(cli_env, "SELECT actor_role, detail->>'line' FROM audit_log WHERE action = 'attendance.voided'")
+    assert voided == [("cli", "2")]

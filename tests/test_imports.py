@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.attendance.models import AttendanceRecord
 from server.audit import AuditEntry
+from server.rules.evaluate import evaluate_all
+from server.rules.models import TruancyEpisode
 from server.schools.models import School, SchoolYear
 from server.students.models import Enrollment, Guardian, Household, Student
 from tests.helpers import Client, bearer, login
@@ -27,6 +29,7 @@ CALENDAR = "school_code,school_name,school_year,day\n" + "".join(
     f"{code},,2025-2026,2025-09-{d:02d}\n" for code in ("IMP1", "IMP2") for d in (2, 3, 4, 5, 8, 9, 10, 11, 12, 15)
 )
 
+ATTENDANCE_HEADER = "student_number,school_code,day,minutes_present,minutes_scheduled,present_half_day,tardy,reason_code,documentation_received_on\n"
 ATTENDANCE = """student_number,school_code,day,minutes_present,minutes_scheduled,present_half_day,tardy,reason_code,documentation_received_on
 T-1001,IMP1,2025-09-02,0,360,,,illness,
 T-1001,IMP1,2025-09-03,360,360,,true,,
@@ -289,7 +292,7 @@ async def test_the_expected_attendance_columns_are_listed(client: Client) -> Non
         assert (await post(client, "office1", setup, csv)).status_code == 200
     body = ATTENDANCE.replace("reason_code", "reason", 1)
     problem = (await post(client, "office1", "/attendance/imports", body)).json()
-    assert (problem["unknown"], problem["expected"]) == (["reason"], ATTENDANCE_COLUMNS)
+    assert (problem["unknown"], problem["expected"]) == (["reason"], [*ATTENDANCE_COLUMNS, "void"])
 
 
 async def test_a_misspelled_column_cannot_undo_an_excused_absence(client: Client, db: AsyncSession) -> None:
@@ -420,3 +423,68 @@ async def test_overlapping_or_repeated_enrollments_and_disagreeing_names_are_bad
         (5, "first_name, last_name and birth_date differ from line 2 (same student_number)"),
     ]
     assert (body["rows"], body["rejected"], body["by_table"]["enrollment"]["inserted"]) == (6, 3, 3)
+
+
+# --- Voiding attendance imported by mistake ----------------------------------------------------
+
+VOID_HEADER = ATTENDANCE.splitlines()[0] + ",void\n"
+
+
+async def test_attendance_imported_by_mistake_is_voided_audited_and_re_evaluated(
+    client: Client, db: AsyncSession
+) -> None:
+    await load_all(client)
+    await db.execute(text("DELETE FROM procrastinate.procrastinate_jobs"))
+    ada = await db.scalar(select(Student.id).where(Student.student_number == "T-1001"))
+    # The row as it was imported, with void=true; or just its keys.
+    voids = VOID_HEADER + "T-1001,IMP1,2025-09-02,0,360,,,illness,,true\nT-1002,IMP1,2025-09-02,,,,,,,yes\n"
+    response = await post(client, "office1", "/attendance/imports", voids)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["rows"], body["deleted"], body["inserted"], body["updated"], body["unchanged"]) == (2, 2, 0, 0, 0)
+    assert body["evaluation_queued"] is True
+    jobs = await db.execute(text("SELECT task_name FROM procrastinate.procrastinate_jobs WHERE status = 'todo'"))
+    assert [j for (j,) in jobs] == ["rules.evaluate"]
+    days = await db.scalars(select(AttendanceRecord.day).where(AttendanceRecord.student_id == ada))
+    assert [str(d) for d in days] == ["2025-09-03"]
+    voided = (
+        await db.scalars(select(AuditEntry).where(AuditEntry.action == "attendance.voided").order_by(AuditEntry.id))
+    ).all()
+    assert [(v.entity_id, v.actor_role) for v in voided][0] == (f"{ada}/2025-09-02", "office_staff")
+    assert [v.detail and (v.detail["line"], v.detail["before"]["reason_code"]) for v in voided] == [
+        (2, "illness"),
+        (3, None),
+    ]
+    summary = (await db.scalars(select(AuditEntry).where(AuditEntry.action == "attendance.import"))).all()[-1]
+    assert summary.detail and summary.detail["deleted"] == 2
+    # Sending the voids again changes nothing.
+    again = (await post(client, "office1", "/attendance/imports", voids)).json()
+    assert (again["deleted"], again["unchanged"], again["evaluation_queued"]) == (0, 2, False)
+
+
+async def test_a_void_must_name_the_school_of_the_record(client: Client, db: AsyncSession) -> None:
+    await load_all(client)
+    voids = VOID_HEADER + "T-1003,IMP1,2025-09-02,,,,,,,true\nT-1001,IMP1,2025-09-03,,,,,,,maybe\n"
+    response = await post(client, "office1", "/attendance/imports", voids)
+    assert response.status_code == 422
+    assert response.json()["bad_rows"] == [
+        {"line": 2, "reason": "void: the record of this day is at school IMP2, not IMP1"},
+        {"line": 3, "reason": "void: expected true or false, got 'maybe'"},
+    ]
+    assert await db.scalar(select(func.count()).select_from(AttendanceRecord)) == 4
+
+
+async def test_voiding_absences_ends_the_episode_they_triggered(client: Client, db: AsyncSession) -> None:
+    for path, body in (("/rosters/imports", ROSTER), ("/calendars/imports", CALENDAR)):
+        assert (await post(client, "office1", path, body)).status_code == 200
+    absences = "".join(f"T-1001,IMP1,2025-09-{d:02d},0,360,,,unexcused,\n" for d in (2, 3, 4, 5))
+    assert (await post(client, "office1", "/attendance/imports", ATTENDANCE_HEADER + absences)).status_code == 200
+    await evaluate_all(db, date(2025, 9, 12))
+    open_episode = select(TruancyEpisode.rule).where(TruancyEpisode.ended_on.is_(None))
+    assert list(await db.scalars(open_episode)) == ["chronic"]  # 4 absences in 9 school days
+    await db.execute(text("DELETE FROM procrastinate.procrastinate_jobs"))  # the queued job has run
+    void = VOID_HEADER + "".join(f"T-1001,IMP1,2025-09-{d:02d},,,,,,,true\n" for d in (2, 3, 4, 5))
+    response = (await post(client, "office1", "/attendance/imports", void)).json()
+    assert (response["deleted"], response["evaluation_queued"]) == (4, True)
+    await evaluate_all(db, date(2025, 9, 12))  # what the queued job does
+    assert list(await db.scalars(open_episode)) == []
