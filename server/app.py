@@ -36,7 +36,7 @@ from server.inputs import DoorstepRequest, query_guard_middleware
 from server.referrals.routes import router as referrals_router
 from server.rosters.routes import roster_import
 from server.rules.routes import router as rules_router
-from server.schools.routes import calendar_import, school_calendar
+from server.schools.routes import calendar_import, school_calendar, school_years
 from server.settings import Settings
 from server.students.routes import router as students_router
 from server.sync.routes import router as sync_router
@@ -181,6 +181,7 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
             roster_import,
             calendar_import,
             school_calendar,
+            school_years,
             attendance_import,
             api_docs.assets_router(),
             audit_router,

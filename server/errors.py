@@ -87,3 +87,16 @@ class ImportRejected(DoorstepError):
     """An all-or-nothing import with bad rows: nothing was written. ``bad_rows`` lists each line and reason."""
 
     status, code, title = 422, "import_rejected", "Import rejected: bad rows"
+
+
+class UnknownColumns(DoorstepError):
+    """A CSV header names a column the import does not know: the whole file is refused, in any
+    mode, before a row is read. ``unknown``, ``expected`` (and ``missing``) list the columns."""
+
+    status, code, title = 422, "unknown_columns", "Import refused: unknown columns"
+
+
+class RepeatedColumns(DoorstepError):
+    """A CSV header names a column twice: the whole file is refused. ``repeated`` lists them."""
+
+    status, code, title = 422, "repeated_columns", "Import refused: repeated columns"
