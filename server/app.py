@@ -13,7 +13,6 @@ from litestar import Litestar, Request, Response, Router
 from litestar.config.app import ExperimentalFeatures
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.plugins.problem_details import (
     ProblemDetailsConfig,
@@ -38,7 +37,7 @@ from server.inputs import DoorstepRequest, query_guard_middleware
 from server.referrals.routes import router as referrals_router
 from server.rosters.routes import roster_import
 from server.rules.routes import router as rules_router
-from server.schools.routes import calendar_import, school_calendar
+from server.schools.routes import calendar_import, school_calendar, school_years
 from server.settings import Settings
 from server.students.routes import router as students_router
 from server.sync.routes import router as sync_router
@@ -71,7 +70,9 @@ def _problem(status: int, code: str, title: str, detail: str, **extra: Any) -> P
 
 
 def _from_domain(exc: DoorstepError) -> ProblemDetailsException:
-    return _problem(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+    problem = _problem(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+    problem.headers = exc.headers or None
+    return problem
 
 
 def _from_sync(exc: SyncError) -> ProblemDetailsException:
@@ -158,10 +159,6 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
         finally:
             await engine.dispose()
 
-    login_throttle = RateLimitConfig(
-        rate_limit=("minute", settings.login_rate_per_minute),
-        check_throttle_handler=lambda request: request.url.path in ("/auth/login", "/auth/refresh"),
-    )
     problem_plugin = ProblemDetailsPlugin(
         ProblemDetailsConfig(
             exception_to_problem_detail_map={
@@ -185,6 +182,7 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
             roster_import,
             calendar_import,
             school_calendar,
+            school_years,
             attendance_import,
             api_docs.assets_router(),
             audit_router,
@@ -198,7 +196,7 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
             logmod.request_context_middleware,
             dbmod.close_sessions_middleware,
             query_guard_middleware,
-            login_throttle.middleware,
+            # Login and refresh limits: in PostgreSQL, shared by every worker (server/auth/throttle.py).
             BearerAuthMiddleware,
         ],
         before_send=[logmod.before_send],

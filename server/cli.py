@@ -19,6 +19,7 @@ from typing import Annotated, Any, TextIO, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import select
@@ -86,7 +87,7 @@ def _with_session(fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
     try:
         return asyncio.run(main())
     except DoorstepError as exc:
-        console.print(f"[red]error:[/red] {exc.detail}")
+        console.print(f"[red]error:[/red] {escape(exc.detail)}")
         raise typer.Exit(1) from exc
 
 
@@ -268,7 +269,7 @@ def _import_file(kind: str, fn: ImportFn, path: Path, mode: ImportMode) -> None:
 
     result = _with_session(run)
     for bad in result.bad_rows[:50]:
-        console.print(f"  line {bad.line}: {bad.reason}")
+        console.print(f"  line {bad.line}: {escape(bad.reason)}")
     if len(result.bad_rows) > 50:
         console.print(f"  ... and {len(result.bad_rows) - 50} more bad rows")
     if not result.applied:
@@ -474,7 +475,16 @@ def serve() -> None:
     # found: with the default one the process died there, before the embedded PostgreSQL it
     # started was stopped (at exit). A handler that exits normally lets that cleanup run.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, access_log=False, log_level="warning")
+    # The app finds the client's address itself (DOORSTEP_TRUSTED_PROXIES, server/auth/clients.py);
+    # uvicorn's own proxy headers would believe X-Forwarded-For from 127.0.0.1 and rewrite it first.
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        log_level="warning",
+        proxy_headers=False,
+    )
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

@@ -18,6 +18,7 @@ class DoorstepError(Exception):
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.extra = extra
+        self.headers: dict[str, str] = {}
 
 
 class NotAuthenticated(DoorstepError):
@@ -36,6 +37,16 @@ class DeviceRevoked(DoorstepError):
     """The phone must wipe its local data: it may have been lost with student records on it."""
 
     status, code, title = 401, "device_revoked", "This device has been revoked"
+
+
+class RateLimited(DoorstepError):
+    """Too many attempts (see server/auth/throttle.py); ``retry_after`` seconds, also sent as Retry-After."""
+
+    status, code, title = 429, "rate_limited", "Too many attempts, retry later"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after=retry_after)
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class Forbidden(DoorstepError):
@@ -76,3 +87,16 @@ class ImportRejected(DoorstepError):
     """An all-or-nothing import with bad rows: nothing was written. ``bad_rows`` lists each line and reason."""
 
     status, code, title = 422, "import_rejected", "Import rejected: bad rows"
+
+
+class UnknownColumns(DoorstepError):
+    """A CSV header names a column the import does not know: the whole file is refused, in any
+    mode, before a row is read. ``unknown``, ``expected`` (and ``missing``) list the columns."""
+
+    status, code, title = 422, "unknown_columns", "Import refused: unknown columns"
+
+
+class RepeatedColumns(DoorstepError):
+    """A CSV header names a column twice: the whole file is refused. ``repeated`` lists them."""
+
+    status, code, title = 422, "repeated_columns", "Import refused: repeated columns"

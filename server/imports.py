@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas.imports import BadRow, ImportMode, ImportResult
 from server import audit
 from server.audit import Actor
-from server.errors import ImportRejected, InvalidInput
+from server.errors import ImportRejected, InvalidInput, RepeatedColumns, UnknownColumns
 
 BATCH = 50_000
 Progress = Callable[[str, int, int], None]
@@ -44,14 +44,39 @@ class Staged:
 
 
 def header_index(header: Sequence[str], required: Sequence[str], optional: Sequence[str]) -> dict[str, int]:
-    """Column positions by name. Raises RowError for a missing required column."""
-    names = [h.strip().lower() for h in header]
-    if names and names[0].startswith("\ufeff"):
-        names[0] = names[0][1:]
+    """Column positions by name (case and surrounding spaces do not matter).
+
+    A column the import does not know refuses the whole file (``UnknownColumns``): a misspelled
+    ``reason`` for ``reason_code`` would otherwise read as blank, and a re-sent day would wipe
+    the stored reason. So does a column named twice (``RepeatedColumns``). A missing required
+    column is a bad line 1 (RowError), as before, unless an unknown one is refused first.
+    """
+    written = [h.strip() for h in header]
+    if written and written[0].startswith("\ufeff"):
+        written[0] = written[0][1:].strip()
+    names = [h.lower() for h in written]
+    expected = [*required, *optional]
     missing = [c for c in required if c not in names]
+    unknown = [w for w, n in zip(written, names, strict=True) if n not in expected]
+    if unknown:
+        shown = ", ".join(w or '"" (a column without a name)' for w in unknown)
+        raise UnknownColumns(
+            f"unknown column(s): {shown}; expected: {', '.join(expected)}"
+            + (f"; missing: {', '.join(missing)}" if missing else "")
+            + ". The whole file was refused, nothing was imported.",
+            unknown=unknown,
+            expected=expected,
+            missing=missing,
+        )
+    repeated = sorted({n for n in names if names.count(n) > 1}, key=names.index)
+    if repeated:
+        raise RepeatedColumns(
+            f"column(s) named more than once: {', '.join(repeated)}. The whole file was refused, nothing was imported.",
+            repeated=repeated,
+        )
     if missing:
         raise RowError(f"missing column(s): {', '.join(missing)}")
-    return {c: names.index(c) for c in (*required, *optional) if c in names}
+    return {c: names.index(c) for c in expected if c in names}
 
 
 def batches(
@@ -182,7 +207,11 @@ class Counts:
         self.updated += other.updated
 
 
-async def upsert(session: AsyncSession, spec: Upsert, actor: Actor, import_id: uuid.UUID, action: str) -> Counts:
+async def upsert(
+    session: AsyncSession, spec: Upsert, actor: Actor, import_id: uuid.UUID, action: str, track: str | None = None
+) -> Counts:
+    """Apply ``spec``. With ``track`` (a table of ``kind text, line int``), the source line of
+    each inserted or changed record is added to it, with the table's name as ``kind``."""
     keys = ", ".join(spec.keys)
     cols = ", ".join((*spec.keys, *spec.values))
     id_col, id_val = ("id, ", "gen_random_uuid(), ") if spec.generated_id else ("", "")
@@ -198,6 +227,12 @@ async def upsert(session: AsyncSession, spec: Upsert, actor: Actor, import_id: u
     line_join = " AND ".join(f"src.{k} = up.{k}" for k in spec.keys)
     before = ", ".join(f"'{v}', o.{v}" for v in spec.values)
     after = ", ".join(f"'{v}', up.{v}" for v in spec.values)
+    tracked = (
+        f""",
+        trk AS (INSERT INTO {track} (kind, line) SELECT '{spec.table}', src.line FROM up JOIN src ON {line_join})"""
+        if track
+        else ""
+    )
     sql = f"""
         WITH src AS ({spec.source}),
         old AS (SELECT t.* FROM {spec.table} t JOIN src ON {src_join}),
@@ -217,7 +252,7 @@ async def upsert(session: AsyncSession, spec: Upsert, actor: Actor, import_id: u
             FROM up JOIN old o ON {key_join} JOIN src ON {line_join}
             WHERE up.updated_
             RETURNING 1
-        )
+        ){tracked}
         SELECT count(*) FILTER (WHERE NOT updated_) AS inserted, count(*) FILTER (WHERE updated_) AS updated,
                (SELECT count(*) FROM aud) AS audited
         FROM up
@@ -365,6 +400,7 @@ async def stage_csv(
     table: str,
     stream: io.TextIOBase,
     required: Sequence[str],
+    optional: Sequence[str],
     progress: Progress | None = None,
     total_rows: int = 0,
 ) -> tuple[dict[str, int], int] | None:
@@ -376,6 +412,7 @@ async def stage_csv(
     counted and must equal the records COPY stored. Anything PostgreSQL refuses (a row with the
     wrong number of fields, a blank line, bad encoding), a header with a missing column, or a
     record over several lines rewinds; the Python reader then reports each bad line, as before.
+    A header with an unknown or repeated column raises, as the Python reader does.
     """
     start = stream.tell()
     first = stream.readline()
@@ -384,13 +421,10 @@ async def stage_csv(
         return None
     try:
         header = next(csv.reader([first]))
-        header_index(header, required, ())
+        ix = header_index(header, required, optional)  # unknown or repeated columns: refused here
     except (RowError, csv.Error, StopIteration):
         stream.seek(start)
         return None
-    names = [h.strip().lower() for h in header]
-    names[0] = names[0].removeprefix("\ufeff")
-    ix = {name: names.index(name) for name in names}
     width = len(header)
     columns = [f"c{k}" for k in range(width)]
     seen = _Seen()

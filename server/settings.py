@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -23,6 +24,26 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _at_least(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    value = _int(env, name, default)
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def parse_proxies(raw: str, name: str = "DOORSTEP_TRUSTED_PROXIES") -> tuple[str, ...]:
+    """Comma-separated addresses or CIDR blocks, as normalised CIDR strings (``10.0.0.1/32``)."""
+    proxies = []
+    for part in raw.split(","):
+        if not (part := part.strip()):
+            continue
+        try:
+            proxies.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError as exc:
+            raise SettingsError(f"{name}: {part!r} is not an IP address or CIDR block") from exc
+    return tuple(proxies)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable about a Doorstep process.
@@ -39,6 +60,15 @@ class Settings:
     refresh_token_seconds: int = 30 * 24 * 3600
     max_body_bytes: int = 1_000_000
     login_rate_per_minute: int = 10
+    """Failed logins per client address per minute; also refreshes per device per minute."""
+    login_lockout_failures: int = 5
+    """Consecutive failed logins for one username before it backs off."""
+    login_backoff_seconds: int = 30
+    """The first back-off; it doubles with each further failure..."""
+    login_backoff_max_seconds: int = 15 * 60
+    """...up to this."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Peers (CIDR blocks) whose X-Forwarded-For is believed; none by default."""
     log_level: str = "INFO"
     log_json: bool = True
     demo_password: str | None = field(default=None, repr=False)
@@ -58,7 +88,11 @@ class Settings:
             access_token_seconds=_int(env, "DOORSTEP_ACCESS_TOKEN_SECONDS", 15 * 60),
             refresh_token_seconds=_int(env, "DOORSTEP_REFRESH_TOKEN_SECONDS", 30 * 24 * 3600),
             max_body_bytes=_int(env, "DOORSTEP_MAX_BODY_BYTES", 1_000_000),
-            login_rate_per_minute=_int(env, "DOORSTEP_LOGIN_RATE_PER_MINUTE", 10),
+            login_rate_per_minute=_at_least(env, "DOORSTEP_LOGIN_RATE_PER_MINUTE", 10, 1),
+            login_lockout_failures=_at_least(env, "DOORSTEP_LOGIN_LOCKOUT_FAILURES", 5, 1),
+            login_backoff_seconds=_at_least(env, "DOORSTEP_LOGIN_BACKOFF_SECONDS", 30, 1),
+            login_backoff_max_seconds=_at_least(env, "DOORSTEP_LOGIN_BACKOFF_MAX_SECONDS", 15 * 60, 1),
+            trusted_proxies=parse_proxies(env.get("DOORSTEP_TRUSTED_PROXIES") or ""),
             log_level=(env.get("DOORSTEP_LOG_LEVEL") or "INFO").upper(),
             log_json=(env.get("DOORSTEP_LOG_FORMAT") or "json") == "json",
             demo_password=env.get("DOORSTEP_DEMO_PASSWORD") or None,

@@ -22,6 +22,7 @@ from server import imports as imp
 from server.attendance import imports as att
 from server.attendance.models import AttendanceRecord
 from server.audit import Actor, AuditEntry
+from server.errors import UnknownColumns
 from tests.helpers import Client
 from tests.test_imports import ATTENDANCE, CALENDAR, ROSTER, post
 
@@ -191,12 +192,12 @@ async def test_files_postgres_cannot_number_go_through_python(
 
 
 @pytest.mark.usefixtures("district")
-async def test_columns_in_any_order_with_extras_and_optional_ones_missing(
+async def test_columns_in_any_order_in_any_case_and_optional_ones_missing(
     db: AsyncSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await require_postgres_parsing(db)
     monkeypatch.setattr(imp, "batches", no_python)
-    body = "Day,extra,SCHOOL_CODE,student_number,present_half_day\n2025-09-02,x,IMP1,T-1001,false\n2025-09-02,y,IMP1,T-1002,t\n"
+    body = "Day,SCHOOL_CODE,student_number,present_half_day\n2025-09-02,IMP1,T-1001,false\n2025-09-02,IMP1,T-1002,t\n"
     result = await run(db, body, ImportMode.ALL_OR_NOTHING)
     assert (result.applied, result.inserted, bad(result)) == (True, 2, [])
 
@@ -233,3 +234,113 @@ async def test_a_bulk_load_checks_row_by_row_when_the_locks_wait(
         await reader.rollback()
     assert result.inserted == 4
     assert (await db.execute(text(FOREIGN_KEYS))).all() == before
+
+
+MISSPELLED = ATTENDANCE.replace("reason_code,documentation_received_on", "reason,documentation_date", 1)
+
+
+@pytest.mark.usefixtures("district")
+@pytest.mark.parametrize("mode", [ImportMode.ALL_OR_NOTHING, ImportMode.GOOD_ROWS])
+@pytest.mark.parametrize("reader", ["postgres", "python"])
+async def test_unknown_columns_are_refused_by_either_reader_before_any_row_is_written(
+    db: AsyncSession, monkeypatch: pytest.MonkeyPatch, reader: str, mode: ImportMode
+) -> None:
+    assert (await run(db, ATTENDANCE, ImportMode.ALL_OR_NOTHING)).inserted == 4
+    if reader == "postgres":
+        await require_postgres_parsing(db)
+        monkeypatch.setattr(imp, "batches", no_python)
+    with pytest.raises(UnknownColumns) as refused:
+        await run(db, MISSPELLED if reader == "postgres" else generator(MISSPELLED), mode)
+    assert refused.value.extra["unknown"] == ["reason", "documentation_date"]
+    assert refused.value.extra["expected"][:3] == ["student_number", "school_code", "day"]
+    reasons = await db.scalars(select(AttendanceRecord.reason_code).order_by(AttendanceRecord.day))
+    assert sorted(r or "" for r in reasons) == ["", "", "illness", "unexcused"]
+    corrections = await db.scalars(select(AuditEntry.id).where(AuditEntry.action == "attendance.corrected"))
+    assert list(corrections) == []
+
+
+@pytest.mark.usefixtures("district")
+async def test_a_quoted_header_with_an_unknown_column_is_refused_too(db: AsyncSession) -> None:
+    """A header PostgreSQL is not trusted with (quotes) goes through Python: same refusal."""
+    body = '"student_number","school_code","day","present_half_day","Reason"\nT-1001,IMP1,2025-09-02,false,illness\n'
+    with pytest.raises(UnknownColumns) as refused:
+        await run(db, body, ImportMode.GOOD_ROWS)
+    assert refused.value.extra["unknown"] == ["Reason"]
+    assert await db.scalar(select(AttendanceRecord.day).limit(1)) is None
+
+
+DISAGREE = (
+    HEADER
+    + """T-1001,IMP1,2025-09-02,300,360,false,,,
+T-1001,IMP1,2025-09-03,100,360,true,,,
+T-1001,IMP1,2025-09-04,180,360,true,,,
+T-1001,IMP1,2025-09-05,179,360,false,,,
+T-1001,IMP1,2025-09-08,0,360,,,illness,
+T-1001,IMP1,2025-09-09,,,false,,,
+"""
+)
+DISAGREE_BAD = [
+    (2, "minutes_present and present_half_day disagree: 300 of 360 minutes is at least half the day"),
+    (3, "minutes_present and present_half_day disagree: 100 of 360 minutes is less than half the day"),
+]
+
+
+@pytest.mark.usefixtures("district")
+@pytest.mark.parametrize("reader", ["postgres", "python"])
+async def test_minutes_and_present_half_day_that_disagree_are_a_bad_row(
+    db: AsyncSession, monkeypatch: pytest.MonkeyPatch, reader: str
+) -> None:
+    if reader == "postgres":
+        await require_postgres_parsing(db)
+        monkeypatch.setattr(imp, "batches", no_python)
+    result = await run(db, DISAGREE if reader == "postgres" else generator(DISAGREE), ImportMode.GOOD_ROWS)
+    assert bad(result) == DISAGREE_BAD
+    assert (result.applied, result.inserted) == (True, 4)
+
+
+VOIDS = (
+    HEADER.rstrip("\n")
+    + ",void\n"
+    + """T-1001,IMP1,2025-09-02,0,360,,,illness,,true
+T-1002,IMP1,2025-09-02,,,,,,,t
+T-1003,IMP1,2025-09-02,,,,,,,true
+T-1001,IMP1,2025-09-09,,,,,,,true
+T-1001,IMP1,2025-09-09,360,360,,,,,
+T-1001,IMP1,2025-09-10,,,,,,,TRUE
+T-9999,IMP1,2025-09-10,,,,,,,true
+T-1001,IMP1,2025-09-11,,,,,,,nope
+T-1001,IMP1,2025-09-03,360,360,,true,,,false
+T-1001,IMP1,2025-09-12,,,,,,,
+"""
+)
+VOIDS_BAD = [
+    (4, "void: the record of this day is at school IMP2, not IMP1"),
+    (6, "student_number and day repeats line 5"),
+    (8, "unknown student_number T-9999"),
+    (9, "void: expected true or false, got 'nope'"),
+    (11, "give minutes_present and minutes_scheduled, or present_half_day"),
+]
+
+
+@pytest.mark.usefixtures("district")
+@pytest.mark.parametrize("reader", ["postgres", "python"])
+async def test_voids_are_read_alike_by_either_reader(
+    db: AsyncSession, monkeypatch: pytest.MonkeyPatch, reader: str
+) -> None:
+    assert (await run(db, ATTENDANCE, ImportMode.ALL_OR_NOTHING)).inserted == 4
+    if reader == "postgres":
+        await require_postgres_parsing(db)
+        monkeypatch.setattr(imp, "batches", no_python)
+    result = await run(db, VOIDS if reader == "postgres" else generator(VOIDS), ImportMode.GOOD_ROWS)
+    assert bad(result) == VOIDS_BAD
+    # Lines 2 and 3 voided; 5 and 7 void nothing, 10 changes nothing: unchanged.
+    assert (result.deleted, result.inserted, result.updated, result.unchanged) == (2, 0, 0, 3)
+    rows = await db.execute(
+        text(
+            "SELECT s.student_number, a.day::text FROM attendance_record a JOIN student s ON s.id = a.student_id "
+            "ORDER BY 1, 2"
+        )
+    )
+    assert [tuple(r) for r in rows] == [("T-1001", "2025-09-03"), ("T-1003", "2025-09-02")]
+    voided = await db.scalars(select(AuditEntry.detail).where(AuditEntry.action == "attendance.voided"))
+    assert sorted(d["line"] for d in voided if d) == [2, 3]

@@ -4,13 +4,17 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from sqlalchemy import select, text
+import pytest
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.attendance.models import AttendanceRecord
 from server.audit import AuditEntry
+from server.rules.evaluate import evaluate_all
+from server.rules.models import TruancyEpisode
 from server.schools.models import School, SchoolYear
 from server.students.models import Enrollment, Guardian, Household, Student
 from tests.helpers import Client, bearer, login
@@ -25,6 +29,7 @@ CALENDAR = "school_code,school_name,school_year,day\n" + "".join(
     f"{code},,2025-2026,2025-09-{d:02d}\n" for code in ("IMP1", "IMP2") for d in (2, 3, 4, 5, 8, 9, 10, 11, 12, 15)
 )
 
+ATTENDANCE_HEADER = "student_number,school_code,day,minutes_present,minutes_scheduled,present_half_day,tardy,reason_code,documentation_received_on\n"
 ATTENDANCE = """student_number,school_code,day,minutes_present,minutes_scheduled,present_half_day,tardy,reason_code,documentation_received_on
 T-1001,IMP1,2025-09-02,0,360,,,illness,
 T-1001,IMP1,2025-09-03,360,360,,true,,
@@ -219,3 +224,267 @@ async def test_only_office_staff_and_admins_import(client: Client) -> None:
     for who in ("cm1", "sup1", "counselor1"):
         for path in ("/rosters/imports", "/calendars/imports", "/attendance/imports"):
             assert (await post(client, who, path, "x\n")).status_code == 403, (who, path)
+
+
+# --- The header: an unknown column refuses the whole file ------------------------------------
+
+ATTENDANCE_COLUMNS = [
+    "student_number",
+    "school_code",
+    "day",
+    "minutes_present",
+    "minutes_scheduled",
+    "present_half_day",
+    "tardy",
+    "reason_code",
+    "documentation_received_on",
+]
+
+
+@pytest.mark.parametrize("mode", ["all_or_nothing", "good_rows"])
+@pytest.mark.parametrize(
+    ("path", "body", "unknown"),
+    [
+        ("/rosters/imports", ROSTER.replace(",guardian2_name\n", ",guardian_2_name\n", 1), ["guardian_2_name"]),
+        (
+            "/calendars/imports",
+            CALENDAR.replace("school_year,day", "schoolyear,school_year,day", 1).replace(
+                ",2025-2026,", ",x,2025-2026,"
+            ),
+            ["schoolyear"],
+        ),
+        (
+            "/attendance/imports",
+            ATTENDANCE.replace("reason_code,documentation_received_on", "reason,documentation_date", 1),
+            ["reason", "documentation_date"],
+        ),
+    ],
+)
+async def test_an_unknown_column_refuses_the_whole_file_in_either_mode(
+    client: Client, db: AsyncSession, path: str, body: str, unknown: list[str], mode: str
+) -> None:
+    if path == "/attendance/imports":
+        for setup, csv in (("/rosters/imports", ROSTER), ("/calendars/imports", CALENDAR)):
+            assert (await post(client, "office1", setup, csv)).status_code == 200
+    written = ("%.import", "%.corrected", "%.voided", "calendar.%")
+    imports = select(func.count()).select_from(AuditEntry).where(or_(*(AuditEntry.action.like(a) for a in written)))
+    audits_before = await db.scalar(imports)
+    response = await post(client, "office1", path, body, mode=mode)
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["code"] == "unknown_columns"
+    assert problem["type"] == "urn:doorstep:problem:unknown_columns"
+    assert problem["unknown"] == unknown
+    assert all(name in problem["detail"] for name in unknown)
+    assert "student_number" in problem["expected"] or "school_code" in problem["expected"]
+    assert not set(unknown) & set(problem["expected"])
+    # Nothing was written: no record, no audit row, no evaluation queued.
+    assert await db.scalar(imports) == audits_before
+    assert await db.scalar(select(AttendanceRecord.day).limit(1)) is None
+    if path == "/rosters/imports":
+        assert await db.scalar(select(Student.id).where(Student.student_number == "T-1001")) is None
+    if path == "/calendars/imports":
+        assert await db.scalar(select(SchoolYear.id).where(SchoolYear.name == "2025-2026")) is None
+
+
+async def test_the_expected_attendance_columns_are_listed(client: Client) -> None:
+    for setup, csv in (("/rosters/imports", ROSTER), ("/calendars/imports", CALENDAR)):
+        assert (await post(client, "office1", setup, csv)).status_code == 200
+    body = ATTENDANCE.replace("reason_code", "reason", 1)
+    problem = (await post(client, "office1", "/attendance/imports", body)).json()
+    assert (problem["unknown"], problem["expected"]) == (["reason"], [*ATTENDANCE_COLUMNS, "void"])
+
+
+async def test_a_misspelled_column_cannot_undo_an_excused_absence(client: Client, db: AsyncSession) -> None:
+    """Re-sending a day with its reason under a misspelled header used to update the stored record:
+    the excused absence became unexcused, with no documentation."""
+    await load_all(client)
+    resent = ATTENDANCE.replace("reason_code,documentation_received_on", "reason,documentation_date", 1)
+    response = await post(client, "office1", "/attendance/imports", resent, mode="good_rows")
+    assert response.status_code == 422
+    assert response.json()["code"] == "unknown_columns"
+    ada = await db.scalar(select(Student.id).where(Student.student_number == "T-1001"))
+    reason = await db.scalar(
+        select(AttendanceRecord.reason_code).where(
+            AttendanceRecord.student_id == ada, AttendanceRecord.day == date(2025, 9, 2)
+        )
+    )
+    assert reason == "illness"
+    corrections = await db.scalar(
+        select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "attendance.corrected")
+    )
+    assert corrections == 0
+
+
+async def test_a_repeated_column_refuses_the_whole_file(client: Client) -> None:
+    body = "school_code,school_year,day,DAY\nIMP1,2025-2026,2025-09-02,2025-09-03\n"
+    response = await post(client, "office1", "/calendars/imports", body, mode="good_rows")
+    assert response.status_code == 422
+    problem = response.json()
+    assert (problem["code"], problem["repeated"]) == ("repeated_columns", ["day"])
+
+
+async def test_minutes_that_contradict_present_half_day_are_a_bad_row(client: Client, db: AsyncSession) -> None:
+    for path, body in (("/rosters/imports", ROSTER), ("/calendars/imports", CALENDAR)):
+        assert (await post(client, "office1", path, body)).status_code == 200
+    body = ATTENDANCE + "T-1003,IMP2,2025-09-03,360,360,false,,,\n"
+    response = await post(client, "office1", "/attendance/imports", body)
+    assert response.status_code == 422
+    assert response.json()["bad_rows"] == [
+        {
+            "line": 6,
+            "reason": "minutes_present and present_half_day disagree: 360 of 360 minutes is at least half the day",
+        }
+    ]
+    assert await db.scalar(select(AttendanceRecord.day).limit(1)) is None
+
+
+# --- Mid-year transfers: one roster row per enrollment -----------------------------------------
+
+ROSTER_HEADER = ROSTER.splitlines()[0] + "\n"
+ADA_AT_IMP1 = "T-1001,Ada,Quill,2013-04-02,7,IMP1,Import Middle,2025-2026,2025-09-02,{exit},H-1,555-0101,es,1 Elm St,41.55,-73.04,Rosa Quill,mother,555-0101,Luis Quill\n"
+ADA_AT_IMP2 = "T-1001,Ada,Quill,2013-04-02,8,IMP2,Import Two,2025-2026,{enter},,H-1,555-0101,es,1 Elm St,41.55,-73.04,Rosa Quill,mother,555-0101,Luis Quill\n"
+OTHERS = "".join(ROSTER.splitlines(keepends=True)[2:])
+
+
+async def enrollments(db: AsyncSession, student_number: str) -> list[tuple[str, str, str | None, str | None]]:
+    rows = await db.execute(
+        select(School.code, Enrollment.entered_on, Enrollment.exited_on, Enrollment.grade)
+        .join(School, School.id == Enrollment.school_id)
+        .join(Student, Student.id == Enrollment.student_id)
+        .where(Student.student_number == student_number)
+        .order_by(Enrollment.entered_on)
+    )
+    return [(code, str(entered), str(exited) if exited else None, grade) for code, entered, exited, grade in rows]
+
+
+async def test_a_mid_year_transfer_imports_both_enrollments(client: Client, db: AsyncSession) -> None:
+    roster = ROSTER_HEADER + ADA_AT_IMP1.format(exit="2025-10-31") + OTHERS + ADA_AT_IMP2.format(enter="2025-11-03")
+    response = await post(client, "office1", "/rosters/imports", roster)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["rows"], body["rejected"], body["unchanged"]) == (4, 0, 0)
+    assert body["by_table"]["student"] == {"inserted": 3, "updated": 0}
+    assert body["by_table"]["enrollment"] == {"inserted": 4, "updated": 0}
+    assert await enrollments(db, "T-1001") == [
+        ("IMP1", "2025-09-02", "2025-10-31", "7"),
+        ("IMP2", "2025-11-03", None, "8"),
+    ]
+    # The student's school and grade are those of her latest enrollment.
+    ada = (await db.scalars(select(Student).where(Student.student_number == "T-1001"))).one()
+    assert (await db.get(School, ada.school_id), ada.grade) == (
+        (await db.scalars(select(School).where(School.code == "IMP2"))).one(),
+        "8",
+    )
+    again = (await post(client, "office1", "/rosters/imports", roster)).json()
+    assert (again["inserted"], again["updated"], again["unchanged"]) == (0, 0, 4)
+
+
+async def test_a_transfer_sent_after_the_first_roster_closes_the_earlier_enrollment(
+    client: Client, db: AsyncSession
+) -> None:
+    assert (await post(client, "office1", "/rosters/imports", ROSTER)).status_code == 200
+    # Only the new enrollment: it overlaps the stored one, still open. Refused, and said why.
+    alone = ROSTER_HEADER + ADA_AT_IMP2.format(enter="2025-11-03")
+    response = await post(client, "office1", "/rosters/imports", alone)
+    assert response.status_code == 422
+    assert response.json()["bad_rows"] == [
+        {
+            "line": 2,
+            "reason": "enrollment dates overlap a stored enrollment not in this file (IMP1 from 2025-09-02, open): "
+            "send it with its exited_on in the same file",
+        }
+    ]
+    both = ROSTER_HEADER + ADA_AT_IMP1.format(exit="2025-10-31") + ADA_AT_IMP2.format(enter="2025-11-03")
+    response = await post(client, "office1", "/rosters/imports", both)
+    assert response.status_code == 200, response.text
+    assert response.json()["by_table"]["enrollment"] == {"inserted": 1, "updated": 1}
+    assert await enrollments(db, "T-1001") == [
+        ("IMP1", "2025-09-02", "2025-10-31", "7"),
+        ("IMP2", "2025-11-03", None, "8"),
+    ]
+
+
+async def test_overlapping_or_repeated_enrollments_and_disagreeing_names_are_bad_rows(client: Client) -> None:
+    roster = (
+        ROSTER_HEADER
+        + ADA_AT_IMP1.format(exit="2025-11-14")
+        + ADA_AT_IMP2.format(enter="2025-11-03")
+        + ADA_AT_IMP1.format(exit="2025-11-14")
+        + ADA_AT_IMP2.format(enter="2025-12-01").replace("Ada,Quill", "Ada,Quil")
+        + OTHERS
+    )
+    response = await post(client, "office1", "/rosters/imports", roster, mode="good_rows")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [(b["line"], b["reason"]) for b in body["bad_rows"]] == [
+        (3, "enrollment dates overlap line 2 (IMP1 from 2025-09-02 to 2025-11-14)"),
+        (4, "student_number, school_code, school_year and entered_on repeats line 2"),
+        (5, "first_name, last_name and birth_date differ from line 2 (same student_number)"),
+    ]
+    assert (body["rows"], body["rejected"], body["by_table"]["enrollment"]["inserted"]) == (6, 3, 3)
+
+
+# --- Voiding attendance imported by mistake ----------------------------------------------------
+
+VOID_HEADER = ATTENDANCE.splitlines()[0] + ",void\n"
+
+
+async def test_attendance_imported_by_mistake_is_voided_audited_and_re_evaluated(
+    client: Client, db: AsyncSession
+) -> None:
+    await load_all(client)
+    await db.execute(text("DELETE FROM procrastinate.procrastinate_jobs"))
+    ada = await db.scalar(select(Student.id).where(Student.student_number == "T-1001"))
+    # The row as it was imported, with void=true; or just its keys.
+    voids = VOID_HEADER + "T-1001,IMP1,2025-09-02,0,360,,,illness,,true\nT-1002,IMP1,2025-09-02,,,,,,,yes\n"
+    response = await post(client, "office1", "/attendance/imports", voids)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["rows"], body["deleted"], body["inserted"], body["updated"], body["unchanged"]) == (2, 2, 0, 0, 0)
+    assert body["evaluation_queued"] is True
+    jobs = await db.execute(text("SELECT task_name FROM procrastinate.procrastinate_jobs WHERE status = 'todo'"))
+    assert [j for (j,) in jobs] == ["rules.evaluate"]
+    days = await db.scalars(select(AttendanceRecord.day).where(AttendanceRecord.student_id == ada))
+    assert [str(d) for d in days] == ["2025-09-03"]
+    voided = (
+        await db.scalars(select(AuditEntry).where(AuditEntry.action == "attendance.voided").order_by(AuditEntry.id))
+    ).all()
+    assert [(v.entity_id, v.actor_role) for v in voided][0] == (f"{ada}/2025-09-02", "office_staff")
+    assert [v.detail and (v.detail["line"], v.detail["before"]["reason_code"]) for v in voided] == [
+        (2, "illness"),
+        (3, None),
+    ]
+    summary = (await db.scalars(select(AuditEntry).where(AuditEntry.action == "attendance.import"))).all()[-1]
+    assert summary.detail and summary.detail["deleted"] == 2
+    # Sending the voids again changes nothing.
+    again = (await post(client, "office1", "/attendance/imports", voids)).json()
+    assert (again["deleted"], again["unchanged"], again["evaluation_queued"]) == (0, 2, False)
+
+
+async def test_a_void_must_name_the_school_of_the_record(client: Client, db: AsyncSession) -> None:
+    await load_all(client)
+    voids = VOID_HEADER + "T-1003,IMP1,2025-09-02,,,,,,,true\nT-1001,IMP1,2025-09-03,,,,,,,maybe\n"
+    response = await post(client, "office1", "/attendance/imports", voids)
+    assert response.status_code == 422
+    assert response.json()["bad_rows"] == [
+        {"line": 2, "reason": "void: the record of this day is at school IMP2, not IMP1"},
+        {"line": 3, "reason": "void: expected true or false, got 'maybe'"},
+    ]
+    assert await db.scalar(select(func.count()).select_from(AttendanceRecord)) == 4
+
+
+async def test_voiding_absences_ends_the_episode_they_triggered(client: Client, db: AsyncSession) -> None:
+    for path, body in (("/rosters/imports", ROSTER), ("/calendars/imports", CALENDAR)):
+        assert (await post(client, "office1", path, body)).status_code == 200
+    absences = "".join(f"T-1001,IMP1,2025-09-{d:02d},0,360,,,unexcused,\n" for d in (2, 3, 4, 5))
+    assert (await post(client, "office1", "/attendance/imports", ATTENDANCE_HEADER + absences)).status_code == 200
+    await evaluate_all(db, date(2025, 9, 12))
+    open_episode = select(TruancyEpisode.rule).where(TruancyEpisode.ended_on.is_(None))
+    assert list(await db.scalars(open_episode)) == ["chronic"]  # 4 absences in 9 school days
+    await db.execute(text("DELETE FROM procrastinate.procrastinate_jobs"))  # the queued job has run
+    void = VOID_HEADER + "".join(f"T-1001,IMP1,2025-09-{d:02d},,,,,,,true\n" for d in (2, 3, 4, 5))
+    response = (await post(client, "office1", "/attendance/imports", void)).json()
+    assert (response["deleted"], response["evaluation_queued"]) == (4, True)
+    await evaluate_all(db, date(2025, 9, 12))  # what the queued job does
+    assert list(await db.scalars(open_episode)) == []

@@ -39,6 +39,7 @@ OPTIONAL = (
     "tardy",
     "reason_code",
     "documentation_received_on",
+    "void",
 )
 COLUMNS = (
     "student_number",
@@ -50,6 +51,7 @@ COLUMNS = (
     "tardy",
     "reason_code",
     "documentation_received_on",
+    "void",
 )
 VALUES = (
     "school_id",
@@ -62,14 +64,14 @@ VALUES = (
 )
 _DDL = (
     "student_number text, school_code text, day date, minutes_present int, minutes_scheduled int, "
-    "present_half_day bool, tardy bool, reason_code text, documentation_received_on date"
+    "present_half_day bool, tardy bool, reason_code text, documentation_received_on date, void bool"
 )
 _REASONS = frozenset(r.value for r in ReasonCode)
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _MAX_DIGITS = 9
 TEMP = "imp_attendance"
 """The checked rows: ``line``, resolved keys, typed values, ``bad`` (the reason) and ``state``
-(``n`` new, ``c`` changed, ``u`` unchanged)."""
+(``n`` new, ``c`` changed, ``u`` unchanged, ``v`` void of a stored record, ``x`` void of none)."""
 TEMP_CSV = "imp_attendance_csv"
 TEMP_ROWS = "imp_attendance_rows"
 BULK_NEW_ROWS = 100_000
@@ -91,6 +93,7 @@ def _converter(ix: dict[str, int]) -> imp.Convert:
     i_mp, i_ms = ix.get("minutes_present"), ix.get("minutes_scheduled")
     i_hd, i_t = ix.get("present_half_day"), ix.get("tardy")
     i_r, i_doc = ix.get("reason_code"), ix.get("documentation_received_on")
+    i_v = ix.get("void")
     reasons = _REASONS
 
     def convert(row: list[str]) -> tuple[Any, ...]:
@@ -99,6 +102,7 @@ def _converter(ix: dict[str, int]) -> imp.Convert:
         if not sn or not sc:
             raise imp.RowError("student_number and school_code are required")
         day = _strict_date(row[i_day], "day", "not a date (YYYY-MM-DD)")
+        void = (imp.parse_bool(row[i_v], "void") or False) if i_v is not None else False
         mp_s = row[i_mp] if i_mp is not None else ""
         ms_s = row[i_ms] if i_ms is not None else ""
         hd = imp.parse_bool(row[i_hd], "present_half_day") if i_hd is not None else None
@@ -111,7 +115,12 @@ def _converter(ix: dict[str, int]) -> imp.Convert:
             mp, ms = int(mp_s), int(ms_s)
             if ms == 0 or mp > ms:
                 raise imp.RowError("minutes_present must be between 0 and minutes_scheduled (> 0)")
-        elif hd is None:
+            if hd is not None and hd != (mp * 2 >= ms):
+                half = "at least" if mp * 2 >= ms else "less than"
+                raise imp.RowError(
+                    f"minutes_present and present_half_day disagree: {mp} of {ms} minutes is {half} half the day"
+                )
+        elif hd is None and not void:
             raise imp.RowError("give minutes_present and minutes_scheduled, or present_half_day")
         tardy = (imp.parse_bool(row[i_t], "tardy") or False) if i_t is not None else False
         reason: str | None = row[i_r] if i_r is not None else ""
@@ -122,7 +131,7 @@ def _converter(ix: dict[str, int]) -> imp.Convert:
             reason = None
         doc_s = row[i_doc] if i_doc is not None else ""
         doc = _strict_date(doc_s, "documentation_received_on", "not a date") if doc_s else None
-        return (sn, sc, day, mp, ms, hd, tardy, reason, doc)
+        return (sn, sc, day, mp, ms, hd, tardy, reason, doc, void)
 
     return convert
 
@@ -158,12 +167,13 @@ def _csv_source(ix: dict[str, int]) -> str:
     def col(name: str) -> str:
         return f"r.c{ix[name]}" if name in ix else "NULL::text"
 
-    sn, sc, day, mp, ms, hd, t, reason, doc = (col(c) for c in COLUMNS)
+    sn, sc, day, mp, ms, hd, t, reason, doc, void = (col(c) for c in COLUMNS)
     blank = "coalesce({}, '') = ''"
     return f"""
-        SELECT v.line, v.sn, v.sc, v.day, v.mp, v.ms, v.hd, v.tardy, v.reason_code, v.doc, CASE
+        SELECT v.line, v.sn, v.sc, v.day, v.mp, v.ms, v.hd, v.tardy, v.reason_code, v.doc, v.void, CASE
             WHEN {blank.format("v.sn")} OR {blank.format("v.sc")} THEN 'student_number and school_code are required'
             WHEN v.day IS NULL THEN 'day: not a date (YYYY-MM-DD): ' || {_repr("coalesce(v.day_s, '')")}
+            WHEN v.void IS NULL THEN 'void: expected true or false, got ' || {_repr("v.void_s")}
             WHEN v.hd IS NULL AND btrim(v.hd_s, {_SPACE}) <> ''
                 THEN 'present_half_day: expected true or false, got ' || {_repr("v.hd_s")}
             WHEN NOT ({blank.format("v.mp_s")} AND {blank.format("v.ms_s")})
@@ -174,7 +184,11 @@ def _csv_source(ix: dict[str, int]) -> str:
                 THEN 'minutes_present and minutes_scheduled: too large'
             WHEN v.mp IS NOT NULL AND (v.ms = 0 OR v.mp > v.ms)
                 THEN 'minutes_present must be between 0 and minutes_scheduled (> 0)'
-            WHEN v.mp IS NULL AND v.hd IS NULL THEN 'give minutes_present and minutes_scheduled, or present_half_day'
+            WHEN v.mp IS NOT NULL AND v.hd IS NOT NULL AND v.hd <> (v.mp * 2 >= v.ms)
+                THEN 'minutes_present and present_half_day disagree: ' || v.mp || ' of ' || v.ms || ' minutes is '
+                     || CASE WHEN v.mp * 2 >= v.ms THEN 'at least' ELSE 'less than' END || ' half the day'
+            WHEN v.mp IS NULL AND v.hd IS NULL AND NOT v.void
+                THEN 'give minutes_present and minutes_scheduled, or present_half_day'
             WHEN v.tardy IS NULL THEN 'tardy: expected true or false, got ' || {_repr("v.t_s")}
             WHEN v.reason_code <> ALL(CAST(:reasons AS text[]))
                 THEN 'reason_code: unknown code ' || {_repr("v.reason_code")}
@@ -185,11 +199,12 @@ def _csv_source(ix: dict[str, int]) -> str:
                    CASE WHEN u.doc0::text = u.doc_s THEN u.doc0 END AS doc
             FROM (
                 SELECT r.line, {sn} AS sn, {sc} AS sc, {day} AS day_s, {mp} AS mp_s, {ms} AS ms_s, {hd} AS hd_s,
-                       {t} AS t_s, {doc} AS doc_s,
+                       {t} AS t_s, {doc} AS doc_s, {void} AS void_s,
                        CASE WHEN pg_input_is_valid({day}, 'date') THEN {day}::date END AS day0,
                        CASE WHEN pg_input_is_valid({doc}, 'date') THEN {doc}::date END AS doc0,
                        {_int(mp)} AS mp, {_int(ms)} AS ms, {_bool(hd)} AS hd,
                        CASE WHEN btrim({t}, {_SPACE}) <> '' THEN {_bool(t)} ELSE false END AS tardy,
+                       CASE WHEN btrim({void}, {_SPACE}) <> '' THEN {_bool(void)} ELSE false END AS void,
                        nullif({reason}, '') AS reason_code
                 FROM {TEMP_CSV} r
                 OFFSET 0  -- fences: each conversion is computed once, not once per mention
@@ -202,14 +217,14 @@ def _csv_source(ix: dict[str, int]) -> str:
 _ROWS_SOURCE = f"""
     SELECT r.line, r.student_number AS sn, r.school_code AS sc, r.day, r.minutes_present AS mp,
            r.minutes_scheduled AS ms, r.present_half_day AS hd, r.tardy, r.reason_code,
-           r.documentation_received_on AS doc, NULL::text AS bad
+           r.documentation_received_on AS doc, r.void, NULL::text AS bad
     FROM {TEMP_ROWS} r
 """
 
 
 def _checked(source: str) -> str:
     """The checked rows (TEMP) from a source of converted rows: keys resolved by hash joins, each
-    row compared with the record it would replace."""
+    row compared with the record it would replace (or void)."""
     old = ", ".join(f"a.{v}" for v in VALUES)
     return f"""
         CREATE TEMP TABLE {TEMP} ON COMMIT DROP AS
@@ -217,8 +232,13 @@ def _checked(source: str) -> str:
                s.ms AS minutes_scheduled, s.hd AS present_half_day, s.tardy, s.reason_code,
                s.doc AS documentation_received_on,
                coalesce(s.bad, CASE WHEN st.id IS NULL THEN 'unknown student_number ' || s.sn
-                                    WHEN sc.id IS NULL THEN 'unknown school_code ' || s.sc END) AS bad,
-               CASE WHEN a.student_id IS NULL THEN 'n'
+                                    WHEN sc.id IS NULL THEN 'unknown school_code ' || s.sc
+                                    WHEN s.void AND a.school_id <> sc.id
+                                    THEN 'void: the record of this day is at school '
+                                         || (SELECT o.code FROM school o WHERE o.id = a.school_id) || ', not ' || s.sc
+                                    END) AS bad,
+               CASE WHEN s.void THEN CASE WHEN a.student_id IS NULL THEN 'x' ELSE 'v' END
+                    WHEN a.student_id IS NULL THEN 'n'
                     WHEN ({old}) IS DISTINCT FROM (sc.id, s.mp, s.ms, s.hd, s.tardy, s.reason_code, s.doc)
                     THEN 'c' ELSE 'u' END AS state
         FROM ({source}) s
@@ -234,9 +254,10 @@ _DUPLICATES = f"""
           GROUP BY student_id, day HAVING count(*) > 1) d
     WHERE i.student_id = d.student_id AND i.day = d.day AND i.line <> d.first_line AND i.bad IS NULL
 """
-_EXISTING = "AND state <> 'n'"
-"""Two rows of a key share its state: repeated keys of records that exist are found among those
-rows alone; repeated new keys would break the primary key on insert (see ``import_attendance``)."""
+_EXISTING = f"AND (state <> 'n' OR (student_id, day) IN (SELECT student_id, day FROM {TEMP} WHERE state = 'x'))"
+"""Rows of a key that exists all have a state other than ``n``: repeated keys of records that
+exist are found among those rows alone, and so are new keys also voided (``x``, a few rows);
+repeated new keys would break the primary key on insert (see ``import_attendance``)."""
 
 
 async def _flag_duplicates(session: AsyncSession, scope: str = "") -> int:
@@ -271,6 +292,25 @@ _CORRECT = f"""
     )
     SELECT (SELECT count(*) FROM upd), (SELECT count(*) FROM aud)
 """
+
+_VOID = f"""
+    WITH gone AS (
+        DELETE FROM attendance_record a USING {TEMP} t
+        WHERE t.state = 'v' AND t.bad IS NULL AND a.student_id = t.student_id AND a.day = t.day
+        RETURNING a.*, t.line
+    ),
+    aud AS (
+        INSERT INTO audit_log (actor_id, actor_role, device_id, action, entity_type, entity_id, request_id, detail)
+        SELECT CAST(:actor_id AS uuid), :actor_role, CAST(:device_id AS uuid), 'attendance.voided',
+               'attendance_record', g.student_id::text || '/' || g.day::text, :request_id,
+               jsonb_build_object('import_id', CAST(:import_id AS text), 'line', g.line,
+                                  'before', jsonb_build_object({", ".join(f"'{v}', g.{v}" for v in VALUES)}))
+        FROM gone g
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM aud)
+"""
+"""Void: the stored record is deleted, its values kept in its audit row (one per record)."""
 
 _INSERT = f"""
     INSERT INTO attendance_record (student_id, day, {", ".join(VALUES)})
@@ -334,36 +374,37 @@ UNIQUE_VIOLATION = "23505"
 async def _apply(
     session: AsyncSession, actor: Actor, result: ImportResult, source_name: str, progress: imp.Progress | None
 ) -> None:
-    """Write the good rows: corrections (audited one by one), then new records; one audit row sums it up."""
+    """Write the good rows: voids and corrections (audited one by one), then new records; one audit
+    row sums it up."""
     if progress:
         progress("apply", 0, 1)
     import_id = uuid.uuid4()
     counts = (
         await session.execute(
             text(
-                f"SELECT count(*) FILTER (WHERE state = 'n'), count(*) FILTER (WHERE state = 'c') "
-                f"FROM {TEMP} WHERE bad IS NULL"
+                f"SELECT count(*) FILTER (WHERE state = 'n'), count(*) FILTER (WHERE state = 'c'), "
+                f"count(*) FILTER (WHERE state = 'v') FROM {TEMP} WHERE bad IS NULL"
             )
         )
     ).one()
-    result.inserted, result.updated = int(counts[0]), int(counts[1])
+    result.inserted, result.updated, result.deleted = int(counts[0]), int(counts[1]), int(counts[2])
+    who = {
+        "actor_id": actor.user_id,
+        "actor_role": actor.role,
+        "device_id": actor.device_id,
+        "request_id": actor.request_id,
+        "import_id": str(import_id),
+    }
+    if result.deleted:
+        await session.execute(text(_VOID), who)
     if result.updated:
-        await session.execute(
-            text(_CORRECT),
-            {
-                "actor_id": actor.user_id,
-                "actor_role": actor.role,
-                "device_id": actor.device_id,
-                "request_id": actor.request_id,
-                "import_id": str(import_id),
-            },
-        )
+        await session.execute(text(_CORRECT), who)
     if result.inserted:
         await _insert_new(session, result.inserted)
     if progress:
         progress("apply", 1, 1)
     result.applied = True
-    result.unchanged = result.rows - result.rejected - result.inserted - result.updated
+    result.unchanged = result.rows - result.rejected - result.inserted - result.updated - result.deleted
     imp.audit_import(session, actor, import_id, source_name, result)
     await session.flush()
 
@@ -392,7 +433,7 @@ async def import_attendance(
     stream = imp.rewindable(lines) if server_version >= 160000 else None
     staged = None
     if stream is not None:
-        staged = await imp.stage_csv(session, TEMP_CSV, stream, REQUIRED, progress, total_rows)
+        staged = await imp.stage_csv(session, TEMP_CSV, stream, REQUIRED, OPTIONAL, progress, total_rows)
     if staged is not None:
         ix, rows = staged
         await session.execute(text(_checked(_csv_source(ix))), {"reasons": sorted(_REASONS)})
@@ -421,7 +462,7 @@ async def import_attendance(
     while True:
         result.bad_rows = sorted(bad + found, key=lambda b: b.line)
         result.rejected = len(result.bad_rows)
-        result.inserted = result.updated = result.unchanged = 0
+        result.inserted = result.updated = result.unchanged = result.deleted = 0
         if not imp.should_apply(mode, result.bad_rows):
             break
         try:

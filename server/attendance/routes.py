@@ -30,11 +30,11 @@ async def attendance_import(
     db: Db,
     mode: FromQuery[ImportMode] = ImportMode.ALL_OR_NOTHING,
 ) -> ImportResult:
-    """Import daily attendance (docs/imports.md); re-evaluation is queued once it commits."""
+    """Import (or void) daily attendance (docs/imports.md); re-evaluation is queued once it commits."""
     actor = request.user.actor(request_id_of(request.scope))
     result = imp.rejected_unless_applied(
         await import_attendance(db, actor, imp.body_lines(await request.body()), mode=mode, source_name="upload")
     )
-    if result.inserted or result.updated:
+    if result.inserted or result.updated or result.deleted:
         result.evaluation_queued = await queue.enqueue_evaluation(db)
     return result

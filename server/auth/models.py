@@ -71,3 +71,36 @@ class RefreshToken(Base):
     issued_at: Mapped[datetime] = mapped_column(nullable=False, server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(nullable=False)
     used_at: Mapped[datetime | None] = mapped_column()
+
+
+class LoginThrottleAccount(Base):
+    """A username's current streak of failed logins (known usernames or not).
+
+    The row goes on a successful login; a streak whose last failure is a day old counts as
+    none, and such rows are pruned (``server.auth.throttle``).
+    """
+
+    __tablename__ = "login_throttle_account"
+    __table_args__ = (CheckConstraint("failures >= 0", name="failures_not_negative"),)
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """Lower-cased, as logins look users up."""
+    failures: Mapped[int] = mapped_column(Integer, nullable=False)
+    last_failure_at: Mapped[datetime] = mapped_column(nullable=False, index=True)
+    locked_until: Mapped[datetime | None] = mapped_column()
+
+
+class LoginThrottleWindow(Base):
+    """A fixed one-minute window of counted attempts: failed logins per client address
+    (``scope='address'``), refreshes per device (``scope='refresh'``)."""
+
+    __tablename__ = "login_throttle_window"
+    __table_args__ = (
+        CheckConstraint("scope IN ('address', 'refresh')", name="scope_known"),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+    )
+
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(nullable=False, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -12,10 +12,11 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from schemas.auth import DeviceOut, LoginRequest, LogoutRequest, RefreshRequest, Role, TokenPair, UserOut
 from server.auth import repository as repo
 from server.auth import service
+from server.auth.clients import client_address_of
 from server.auth.guards import ALL_ROLES, PUBLIC, allow
 from server.auth.service import Principal
 from server.deps import Config, Db
-from server.errors import DeviceRevoked, InvalidCredentials, TokenInvalid
+from server.errors import DeviceRevoked, InvalidCredentials, RateLimited, TokenInvalid
 from server.logging import request_id_of
 
 AuthRequest = Request[Principal, str, Any]
@@ -27,10 +28,11 @@ def _user_out(user: object) -> UserOut:
 
 @post("/auth/login", opt=PUBLIC, status_code=200)
 async def login(data: JSONBody[LoginRequest], db: Db, settings: Config, request: Request[Any, Any, Any]) -> TokenPair:
+    address = client_address_of(request, settings)
     try:
-        return await service.login(db, settings, data, request_id_of(request.scope))
-    except (InvalidCredentials, DeviceRevoked):
-        await db.commit()  # the refusal's audit row is kept
+        return await service.login(db, settings, data, request_id_of(request.scope), address)
+    except (InvalidCredentials, DeviceRevoked, RateLimited):
+        await db.commit()  # the refusal's audit row is kept, and the failure counted
         raise
 
 

@@ -12,10 +12,18 @@ from schemas.auth import LoginRequest, Role, TokenPair
 from server import audit
 from server.audit import Actor
 from server.auth import repository as repo
-from server.auth import tokens
+from server.auth import throttle, tokens
 from server.auth.models import Device, RefreshToken, User
 from server.auth.passwords import hash_password, needs_rehash, verify_password
-from server.errors import Conflict, DeviceRevoked, Forbidden, InvalidCredentials, NotFound, TokenInvalid
+from server.errors import (
+    Conflict,
+    DeviceRevoked,
+    Forbidden,
+    InvalidCredentials,
+    NotFound,
+    RateLimited,
+    TokenInvalid,
+)
 from server.settings import Settings
 
 
@@ -38,15 +46,37 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def login(session: AsyncSession, settings: Settings, body: LoginRequest, request_id: str | None) -> TokenPair:
-    """Check the password, register or rebind the device, and issue a token pair.
+async def login(
+    session: AsyncSession, settings: Settings, body: LoginRequest, request_id: str | None, address: str
+) -> TokenPair:
+    """Check the login limits and the password, register or rebind the device, and issue a token pair.
 
-    A failed attempt adds an ``auth.login_failed`` audit row before raising; the route
+    ``address``: the client's, as ``server.auth.clients`` decides it. A refused attempt adds an
+    ``auth.login_throttled`` or ``auth.login_failed`` audit row before raising; the route
     commits it, so refusals are recorded too.
     """
-    user = await repo.user_by_username(session, body.username)
-    password_ok = verify_password(user.password_hash if user else None, body.password)
     device_id = body.device.id
+    claim = await throttle.claim_login(session, settings, address, body.username, throttle.now())
+    if isinstance(claim, throttle.Refusal):
+        user = await repo.user_by_username(session, body.username)
+        audit.record(
+            session,
+            Actor(user_id=None, role=None, device_id=device_id, request_id=request_id),
+            "auth.login_throttled",
+            "user_account",
+            user.id if user else None,
+            username=body.username[:64],
+            limit=claim.limit,
+            address=address,
+            retry_after=claim.retry_after,
+        )
+        raise RateLimited(claim.retry_after)
+    # Until the password proves right the attempt counts as a failure. Committed now, every
+    # worker sees it at once, and no throttle row stays locked while argon2 runs.
+    await session.commit()
+
+    user = await repo.user_by_username(session, body.username)
+    password_ok = await verify_password(user.password_hash if user else None, body.password)
     if user is None or not password_ok or not user.is_active:
         audit.record(
             session,
@@ -58,9 +88,10 @@ async def login(session: AsyncSession, settings: Settings, body: LoginRequest, r
         )
         raise InvalidCredentials()
 
+    await throttle.login_succeeded(session, claim)
     actor = Actor(user_id=user.id, role=user.role, device_id=device_id, request_id=request_id)
     if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(body.password)
+        user.password_hash = await hash_password(body.password)
 
     device = await repo.device_by_id(session, device_id, lock=True)
     if device is not None and device.revoked_at is not None:
@@ -87,6 +118,9 @@ async def login(session: AsyncSession, settings: Settings, body: LoginRequest, r
 
 async def refresh(session: AsyncSession, settings: Settings, raw_token: str, request_id: str | None) -> TokenPair:
     claims = tokens.decode(settings.jwt_secret, raw_token, "refresh")
+    refusal = await throttle.claim_refresh(session, settings, claims.device_id, throttle.now())
+    if refusal is not None:
+        raise RateLimited(refusal.retry_after)
     row = await repo.refresh_token_for_update(session, claims.token_id)
     found = await repo.device_with_user(session, claims.device_id)
     if row is None or found is None:
@@ -183,7 +217,7 @@ async def create_user(
         username=username,
         display_name=display_name or username,
         role=role.value,
-        password_hash=hash_password(password),
+        password_hash=await hash_password(password),
         supervisor_id=supervisor_id,
     )
     session.add(user)
@@ -206,7 +240,7 @@ async def set_password(session: AsyncSession, actor: Actor, username: str, passw
     user = await repo.user_by_username(session, username)
     if user is None:
         raise NotFound(f"No user {username!r}")
-    user.password_hash = hash_password(password)
+    user.password_hash = await hash_password(password)
     user.version += 1
     audit.record(session, actor, "user.set_password", "user_account", user.id)
     return user

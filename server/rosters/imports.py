@@ -1,4 +1,8 @@
-"""Roster import: students, households with guardians, and enrollments (format in docs/imports.md)."""
+"""Roster import: students, households with guardians, and enrollments (format in docs/imports.md).
+
+One row per enrollment: a student who moved schools mid-year has a row for each, with dates that
+do not overlap. Her student record (name, grade, school, household) is that of the row with the
+latest enrollment."""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.imports import ImportMode, ImportResult
@@ -136,12 +141,13 @@ STUDENTS = imp.Upsert(
     keys=("student_number",),
     values=("first_name", "last_name", "birth_date", "grade", "household_id", "school_id"),
     source=f"""
-        SELECT i.line, i.student_number, i.first_name, i.last_name, i.birth_date, {_nullif("grade")} AS grade,
-            h.id AS household_id, s.id AS school_id
+        SELECT DISTINCT ON (i.student_number) i.line, i.student_number, i.first_name, i.last_name, i.birth_date,
+            {_nullif("grade")} AS grade, h.id AS household_id, s.id AS school_id
         FROM {TEMP} i
         JOIN school s ON s.code = i.school_code
         LEFT JOIN household h ON h.external_id = i.household_id
         WHERE i.bad IS NULL
+        ORDER BY i.student_number, i.school_year DESC, i.entered_on DESC, i.line DESC
     """,
     entity_type="student",
     entity_id="up.id::text",
@@ -190,6 +196,87 @@ ENROLLMENTS = imp.Upsert(
 )
 
 
+def _span(code: str, entered: str, exited: str) -> str:
+    """SQL: ``IMP1 from 2025-09-02 to 2025-10-31`` (or ``, open``)."""
+    return (
+        f"{code} || ' from ' || to_char({entered}, 'YYYY-MM-DD') "
+        f"|| coalesce(' to ' || to_char({exited}, 'YYYY-MM-DD'), ', open')"
+    )
+
+
+_NAMES_DIFFER = f"""
+    UPDATE {TEMP} i
+    SET bad = 'first_name, last_name and birth_date differ from line ' || f.line || ' (same student_number)'
+    FROM (SELECT DISTINCT ON (student_number) student_number, line, first_name, last_name, birth_date
+          FROM {TEMP} WHERE bad IS NULL ORDER BY student_number, line) f
+    WHERE i.bad IS NULL AND i.student_number = f.student_number AND i.line <> f.line
+      AND (i.first_name, i.last_name, i.birth_date) IS DISTINCT FROM (f.first_name, f.last_name, f.birth_date)
+"""
+
+_OVERLAP_IN_FILE = f"""
+    UPDATE {TEMP} i SET bad = o.reason
+    FROM (
+        SELECT DISTINCT ON (b.line) b.line,
+               'enrollment dates overlap line ' || a.line || ' ('
+               || {_span("a.school_code", "a.entered_on", "a.exited_on")} || ')' AS reason
+        FROM {TEMP} a JOIN {TEMP} b ON b.student_number = a.student_number AND b.school_year = a.school_year
+             AND a.line < b.line
+        WHERE a.bad IS NULL AND b.bad IS NULL
+          AND daterange(a.entered_on, a.exited_on, '[]') && daterange(b.entered_on, b.exited_on, '[]')
+        ORDER BY b.line, a.line
+    ) o
+    WHERE i.line = o.line
+"""
+
+_OVERLAP_STORED = f"""
+    UPDATE {TEMP} i SET bad = o.reason
+    FROM (
+        SELECT DISTINCT ON (f.line) f.line,
+               'enrollment dates overlap a stored enrollment not in this file ('
+               || {_span("s.code", "e.entered_on", "e.exited_on")}
+               || '): send it with its exited_on in the same file' AS reason
+        FROM {TEMP} f
+        JOIN student st ON st.student_number = f.student_number
+        JOIN school_year y ON y.name = f.school_year
+        JOIN enrollment e ON e.student_id = st.id AND e.school_year_id = y.id
+        JOIN school s ON s.id = e.school_id
+        WHERE f.bad IS NULL
+          AND daterange(e.entered_on, e.exited_on, '[]') && daterange(f.entered_on, f.exited_on, '[]')
+          AND NOT EXISTS (
+              SELECT 1 FROM {TEMP} r
+              WHERE r.bad IS NULL AND r.student_number = f.student_number AND r.school_year = f.school_year
+                AND r.school_code = s.code AND r.entered_on = e.entered_on)
+        ORDER BY f.line, e.entered_on
+    ) o
+    WHERE i.line = o.line
+"""
+
+
+async def _check_enrollments(session: AsyncSession) -> None:
+    """A student may have several rows, one per enrollment (a mid-year transfer): the same
+    enrollment twice, a name that changes between them, or dates that overlap (in the file, or
+    with a stored enrollment of that school year the file does not carry) make a bad row."""
+    await imp.flag_duplicates(
+        session,
+        TEMP,
+        ("student_number", "school_code", "school_year", "entered_on"),
+        "student_number, school_code, school_year and entered_on",
+    )
+    await session.execute(text(_NAMES_DIFFER))
+    await session.execute(text(_OVERLAP_IN_FILE))
+    await session.execute(text(_OVERLAP_STORED))
+
+
+CHANGED = "imp_roster_changed"
+_UNCHANGED = f"""
+    SELECT count(*) FROM {TEMP} i
+    WHERE i.bad IS NULL
+      AND NOT EXISTS (SELECT 1 FROM {CHANGED} c WHERE c.kind = 'enrollment' AND c.line = i.line)
+      AND NOT EXISTS (SELECT 1 FROM {CHANGED} c JOIN {TEMP} j ON j.line = c.line
+                      WHERE c.kind = 'student' AND j.student_number = i.student_number)
+"""
+
+
 async def import_roster(
     session: AsyncSession,
     actor: Actor,
@@ -208,7 +295,7 @@ async def import_roster(
         if progress:
             progress("read", staged.rows, max(total_rows, staged.rows))
     await imp.analyze(session, TEMP)
-    await imp.flag_duplicates(session, TEMP, ("student_number",), "student_number")
+    await _check_enrollments(session)
     bad = sorted(staged.bad + await imp.db_bad_rows(session, TEMP), key=lambda b: b.line)
     result = ImportResult(kind="roster", mode=mode, rows=staged.rows, applied=False, rejected=len(bad), bad_rows=bad)
     if not imp.should_apply(mode, bad):
@@ -221,17 +308,19 @@ async def import_roster(
         ("guardian", GUARDIANS, "guardian.corrected"),
         ("enrollment", ENROLLMENTS, "enrollment.corrected"),
     )
+    await session.execute(text(f"CREATE TEMP TABLE IF NOT EXISTS {CHANGED} (kind text, line int) ON COMMIT DROP"))
+    await session.execute(text(f"TRUNCATE {CHANGED}"))
     total = imp.Counts()
     for n, (table, spec, action) in enumerate(steps, start=1):
-        counts = await imp.upsert(session, spec, actor, import_id, action)
+        counts = await imp.upsert(session, spec, actor, import_id, action, track=CHANGED)
         result.by_table[table] = {"inserted": counts.inserted, "updated": counts.updated}
         total.add(counts)
         if progress:
             progress("apply", n, len(steps))
-    student = result.by_table["student"]
     result.applied = True
     result.inserted, result.updated = total.inserted, total.updated
-    result.unchanged = staged.rows - len(bad) - student["inserted"] - student["updated"]
+    # A row is unchanged when neither its enrollment nor its student was inserted or changed.
+    result.unchanged = int((await session.execute(text(_UNCHANGED))).scalar_one())
     imp.audit_import(session, actor, import_id, source_name, result)
     await session.flush()
     return result

@@ -1,4 +1,4 @@
-"""Calendar import and reading routes."""
+"""Calendar import and reading routes; the list of school years."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from litestar import Request, get, post
 from litestar.params import FromPath, FromQuery
 
 from schemas.imports import ImportMode, ImportResult
+from schemas.schools import SchoolYearOut
 from server import imports as imp
 from server import queue
 from server.attendance.routes import IMPORTERS, MAX_IMPORT_BYTES
@@ -17,7 +18,9 @@ from server.auth.service import Principal
 from server.deps import Db
 from server.inputs import BODY, RAW
 from server.logging import request_id_of
+from server.rules.routes import READERS
 from server.schools import calendar as cal
+from server.schools.years import school_years as list_school_years
 
 
 @post(
@@ -44,3 +47,10 @@ async def school_calendar(
 ) -> cal.CalendarOut:
     """The school's instructional days in a school year (by name, e.g. 2025-2026; default: the latest started)."""
     return await cal.calendar(db, school_id, school_year)
+
+
+@get("/school-years", opt=allow(*READERS))
+async def school_years(db: Db) -> list[SchoolYearOut]:
+    """Every school year (the latest first): its id for the rules routes, its first and last
+    instructional day, and the rule set in force with its version."""
+    return await list_school_years(db)
