@@ -24,6 +24,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.spec import (
     Components,
     OpenAPI,
+    OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIResponse,
     Operation,
@@ -54,10 +55,15 @@ PROBLEM_DESCRIPTIONS: dict[int, str] = {
     409: "The request contradicts what exists (codes `conflict`, `invalid_transition`, `duplicate_id`)",
     413: "The body is larger than this route accepts (code `body_too_large`)",
     415: "The body is not sent as JSON (code `unsupported_media_type`)",
-    422: "An import with bad rows: nothing was written; `bad_rows` lists each line and reason (code `import_rejected`)",
-    429: "Too many attempts; wait and retry (code `rate_limited`)",
+    422: "An import refused: bad rows (`import_rejected`, `bad_rows` lists each line and reason) or a header"
+    " with unknown or repeated columns (`unknown_columns`, `repeated_columns`); nothing was written",
+    429: "Too many attempts; retry after the seconds in `Retry-After` (code `rate_limited`)",
     503: "The database is unavailable or the request met concurrent changes; retry later (code `unavailable`)",
 }
+
+RETRY_AFTER = OpenAPIHeader(
+    description="Seconds to wait before trying again", required=True, schema=Schema(type=OpenAPIType.INTEGER)
+)
 
 DOMAIN_PROBLEMS: dict[str, frozenset[int]] = {
     # handler name: statuses its service raises beyond those every route of its kind answers
@@ -237,6 +243,7 @@ def describe(app: Litestar) -> OpenAPI:
                 responses[str(status)] = OpenAPIResponse(
                     description=PROBLEM_DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
                     content={PROBLEM_MEDIA_TYPE: problem},
+                    headers={"Retry-After": RETRY_AFTER} if status == 429 else None,
                 )
         operation.responses = dict(sorted(responses.items()))
     if stale := (set(DOMAIN_PROBLEMS) | set(RAW_BODIES)) - named:

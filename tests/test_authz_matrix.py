@@ -152,6 +152,7 @@ MATRIX: dict[str, Row] = {
     ),
     "POST /sync/push": Row(roles=SYNCING, json=_sync),
     "POST /sync/pull": Row(roles=SYNCING, json=_pull),
+    "GET /school-years": Row(roles=RULE_READERS),
     "GET /school-years/{school_year_id}/rules": Row(roles=RULE_READERS, record="school_year", scoped=False),
     "PUT /school-years/{school_year_id}/rules": Row(
         roles=frozenset({ADMIN}), record="school_year", scoped=False, json=lambda w, r: {"note": "matrix"}
