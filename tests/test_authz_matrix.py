@@ -175,16 +175,6 @@ MATRIX: dict[str, Row] = {
 
 KNOWN_DEVIATIONS: dict[tuple[str, Role, str], tuple[int, str]] = {
     # (route, role, "own" | "other"): (the status it answers today, why; who fixes it)
-    ("POST /devices/{device_id}/revoke", SUP, "other"): (
-        403,
-        "server.auth.service.revoke_device answers 403 for another team's device, so a device id is "
-        "confirmed to exist (left for server/auth's owner)",
-    ),
-    ("POST /referrals/{referral_id}/override", SUP, "other"): (
-        409,
-        "server.referrals.service.override does not ask server.scope: another team's referral is "
-        "found (409, not ineligible) instead of 404",
-    ),
 }
 
 

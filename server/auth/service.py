@@ -18,7 +18,6 @@ from server.auth.passwords import hash_password, needs_rehash, verify_password
 from server.errors import (
     Conflict,
     DeviceRevoked,
-    Forbidden,
     InvalidCredentials,
     NotFound,
     RateLimited,
@@ -182,8 +181,8 @@ async def revoke_device(session: AsyncSession, actor: Actor, device_id: uuid.UUI
         raise NotFound("No such device")
     if actor.role == Role.SUPERVISOR and actor.user_id is not None:
         team = await repo.team_member_ids(session, actor.user_id)
-        if device.user_id not in team:
-            raise Forbidden("Supervisors may revoke only their own team's devices")
+        if device.user_id not in team:  # out of her scope: the same answer as no device at all
+            raise NotFound("No such device")
     if device.revoked_at is None:
         device.revoked_at = _now()
         device.revoked_by = actor.user_id

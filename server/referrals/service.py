@@ -23,6 +23,7 @@ from server.cases import service as case_service
 from server.cases.models import Case, Referral
 from server.errors import Conflict, DuplicateWithDifferentContent, Forbidden, NotFound
 from server.referrals.eligibility import check
+from server.referrals.repository import visible_referrals
 from server.schools.models import CounselorSchool
 from server.students.models import Student
 
@@ -71,7 +72,9 @@ async def override(
     session: AsyncSession, principal: Principal, actor: Actor, referral_id: uuid.UUID, note: str
 ) -> Referral:
     """A supervisor accepts an ineligible referral, with a note; it then opens or joins a case."""
-    referral = await session.scalar(select(Referral).where(Referral.id == referral_id).with_for_update())
+    referral = await session.scalar(
+        select(Referral).where(Referral.id == referral_id, visible_referrals(principal)).with_for_update()
+    )
     if referral is None:
         raise NotFound("No such referral")
     if referral.status != ReferralStatus.INELIGIBLE:
