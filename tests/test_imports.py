@@ -438,6 +438,7 @@ async def test_attendance_imported_by_mistake_is_voided_audited_and_re_evaluated
     ada = await db.scalar(select(Student.id).where(Student.student_number == "T-1001"))
     # The row as it was imported, with void=true; or just its keys.
     voids = VOID_HEADER + "T-1001,IMP1,2025-09-02,0,360,,,illness,,true\nT-1002,IMP1,2025-09-02,,,,,,,yes\n"
+    before = await db.scalar(select(func.coalesce(func.max(AuditEntry.id), 0)))  # others' rows aside
     response = await post(client, "office1", "/attendance/imports", voids)
     assert response.status_code == 200, response.text
     body = response.json()
@@ -448,7 +449,11 @@ async def test_attendance_imported_by_mistake_is_voided_audited_and_re_evaluated
     days = await db.scalars(select(AttendanceRecord.day).where(AttendanceRecord.student_id == ada))
     assert [str(d) for d in days] == ["2025-09-03"]
     voided = (
-        await db.scalars(select(AuditEntry).where(AuditEntry.action == "attendance.voided").order_by(AuditEntry.id))
+        await db.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action == "attendance.voided", AuditEntry.id > before)
+            .order_by(AuditEntry.id)
+        )
     ).all()
     assert [(v.entity_id, v.actor_role) for v in voided][0] == (f"{ada}/2025-09-02", "office_staff")
     assert [v.detail and (v.detail["line"], v.detail["before"]["reason_code"]) for v in voided] == [
