@@ -8,6 +8,7 @@ import os
 import platform
 import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +38,22 @@ def machine() -> str:
         pass
     system = f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
     return f"{cpu}, {os.cpu_count()} cores{mem}, {system}"
+
+
+def load_average() -> str:
+    """The 1-, 5- and 15-minute load averages, as ``uptime`` shows them."""
+    try:
+        return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 def pct(values: list[float], q: float) -> float:

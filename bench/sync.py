@@ -12,13 +12,17 @@ import asyncio
 import hashlib
 import itertools
 import logging
+import shutil
+import signal
 import statistics
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, cast
 
@@ -29,7 +33,9 @@ import typer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.harness import Run, machine, ms, pct, ratio, temporary_postgres, write_section
+from bench import phones
+from bench.harness import Run, load_average, machine, ms, pct, ratio, temporary_postgres, write_section
+from bench.served import Served
 from schemas.auth import Role
 from schemas.sync import PushRequest, Status
 from server import migrate
@@ -50,7 +56,7 @@ from sync.store import Principal
 # the in-process call, so "server time" includes the ASGI and httpx plumbing but no network.
 
 SYNC_DEVICES = 20
-SYNC_BATCH = 50
+SYNC_BATCH = phones.SYNC_BATCH
 CASES_PER_MANAGER = 40
 UNIT_ATTEMPTS = 6  # a bulk "unit": household, student, case, 6 contact attempts, 1 visit note
 UNIT_RECORDS = 3 + UNIT_ATTEMPTS + 1
@@ -59,7 +65,9 @@ PULLER_CASES = 40  # the pulling device's caseload: 40 units
 ACTIVITY_TXNS = 12  # recent activity after the puller's cursor: 12 transactions, each …
 ACTIVITY_MINE = 5  # … 5 contact attempts and 1 household update in her scope (72 in all) …
 ACTIVITY_OTHERS = 25  # … and 25 contact attempts of 5 other case managers (300 in all)
-BENCH_PASSWORD = "bench password, not a secret"
+BENCH_PASSWORD = phones.BENCH_PASSWORD
+INITIAL_LIMITS = (500, 1000, 200)
+DRIVE_SECONDS = 3600
 SYNC_NOTE = """
 Reading the figures: the ratios matter, not the absolute numbers (the machine is shared; raw
 `executemany` alone ranged from 500 to 800 batches/s between runs). **Push**: through the app it
@@ -200,23 +208,17 @@ async def _login(client: httpx.AsyncClient, username: str, device_id: uuid.UUID)
     return {"Authorization": f"Bearer {r.json()['access_token']}", "Content-Type": "application/json"}
 
 
-def _attempt(phone: Phone, n: int) -> tuple[uuid.UUID, uuid.UUID, str, str, datetime, str]:
-    at = datetime(2026, 3, 2, 15, 0, tzinfo=UTC) + timedelta(minutes=n)
-    return (uuid.uuid4(), phone.cases[n % len(phone.cases)], "phone", "left_message", at, "Called the mother at work.")
+def _attempt(phone: Phone, n: int) -> phones.AttemptRow:
+    return phones.attempt(phone.cases, n)
 
 
 def _push_body(phone: Phone, mutations: list[dict[str, Any]]) -> bytes:
-    numbered = []
-    for m in mutations:
-        numbered.append({"id": phone.next_id, **m})
-        phone.next_id += 1
-    return msgspec.json.encode({"client_id": phone.device_id, "schema_version": 1, "mutations": numbered})
+    body = phones.push_body(phone.device_id, phone.next_id, mutations)
+    phone.next_id += len(mutations)
+    return body
 
 
-def _attempt_mutation(row: tuple[uuid.UUID, uuid.UUID, str, str, datetime, str]) -> dict[str, Any]:
-    id_, case_id, method, outcome, at, note = row
-    args = {"id": id_, "case_id": case_id, "method": method, "outcome": outcome, "at": at.isoformat(), "note": note}
-    return {"name": "contact_attempt.create", "args": args}
+_attempt_mutation = phones.attempt_mutation
 
 
 async def _timed(phones: list[Phone], batches: int, send: Callable[[Phone, int], Awaitable[None]]) -> Run:
@@ -234,20 +236,51 @@ async def _timed(phones: list[Phone], batches: int, send: Callable[[Phone, int],
     return Run(time.perf_counter() - started, latencies, len(phones) * batches * SYNC_BATCH)
 
 
-async def _push_bench(url: str, folder: Path, batches: int) -> dict[str, Any]:
+async def _push_setup(server: EmbeddedPostgres) -> tuple[str, str, list[Phone]]:
+    """The push database: 20 case managers with 10 cases each. Returns its URL, PostgreSQL's
+    version and the phones (the in-process run's; the real server's get devices of their own)."""
+    url = await _create_database(server, "bench_push")
     engine = create_engine(url)
     factory = create_session_factory(engine)
-    await _make_user(factory, "sup", Role.SUPERVISOR)
-    phones: list[Phone] = []
-    for n in range(SYNC_DEVICES):
-        user_id = await _make_user(factory, f"cm{n}", Role.CASE_MANAGER, "sup")
-        async with session_scope(factory) as s:
-            for statement in _unit_sql(f"d{n}", 0, 10, _one_manager(user_id), 1):
-                await s.execute(text(statement))
-        cases = [uuid.UUID(hashlib.md5(f"d{n}c{i}".encode()).hexdigest()) for i in range(10)]
-        homes = [uuid.UUID(hashlib.md5(f"d{n}h{i}".encode()).hexdigest()) for i in range(10)]
-        phones.append(Phone(user_id, f"cm{n}", uuid.uuid4(), cases, homes, household_versions=dict.fromkeys(homes, 1)))
-    await _autocommit(engine, "VACUUM ANALYZE")
+    try:
+        version = str(await _scalar(factory, "SHOW server_version"))
+        await _make_user(factory, "sup", Role.SUPERVISOR)
+        devices: list[Phone] = []
+        for n in range(SYNC_DEVICES):
+            user_id = await _make_user(factory, f"cm{n}", Role.CASE_MANAGER, "sup")
+            async with session_scope(factory) as s:
+                for statement in _unit_sql(f"d{n}", 0, 10, _one_manager(user_id), 1):
+                    await s.execute(text(statement))
+            cases = [uuid.UUID(hashlib.md5(f"d{n}c{i}".encode()).hexdigest()) for i in range(10)]
+            homes = [uuid.UUID(hashlib.md5(f"d{n}h{i}".encode()).hexdigest()) for i in range(10)]
+            devices.append(
+                Phone(user_id, f"cm{n}", uuid.uuid4(), cases, homes, household_versions=dict.fromkeys(homes, 1))
+            )
+        await _autocommit(engine, "VACUUM ANALYZE")
+    finally:
+        await engine.dispose()
+    return url, version, devices
+
+
+async def _scalar(factory: SessionFactory, sql: str) -> Any:
+    async with factory() as s:
+        return (await s.execute(text(sql))).scalar_one()
+
+
+async def _attempts(url: str) -> int:
+    """The number of contact attempts in the database at ``url``."""
+    engine = create_engine(url)
+    try:
+        return int(await _scalar(create_session_factory(engine), "SELECT count(*) FROM contact_attempt"))
+    finally:
+        await engine.dispose()
+
+
+async def _push_bench(url: str, folder: Path, batches: int, phones: list[Phone]) -> dict[str, Any]:
+    """In-process: raw executemany and COPY, the engine alone, the app through ASGITransport."""
+    before = await _attempts(url)
+    engine = create_engine(url)
+    factory = create_session_factory(engine)
     dsn = url.replace("postgresql+asyncpg://", "postgresql://")
     raw = [await asyncpg.connect(dsn) for _ in range(SYNC_DEVICES)]
     raw_of = {p.device_id: c for p, c in zip(phones, raw, strict=True)}
@@ -347,12 +380,85 @@ async def _push_bench(url: str, folder: Path, batches: int) -> dict[str, Any]:
         runs["mixed"] = await _timed(phones, batches, http_mixed)
     for c in raw:
         await c.close()
-    async with factory() as s:
-        count = (await s.execute(text("SELECT count(*) FROM contact_attempt"))).scalar_one()
     await engine.dispose()
-    expected = SYNC_DEVICES * 10 + SYNC_DEVICES * SYNC_BATCH * (3 + 4 * batches) + SYNC_DEVICES * 40 * batches
-    assert count == expected, (count, expected)
+    written = await _attempts(url) - before
+    expected = SYNC_DEVICES * SYNC_BATCH * (3 + 4 * batches) + SYNC_DEVICES * 40 * batches
+    assert written == expected, (written, expected)
     return {name: run for name, run in runs.items()}
+
+
+def _served_push(url: str, folder: Path, devices: list[Phone], o: Options) -> dict[str, Any]:
+    """Through a real ``doorstep serve`` over TCP, the phones in a process of their own: each round,
+    raw ``executemany`` from that process, then ``POST /sync/push`` of the same rows' shape. With
+    ``o.profile``, one more round afterwards (not in the figures) under py-spy."""
+    before = asyncio.run(_attempts(url))
+
+    def plan(rounds: int) -> phones.PushPlan:  # new devices: each numbers its mutations from 1
+        return phones.PushPlan(
+            base_url=served.base_url,
+            dsn=url.replace("postgresql+asyncpg://", "postgresql://"),
+            phones=[phones.PhoneSpec(p.username, p.user_id, uuid.uuid4(), p.cases) for p in devices],
+            batches=o.batches,
+            rounds=rounds,
+        )
+
+    with Served(url, folder, "push", o.workers) as served:
+        result = _drive(plan(o.rounds), folder / "push")
+        assert isinstance(result, phones.PushResult)
+        server = served.server_seconds([rid for run in result.runs["http"] for rid in run.request_ids])
+        processes = len(served.workers())
+        if o.profile is not None:
+            with _py_spy(served, o.profile / "push-serve.txt"):
+                _drive(plan(1), folder / "push-profiled")
+    written = asyncio.run(_attempts(url)) - before
+    expected = SYNC_DEVICES * SYNC_BATCH * (2 + 2 * o.rounds * o.batches)
+    if o.profile is not None:
+        expected += SYNC_DEVICES * SYNC_BATCH * (2 + 2 * o.batches)
+    assert written == expected, (written, expected)
+    return {
+        "workers": processes,
+        "rounds": o.rounds,
+        "executemany": result.runs["executemany"],
+        "http": result.runs["http"],
+        "http_server": [server[rid] for run in result.runs["http"] for rid in run.request_ids],
+    }
+
+
+@contextmanager
+def _py_spy(served: Served, out: Path) -> Iterator[None]:
+    """Sample the serve process and its children (the API workers) with py-spy while the block runs:
+    collapsed stacks with native frames, idle time left out (``py-spy`` must be installed)."""
+    exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    assert served.proc is not None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    args = ["record", "--pid", str(served.proc.pid), "--subprocesses", "--native", "--format", "raw"]
+    spy = subprocess.Popen([exe, *args, "--rate", "200", "--output", str(out)])
+    time.sleep(2)  # attached to every process before the load starts
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
+        try:
+            spy.wait(60)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+            spy.wait()
+
+
+def _drive(plan: phones.Plan, stem: Path) -> phones.Result:
+    """Run the phones in their own process (``python -m bench.phones``) and read what they timed."""
+    plan_path, result_path = stem.with_suffix(".plan.json"), stem.with_suffix(".result.json")
+    plan_path.write_bytes(msgspec.json.encode(plan))
+    subprocess.run(
+        [sys.executable, "-m", "bench.phones", str(plan_path), str(result_path)], check=True, timeout=DRIVE_SECONDS
+    )
+    result: phones.Result = msgspec.json.decode(result_path.read_bytes(), type=phones.Result)
+    return result
+
+
+def _pooled(runs: list[phones.Timed]) -> Run:
+    """Rounds of one path as one run: their walls added, their latencies and rows pooled."""
+    return Run(sum(r.wall for r in runs), [x for r in runs for x in r.latencies], sum(r.rows for r in runs))
 
 
 # --- pull and initial sync -------------------------------------------------------------------------
@@ -442,6 +548,7 @@ async def _initial_sync(client: httpx.AsyncClient, phone: Phone, limit: int) -> 
 class District:
     """One pull database: its app client, the pulling device (cursor positioned) and the big caseload's."""
 
+    url: str
     engine: AsyncEngine
     factory: SessionFactory
     client: httpx.AsyncClient
@@ -483,7 +590,7 @@ async def _district(url: str, folder: Path, records: int, stack: AsyncExitStack)
     await _activity(factory, puller_id, units, 0)
     _, first = await _pull_once(client, puller, cursor, 50)
     assert len(first["changes"]) == 50 and first["has_more"], (len(first["changes"]), first["has_more"])
-    return District(engine, factory, client, puller, big, cursor, load_s)
+    return District(url, engine, factory, client, puller, big, cursor, load_s)
 
 
 async def _count(d: District) -> tuple[int, int]:
@@ -521,8 +628,11 @@ async def _store_initial(d: District) -> float:
             return time.perf_counter() - started
 
 
-async def _pull_bench(server: EmbeddedPostgres, folder: Path, small: int, large: int, repeats: int) -> dict[str, Any]:
-    """Two districts side by side, measured in alternation so that the machine's noise hits both alike."""
+async def _pull_bench(
+    server: EmbeddedPostgres, folder: Path, small: int, large: int, repeats: int
+) -> tuple[dict[str, Any], list[phones.PullTarget]]:
+    """Two districts side by side, measured in alternation so that the machine's noise hits both
+    alike, in-process. Returns the figures, and the districts for the real server's pulls."""
     async with AsyncExitStack() as stack:
         districts = [
             await _district(await _create_database(server, name), folder, records, stack)
@@ -537,7 +647,7 @@ async def _pull_bench(server: EmbeddedPostgres, folder: Path, small: int, large:
                 f.pull_http.append((await _pull_once(d.client, d.puller, d.cursor, 50))[0])
                 f.pull_store.append(await _store_pull(d))
         # Initial sync of the 2,000-record caseload, at three page limits.
-        for limit in (500, 1000, 200):
+        for limit in INITIAL_LIMITS:
             for d in districts:
                 await _initial_sync(d.client, d.big, limit)  # warm-up
             for _ in range(max(3, repeats // 4)):
@@ -547,103 +657,254 @@ async def _pull_bench(server: EmbeddedPostgres, folder: Path, small: int, large:
                     f.initial_pages[limit] = pages
                     if limit == 500:
                         f.initial_store.append(await _store_initial(d))
+        targets = [
+            phones.PullTarget(
+                name=name,
+                base_url=d.url,  # the database's, until a server serves it
+                puller=phones.PhoneSpec(d.puller.username, d.puller.user_id, d.puller.device_id),
+                big=phones.PhoneSpec(d.big.username, d.big.user_id, d.big.device_id),
+                cursor=d.cursor,
+            )
+            for name, d in zip(("small", "large"), districts, strict=True)
+        ]
         return {
             "small": figures[0],
             "large": figures[1],
             "load_small_s": districts[0].load_s,
             "load_large_s": districts[1].load_s,
-        }
+        }, targets
 
 
-async def _sync(
-    server: EmbeddedPostgres, folder: Path, batches: int, small: int, large: int, repeats: int
+@dataclass
+class ServedPull:
+    """One round of pulls through real servers: per district, the wall times at the client and
+    the server times of the repeated 50-change pull, and (first round) the initial syncs."""
+
+    wall: dict[str, list[float]]
+    server: dict[str, list[float]]
+    initial: dict[str, dict[int, list[tuple[float, float, int, int]]]]  # wall, server, pages, records
+
+
+def _served_pull(
+    targets: list[phones.PullTarget], folder: Path, repeats: int, rounds: int, workers: int | None
+) -> list[ServedPull]:
+    """``rounds`` rounds, each with both districts served afresh by real servers (two ``doorstep
+    serve``, one a district) and pulled in alternation by the phones' process."""
+    found = []
+    for round_ in range(rounds):
+        with (
+            Served(targets[0].base_url, folder, f"pull-small-{round_}", workers) as small,
+            Served(targets[1].base_url, folder, f"pull-large-{round_}", workers) as large,
+        ):
+            served = {"small": small, "large": large}
+            plan = phones.PullPlan(
+                targets=[msgspec.structs.replace(t, base_url=served[t.name].base_url) for t in targets],
+                repeats=repeats,
+                limits=list(INITIAL_LIMITS) if round_ == 0 else [],
+                initial_repeats=max(3, repeats // 4),
+            )
+            result = _drive(plan, folder / f"pull-{round_}")
+            assert isinstance(result, phones.PullResult)
+            figures = ServedPull({}, {}, {})
+            for name, target in result.targets.items():
+                ids = target.pulls.request_ids + [
+                    rid for syncs in target.initial.values() for sync in syncs for rid in sync.request_ids
+                ]
+                server = served[name].server_seconds(ids)
+                figures.wall[name] = target.pulls.latencies
+                figures.server[name] = [server[rid] for rid in target.pulls.request_ids]
+                figures.initial[name] = {
+                    limit: [(x.wall, sum(server[rid] for rid in x.request_ids), x.pages, x.records) for x in syncs]
+                    for limit, syncs in target.initial.items()
+                }
+            found.append(figures)
+    return found
+
+
+def _sync(
+    server: EmbeddedPostgres,
+    folder: Path,
+    o: Options,
 ) -> dict[str, Any]:
-    push_url = await _create_database(server, "bench_push")
-    async with create_engine(push_url).connect() as c:
-        version = (await c.execute(text("SHOW server_version"))).scalar_one()
-    return {
-        "postgres": version,
-        "push": await _push_bench(push_url, folder, batches),
-        "pull": await _pull_bench(server, folder, small, large, repeats),
-    }
+    push_url, version, devices = asyncio.run(_push_setup(server))
+    served_push = _served_push(push_url, folder, devices, o)
+    push = asyncio.run(_push_bench(push_url, folder, o.batches, devices)) if o.in_process else None
+    pull, targets = asyncio.run(_pull_bench(server, folder, o.small, o.large, o.repeats))
+    served_pull = _served_pull(targets, folder, o.repeats, o.pull_rounds, o.workers)
+    return {"postgres": version, "served_push": served_push, "push": push, "pull": pull, "served_pull": served_pull}
+
+
+@dataclass(frozen=True)
+class Options:
+    batches: int
+    small: int
+    large: int
+    repeats: int
+    rounds: int
+    pull_rounds: int
+    workers: int | None
+    in_process: bool
+    profile: Path | None = None
 
 
 def sync(
-    batches: Annotated[int, typer.Option(help="push: batches of 50 per device (20 devices)")] = 25,
+    batches: Annotated[int, typer.Option(help="push: batches of 50 per device (20 devices) a round")] = 25,
     small: Annotated[int, typer.Option(help="pull: records in the small database")] = 10_000,
     large: Annotated[int, typer.Option(help="pull: records in the large database")] = 1_000_000,
     repeats: Annotated[int, typer.Option(help="pull: repeated pulls (median)")] = 30,
+    rounds: Annotated[int, typer.Option(help="push over TCP: rounds of raw executemany then HTTP")] = 2,
+    pull_rounds: Annotated[int, typer.Option(help="pull over TCP: rounds, each with fresh servers")] = 3,
+    workers: Annotated[int | None, typer.Option(help="DOORSTEP_WORKERS of the real servers (default: theirs)")] = None,
+    in_process: Annotated[bool, typer.Option(help="the in-process push paths too (second lines)")] = True,
+    profile: Annotated[
+        Path | None, typer.Option(help="after the push rounds, one more under py-spy: its stacks into this folder")
+    ] = None,
     write: Annotated[bool, typer.Option(help="write docs/benchmarks.md")] = True,
 ) -> None:
-    """Push throughput against raw asyncpg, pull at 10k versus 1M records, initial sync of 2,000 records."""
+    """Push and pull through a real `doorstep serve` over TCP against raw asyncpg; in-process too."""
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    for count, name in ((batches, "--batches"), (repeats, "--repeats"), (rounds, "--rounds")):
+        if count < 1:
+            raise typer.BadParameter(f"{name} must be at least 1")
+    options = Options(batches, small, large, repeats, rounds, max(1, pull_rounds), workers, in_process, profile)
+    load_before = load_average()
     started = time.perf_counter()
     with temporary_postgres() as (server, folder):
-        r = asyncio.run(_sync(server, folder, batches, small, large, repeats))
-    report = _sync_report(r, batches, time.perf_counter() - started)
+        r = _sync(server, folder, options)
+    r["load"] = (load_before, load_average())
+    report = _sync_report(r, options, time.perf_counter() - started)
     print(report)
     if write:
         write_section("sync", report)
 
 
-def _sync_report(r: dict[str, Any], batches: int, total_s: float) -> str:
-    push: dict[str, Run] = r["push"]
-    raw = push["executemany"]
-    rows = []
-    labels = {
-        "executemany": "raw asyncpg `executemany` into `contact_attempt`, one transaction per batch",
-        "copy": "raw asyncpg `COPY` (`copy_records_to_table`), one transaction per batch",
-        "core": "sync engine + `PgStore`, no HTTP (decode, `engine.push`, commit)",
-        "http": "`POST /sync/push` through the app (auth, engine, `PgStore`, commit)",
-        "mixed": "`POST /sync/push`, mixed: 40 contact attempts, 5 new visit notes, 5 household updates",
-    }
-    for name, label in labels.items():
-        run = push[name]
-        share = ratio(run.rows_per_s, raw.rows_per_s)
-        target = {"executemany": "baseline", "http": "≥ 0.33 of raw, p95 ≤ 300 ms"}.get(name, "")
-        rows.append(
-            f"| {label} | {run.batches_per_s:,.1f} | {run.rows_per_s:,.0f} | {share:.2f} | "
-            f"{ms(pct(run.latencies, 0.5))} | {ms(pct(run.latencies, 0.95))} | {target} |"
-        )
-    pull = r["pull"]
+def _met(ok: bool) -> str:
+    return "**met**" if ok else "**not met**"
+
+
+def _push_row(label: str, run: Run, raw: Run, server: list[float] | None = None, target: str | None = None) -> str:
+    """A row of a push table; the server-time columns and the target's only when given."""
+    row = (
+        f"| {label} | {run.batches_per_s:,.1f} | {run.rows_per_s:,.0f} | {ratio(run.rows_per_s, raw.rows_per_s):.2f} | "
+        f"{ms(pct(run.latencies, 0.5))} | {ms(pct(run.latencies, 0.95))} |"
+    )
+    if target is not None:
+        row += f" {ms(pct(server, 0.5)) if server else ''} | {ms(pct(server, 0.95)) if server else ''} | {target} |"
+    return row
+
+
+def _sync_report(r: dict[str, Any], o: Options, total_s: float) -> str:
+    sp = r["served_push"]
+    raw_runs: list[phones.Timed] = sp["executemany"]
+    http_runs: list[phones.Timed] = sp["http"]
+    raw, http = _pooled(raw_runs), _pooled(http_runs)
+    push_ratio = ratio(http.rows_per_s, raw.rows_per_s)
+    push_p95 = pct(http.latencies, 0.95)
+    round_ratios = ", ".join(
+        f"{ratio(h.rows / h.wall, e.rows / e.wall):.2f}" for e, h in zip(raw_runs, http_runs, strict=True)
+    )
+    raw_label = "raw asyncpg `executemany` into `contact_attempt` from the phones' process, one transaction per batch"
+    http_label = "`POST /sync/push` to `doorstep serve` over TCP (HTTP, auth, engine, `PgStore`, commit)"
+    push_rows = [
+        _push_row(raw_label, raw, raw, None, "baseline"),
+        _push_row(http_label, http, raw, sp["http_server"], "≥ 0.33 of raw, p95 ≤ 300 ms"),
+    ]
+    in_process = ""
+    if r["push"] is not None:
+        push: dict[str, Run] = r["push"]
+        labels = {
+            "executemany": "in-process: raw asyncpg `executemany`, one transaction per batch",
+            "copy": "in-process: raw asyncpg `COPY` (`copy_records_to_table`), one transaction per batch",
+            "core": "in-process: sync engine + `PgStore`, no HTTP (decode, `engine.push`, commit)",
+            "http": "in-process: `POST /sync/push` through the app over `ASGITransport` (no server, no socket)",
+            "mixed": "in-process: `POST /sync/push`, mixed: 40 contact attempts, 5 new visit notes, 5 household updates",
+        }
+        in_process = "\n".join(_push_row(label, push[name], push["executemany"]) for name, label in labels.items())
+        in_process = f"""
+Second lines, in-process (the app called through `httpx.ASGITransport` in the benchmark's own process, one event
+loop, no HTTP server, no socket: what this section measured before; ratios to the in-process `executemany`):
+
+| path | batches/s | rows/s | ratio to raw `executemany` | p50 ms/batch | p95 ms/batch |
+|---|---:|---:|---:|---:|---:|
+{in_process}
+"""
+    rounds: list[ServedPull] = r["served_pull"]
+    pull_rows, pull_ratios, pull_server_1m = [], [], []
+    pull: dict[str, Any] = r["pull"]
+    for n, sr in enumerate(rounds, 1):
+        base_wall, base_server = statistics.median(sr.wall["small"]), statistics.median(sr.server["small"])
+        for name in ("small", "large"):
+            wall, server = statistics.median(sr.wall[name]), statistics.median(sr.server[name])
+            wall_ratio, server_ratio = wall / base_wall, server / base_server
+            if name == "large":
+                pull_ratios.append(wall_ratio)
+                pull_server_1m.append(server)
+            pull_rows.append(
+                f"| {n} | {pull[name].records:,} | {ms(wall)} | {ms(pct(sr.wall[name], 0.95))} | {wall_ratio:.2f} | "
+                f"{ms(server)} | {ms(pct(sr.server[name], 0.95))} | {server_ratio:.2f} |"
+            )
     small: PullFigures = pull["small"]
     large: PullFigures = pull["large"]
     base_http, base_store = statistics.median(small.pull_http), statistics.median(small.pull_store)
-    pull_rows = []
+    pull_in_process = []
     for f in (small, large):
         http_med, store_med = statistics.median(f.pull_http), statistics.median(f.pull_store)
-        target = "baseline" if f is small else "≤ 1.2× the small one"
-        pull_rows.append(
-            f"| {f.records:,} | {f.changes_rows:,} | {ms(http_med)} | {ms(pct(f.pull_http, 0.95))} | "
-            f"{http_med / base_http:.2f} | {ms(store_med)} | {store_med / base_store:.2f} | {target} |"
+        pull_in_process.append(
+            f"| {f.records:,} | {ms(http_med)} | {ms(pct(f.pull_http, 0.95))} | {http_med / base_http:.2f} | "
+            f"{ms(store_med)} | {store_med / base_store:.2f} |"
         )
     initial_rows = []
-    for f in (small, large):
+    first = rounds[0]
+    for key, f in (("small", small), ("large", large)):
+        for limit in sorted(first.initial[key]):
+            syncs = first.initial[key][limit]
+            walls, servers = [x[0] for x in syncs], [x[1] for x in syncs]
+            initial_rows.append(
+                f"| {f.records:,} | {limit} | {syncs[0][2]} | {ms(statistics.median(walls))} | {ms(min(walls))} | "
+                f"{ms(statistics.median(servers))} | {'≤ 150 ms' if limit == 500 else ''} |"
+            )
         for limit in sorted(f.initial):
             initial_rows.append(
-                f"| {f.records:,} | {limit} | {f.initial_pages[limit]} | {ms(statistics.median(f.initial[limit]))} | "
-                f"{ms(min(f.initial[limit]))} | {'≤ 150 ms' if limit == 500 else ''} |"
+                f"| {f.records:,} | {limit}, in-process | {f.initial_pages[limit]} | {ms(statistics.median(f.initial[limit]))} | "
+                f"{ms(min(f.initial[limit]))} | | |"
             )
         initial_rows.append(
-            f"| {f.records:,} | 500, `PgStore.changes` only | {small.initial_pages[500]} | "
-            f"{ms(statistics.median(f.initial_store))} | {ms(min(f.initial_store))} | |"
+            f"| {f.records:,} | 500, `PgStore.changes` only | {f.initial_pages[500]} | "
+            f"{ms(statistics.median(f.initial_store))} | {ms(min(f.initial_store))} | | |"
         )
-    total_rows = SYNC_DEVICES * batches * SYNC_BATCH
-    return f"""## sync: push, pull and initial sync through the app
+    initial_1m = statistics.median(x[0] for x in first.initial["large"][500])
+    total_rows = SYNC_DEVICES * o.batches * SYNC_BATCH * o.rounds
+    load_before, load_after = r["load"]
+    targets = f"""| target | measured | |
+|---|---|---|
+| push over real HTTP ≥ 1/3 of raw `executemany`, same run | **{push_ratio:.2f}** (rounds: {round_ratios}) | {_met(push_ratio >= 1 / 3)} |
+| push p95 ≤ 300 ms per 50-mutation batch | **{ms(push_p95)} ms** | {_met(push_p95 <= 0.3)} |
+| pull of 50 changes at {large.records:,} records ≤ 1.2× at {small.records:,}, each of {len(rounds)} rounds (client wall, medians) | **{", ".join(f"{x:.2f}" for x in pull_ratios)}** | {_met(all(x <= 1.2 for x in pull_ratios))} |
+| the same pull at {large.records:,} records ≤ 20 ms server time (median, each round) | **{", ".join(ms(x) for x in pull_server_1m)} ms** | {_met(all(x <= 0.02 for x in pull_server_1m))} |
+| initial sync of the 2,000-record caseload at {large.records:,} records, page limit 500, ≤ 150 ms (client wall, median) | **{ms(initial_1m)} ms** | {_met(initial_1m <= 0.15)} |"""
+    return f"""## sync: push, pull and initial sync through a real `doorstep serve`
 
-Run {date.today().isoformat()} with `scripts/bench sync` on {machine()}; embedded PostgreSQL {r["postgres"]}; whole run {total_s / 60:.1f} min.
-The app is the real one (`create_app` with a session factory on the benchmark database, default pool of 10 + 10
-connections), called in-process through `httpx.AsyncClient` over `ASGITransport`: one Python process, one event
-loop, no network; tokens come from real logins. Times are taken around each call, so they include the
-ASGI and httpx plumbing (and, for the push, the client's share of the one CPU-bound event loop). As the
-server's startup does, the heap is frozen (`gc.freeze()`) before timing.
+Run {date.today().isoformat()} with `scripts/bench sync` on {machine()}; embedded PostgreSQL {r["postgres"]};
+load average (1, 5, 15 min) {load_before} at the start and {load_after} at the end; whole run {total_s / 60:.1f} min.
+The server is a real `doorstep serve` (`python -m server.cli serve`) in its own process on 127.0.0.1 over TCP:
+{sp["workers"]} API worker process{"es" if sp["workers"] > 1 else ""} (uvicorn with uvloop and httptools), the background worker, JSON request
+log at INFO to a file, on a database the benchmark prepared. The phones are another process (`python -m bench.phones`):
+httpx, one keep-alive connection a device, real logins, every answer decoded and checked; the raw baseline is
+asyncpg from that same process with a connection a device. Server, PostgreSQL and phones share the machine.
+Wall times are the client's; server time is the request log's `ms` (first middleware to the response's start,
+so uvicorn's parsing, the socket and any wait for the event loop are outside it), matched by request id.
 
-### push: {SYNC_DEVICES} devices, each sending {batches} batches of {SYNC_BATCH} `contact_attempt.create` one after the other ({total_rows:,} rows a path)
+{targets}
 
-| path | batches/s | rows/s | ratio to raw `executemany` | p50 ms/batch | p95 ms/batch | target |
-|---|---:|---:|---:|---:|---:|---|
-{chr(10).join(rows)}
+### push: {SYNC_DEVICES} devices, each sending batches of {SYNC_BATCH} `contact_attempt.create` one after the other, concurrently
 
+{o.rounds} round{"s" if o.rounds > 1 else ""} of raw `executemany` then `POST /sync/push`, {o.batches} batches a device each ({total_rows:,} rows a path),
+after one warm-up batch a device on each path; the rounds pooled.
+
+| path | batches/s | rows/s | ratio to raw `executemany` | p50 ms/batch | p95 ms/batch | server p50 ms | server p95 ms | target |
+|---|---:|---:|---:|---:|---:|---:|---:|---|
+{chr(10).join(push_rows)}
+{in_process}
 ### pull: one 50-change page (limit 50), {small.records:,} versus {large.records:,} records
 
 The device's case manager has {PULLER_CASES} cases ({PULLER_CASES * UNIT_RECORDS} records); the rest of the district is bulk-loaded
@@ -651,19 +912,30 @@ with `INSERT … SELECT generate_series` (each case: household, student, {UNIT_A
 note; {CASES_PER_MANAGER} cases per case manager), then `VACUUM ANALYZE` and `CHECKPOINT`. The device syncs to the end of the log, then
 {ACTIVITY_TXNS} transactions land after its cursor, each with {ACTIVITY_MINE} contact attempts and a household update in its
 scope and {ACTIVITY_OTHERS} contact attempts of other case managers ({ACTIVITY_TXNS * (ACTIVITY_MINE + 1)} pending changes in scope among
-{ACTIVITY_TXNS * (ACTIVITY_MINE + 1 + ACTIVITY_OTHERS)}). The same cursor is pulled {len(small.pull_http)} times; the figures are medians.
-The two districts are separate databases on the same server, pulled in alternation (small, large, small, …)\nso that the machine's noise falls on both alike. Loading took {pull["load_small_s"]:.0f} s and {pull["load_large_s"]:.0f} s.
+{ACTIVITY_TXNS * (ACTIVITY_MINE + 1 + ACTIVITY_OTHERS)}); `sync_change` holds {small.changes_rows:,} and {large.changes_rows:,} rows. Each round starts two real servers
+afresh, one a district (separate databases on the same PostgreSQL), and pulls the same cursor {o.repeats} times from
+each in alternation (small, large, small, …) after three warm-up pulls, so that the machine's noise falls on both
+alike; the figures are medians. Loading took {pull["load_small_s"]:.0f} s and {pull["load_large_s"]:.0f} s.
 
-| records | `sync_change` rows | `POST /sync/pull` median ms | p95 ms | ratio | `PgStore.changes` median ms | ratio | target |
-|---:|---:|---:|---:|---:|---:|---:|---|
+| round | records | wall median ms | wall p95 ms | ratio | server median ms | server p95 ms | ratio |
+|---|---:|---:|---:|---:|---:|---:|---:|
 {chr(10).join(pull_rows)}
+
+Second lines, in-process (the app through `ASGITransport` in the benchmark's process, {len(small.pull_http)} pulls each, before the
+real servers' rounds), and the store's query alone:
+
+| records | `POST /sync/pull` median ms | p95 ms | ratio | `PgStore.changes` median ms | ratio |
+|---:|---:|---:|---:|---:|---:|
+{chr(10).join(pull_in_process)}
 
 ### initial sync: a {large.initial_records:,}-record caseload, from `cursor=None` until `has_more` is false
 
 One case manager with {BIG_CASES} cases: {BIG_CASES} each of cases, students, households and visit notes,
-{BIG_CASES * UNIT_ATTEMPTS:,} contact attempts. Server time is the sum of the pages' request times; median of repeated syncs.
+{BIG_CASES * UNIT_ATTEMPTS:,} contact attempts. Through the real server (first round): the client's wall time of
+all pages, and the sum of their server times; in-process: the sum of the pages' request times. Medians of
+repeated syncs.
 
-| records in the database | page limit | pages | server time, median ms | best ms | target |
-|---:|---|---:|---:|---:|---|
+| records in the database | page limit | pages | wall, median ms | best ms | server, median ms | target |
+|---:|---|---:|---:|---:|---:|---|
 {chr(10).join(initial_rows)}
 {SYNC_NOTE}"""
