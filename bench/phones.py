@@ -73,6 +73,7 @@ class PushPlan(msgspec.Struct, tag="push"):
     phones: list[PhoneSpec]
     batches: int
     rounds: int
+    paths: list[str] = msgspec.field(default_factory=lambda: ["executemany", "http"])
 
 
 class PullTarget(msgspec.Struct):
@@ -215,17 +216,24 @@ async def _run_push(plan: PushPlan) -> PushResult:
                 """Make every device's payloads before the clock starts."""
                 payloads[:] = [[make(d) for _ in range(n)] for d in range(len(phones))]
 
+            def raw_path(tag: str) -> Callable[[int, int], Awaitable[str]]:
+                return executemany
+
+            paths: dict[str, tuple[Callable[[int], Any], Callable[[str], Callable[[int, int], Awaitable[str]]]]] = {
+                "executemany": (rows, raw_path),
+                "http": (body, http),
+            }
             # Warm up each path once a device (connections, prepared statements, caches).
-            plan_payloads(rows, 1)
-            await timed(len(phones), 1, executemany)
-            plan_payloads(body, 1)
-            await timed(len(phones), 1, http("warm"))
-            runs: dict[str, list[Timed]] = {"executemany": [], "http": []}
+            for name in plan.paths:
+                make, send = paths[name]
+                plan_payloads(make, 1)
+                await timed(len(phones), 1, send("warm"))
+            runs: dict[str, list[Timed]] = {name: [] for name in plan.paths}
             for round_ in range(plan.rounds):
-                plan_payloads(rows, plan.batches)
-                runs["executemany"].append(await timed(len(phones), plan.batches, executemany))
-                plan_payloads(body, plan.batches)
-                runs["http"].append(await timed(len(phones), plan.batches, http(f"push{round_}")))
+                for name in plan.paths:
+                    make, send = paths[name]
+                    plan_payloads(make, plan.batches)
+                    runs[name].append(await timed(len(phones), plan.batches, send(f"push{round_}")))
             return PushResult(runs)
     finally:
         for conn in raw:

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import itertools
 import logging
+import os
 import shutil
 import signal
 import statistics
@@ -393,13 +394,20 @@ def _served_push(url: str, folder: Path, devices: list[Phone], o: Options) -> di
     ``o.profile``, one more round afterwards (not in the figures) under py-spy."""
     before = asyncio.run(_attempts(url))
 
-    def plan(rounds: int) -> phones.PushPlan:  # new devices: each numbers its mutations from 1
+    expected = 0
+    cpu: dict[str, dict[str, float]] | None = None
+
+    def plan(rounds: int, batches: int = o.batches, paths: tuple[str, ...] = PATHS) -> phones.PushPlan:
+        """New devices each time: each numbers its mutations from 1."""
+        nonlocal expected
+        expected += SYNC_DEVICES * SYNC_BATCH * len(paths) * (1 + rounds * batches)
         return phones.PushPlan(
             base_url=served.base_url,
             dsn=url.replace("postgresql+asyncpg://", "postgresql://"),
             phones=[phones.PhoneSpec(p.username, p.user_id, uuid.uuid4(), p.cases) for p in devices],
-            batches=o.batches,
+            batches=batches,
             rounds=rounds,
+            paths=list(paths),
         )
 
     with Served(url, folder, "push", o.workers) as served:
@@ -408,12 +416,10 @@ def _served_push(url: str, folder: Path, devices: list[Phone], o: Options) -> di
         server = served.server_seconds([rid for run in result.runs["http"] for rid in run.request_ids])
         processes = len(served.workers())
         if o.profile is not None:
+            cpu = _cpu_accounting(served, folder / "pgdata", plan, o.batches)
             with _py_spy(served, o.profile / "push-serve.txt"):
                 _drive(plan(1), folder / "push-profiled")
     written = asyncio.run(_attempts(url)) - before
-    expected = SYNC_DEVICES * SYNC_BATCH * (2 + 2 * o.rounds * o.batches)
-    if o.profile is not None:
-        expected += SYNC_DEVICES * SYNC_BATCH * (2 + 2 * o.batches)
     assert written == expected, (written, expected)
     return {
         "workers": processes,
@@ -421,7 +427,75 @@ def _served_push(url: str, folder: Path, devices: list[Phone], o: Options) -> di
         "executemany": result.runs["executemany"],
         "http": result.runs["http"],
         "http_server": [server[rid] for run in result.runs["http"] for rid in run.request_ids],
+        "cpu": cpu,
     }
+
+
+PATHS = ("executemany", "http")
+
+
+def _cpu_seconds(root: int, reaped: bool) -> float:
+    """CPU time (user + system) of ``root`` and every process below it; with ``reaped``, also of
+    the children ``root`` has reaped (PostgreSQL's backends end with their connections)."""
+    stats: dict[int, list[str]] = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                stats[int(proc.name)] = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, fields in stats.items():
+            if int(fields[1]) == parent and pid not in tree:
+                tree.add(pid)
+                frontier.append(pid)
+    ticks = sum(int(stats[pid][11]) + int(stats[pid][12]) for pid in tree if pid in stats)
+    if reaped and root in stats:
+        ticks += int(stats[root][13]) + int(stats[root][14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _postmaster(pgdata: Path) -> int:
+    for proc in Path("/proc").iterdir():
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if proc.name.isdigit() and args[0].endswith(b"/postgres") and str(pgdata.resolve()).encode() in args:
+            return int(proc.name)
+    raise RuntimeError(f"no PostgreSQL on {pgdata}")
+
+
+def _cpu_accounting(
+    served: Served, pgdata: Path, plan: Callable[[int, int, tuple[str, ...]], phones.PushPlan], batches: int
+) -> dict[str, dict[str, float]]:
+    """CPU per 50-mutation batch on each push path, by process: the phones' process, PostgreSQL
+    (every process of the server) and ``doorstep serve`` (its API workers). Each is the difference
+    between a drive of ``batches`` batches a device and one of a single batch, so start-up,
+    logins and warm-up cancel out."""
+    assert served.proc is not None
+    postmaster, serve = _postmaster(pgdata), served.proc.pid
+
+    def snapshot() -> dict[str, float]:
+        mine = os.times()
+        return {
+            "phones": mine.children_user + mine.children_system,
+            "postgres": _cpu_seconds(postmaster, reaped=True),
+            "serve": _cpu_seconds(serve, reaped=False),
+        }
+
+    found = {}
+    for path in PATHS:
+        used = []
+        for n in (1, batches):
+            before = snapshot()
+            _drive(plan(1, n, (path,)), served.folder / f"cpu-{path}-{n}")
+            after = snapshot()
+            used.append({k: after[k] - before[k] for k in after})
+        found[path] = {k: (used[1][k] - used[0][k]) / (SYNC_DEVICES * (batches - 1)) for k in used[0]}
+    return found
 
 
 @contextmanager
@@ -685,11 +759,11 @@ class ServedPull:
     initial: dict[str, dict[int, list[tuple[float, float, int, int]]]]  # wall, server, pages, records
 
 
-def _served_pull(
-    targets: list[phones.PullTarget], folder: Path, repeats: int, rounds: int, workers: int | None
-) -> list[ServedPull]:
+def _served_pull(targets: list[phones.PullTarget], folder: Path, o: Options) -> list[ServedPull]:
     """``rounds`` rounds, each with both districts served afresh by real servers (two ``doorstep
-    serve``, one a district) and pulled in alternation by the phones' process."""
+    serve``, one a district) and pulled in alternation by the phones' process. With ``o.profile``,
+    the large district's server is sampled by py-spy afterwards, during more pulls (not in the figures)."""
+    repeats, rounds, workers = o.repeats, o.pull_rounds, o.workers
     found = []
     for round_ in range(rounds):
         with (
@@ -718,6 +792,10 @@ def _served_pull(
                     for limit, syncs in target.initial.items()
                 }
             found.append(figures)
+            if o.profile is not None and round_ == rounds - 1:
+                profiled = phones.PullPlan([plan.targets[1]], repeats=max(200, repeats), limits=[], initial_repeats=0)
+                with _py_spy(large, o.profile / "pull-serve.txt"):
+                    _drive(profiled, folder / "pull-profiled")
     return found
 
 
@@ -730,7 +808,7 @@ def _sync(
     served_push = _served_push(push_url, folder, devices, o)
     push = asyncio.run(_push_bench(push_url, folder, o.batches, devices)) if o.in_process else None
     pull, targets = asyncio.run(_pull_bench(server, folder, o.small, o.large, o.repeats))
-    served_pull = _served_pull(targets, folder, o.repeats, o.pull_rounds, o.workers)
+    served_pull = _served_pull(targets, folder, o)
     return {"postgres": version, "served_push": served_push, "push": push, "pull": pull, "served_pull": served_pull}
 
 
@@ -757,7 +835,7 @@ def sync(
     workers: Annotated[int | None, typer.Option(help="DOORSTEP_WORKERS of the real servers (default: theirs)")] = None,
     in_process: Annotated[bool, typer.Option(help="the in-process push paths too (second lines)")] = True,
     profile: Annotated[
-        Path | None, typer.Option(help="after the push rounds, one more under py-spy: its stacks into this folder")
+        Path | None, typer.Option(help="one more push round and more pulls under py-spy: their stacks into this folder")
     ] = None,
     write: Annotated[bool, typer.Option(help="write docs/benchmarks.md")] = True,
 ) -> None:
@@ -809,6 +887,24 @@ def _sync_report(r: dict[str, Any], o: Options, total_s: float) -> str:
         _push_row(raw_label, raw, raw, None, "baseline"),
         _push_row(http_label, http, raw, sp["http_server"], "≥ 0.33 of raw, p95 ≤ 300 ms"),
     ]
+    cpu_table = ""
+    if sp["cpu"] is not None:
+        cpu_rows = []
+        for path, label in (("executemany", "raw `executemany`"), ("http", "`POST /sync/push`")):
+            used = sp["cpu"][path]
+            cpu_rows.append(
+                f"| {label} | {ms(used['phones'])} | {ms(used['postgres'])} | {ms(used['serve'])} | "
+                f"{ms(sum(used.values()))} |"
+            )
+        cpu_table = f"""
+CPU spent per 50-mutation batch, by process (`--profile`: after the timed rounds, a drive of {o.batches} batches a
+device minus one of a single batch, each path alone, from `/proc`; PostgreSQL counts all its processes,
+`doorstep serve` its API workers):
+
+| path | phones' process ms | PostgreSQL ms | `doorstep serve` ms | all ms |
+|---|---:|---:|---:|---:|
+{chr(10).join(cpu_rows)}
+"""
     in_process = ""
     if r["push"] is not None:
         push: dict[str, Run] = r["push"]
@@ -904,7 +1000,7 @@ after one warm-up batch a device on each path; the rounds pooled.
 | path | batches/s | rows/s | ratio to raw `executemany` | p50 ms/batch | p95 ms/batch | server p50 ms | server p95 ms | target |
 |---|---:|---:|---:|---:|---:|---:|---:|---|
 {chr(10).join(push_rows)}
-{in_process}
+{cpu_table}{in_process}
 ### pull: one 50-change page (limit 50), {small.records:,} versus {large.records:,} records
 
 The device's case manager has {PULLER_CASES} cases ({PULLER_CASES * UNIT_RECORDS} records); the rest of the district is bulk-loaded
