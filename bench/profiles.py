@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("thread hops (sync_to_thread, run_in_executor)", ("run_in_executor", "litestar/concurrency.py")),
     ("logging (structlog, the request line)", ("structlog/", "server/logging.py")),
     ("asyncpg (protocol, codecs)", ("asyncpg/", "protocol.c", "asyncpg")),
-    ("SQLAlchemy (session, connection, pool)", ("sqlalchemy/", "greenlet")),
+    ("SQLAlchemy (building statements, session, pool)", ("sqlalchemy/", "greenlet")),
     ("msgspec (decode, encode)", ("msgspec",)),
     ("sync engine and mutation handlers", ("sync/engine.py", "sync/handlers.py", "sync/policies.py", "schemas/")),
     ("PgStore (SQL building, rows)", ("server/sync/",)),

@@ -34,7 +34,7 @@ import typer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench import phones
+from bench import phones, profiles
 from bench.harness import Run, load_average, machine, ms, pct, ratio, temporary_postgres, write_section
 from bench.served import Served
 from schemas.auth import Role
@@ -70,43 +70,55 @@ BENCH_PASSWORD = phones.BENCH_PASSWORD
 INITIAL_LIMITS = (500, 1000, 200)
 DRIVE_SECONDS = 3600
 SYNC_NOTE = """
-Reading the figures: the ratios matter, not the absolute numbers (the machine is shared; raw
-`executemany` alone ranged from 500 to 800 batches/s between runs). **Push**: through the app it
-ran at 0.19 of a raw `executemany` of the same rows (p95 266 ms) before the changes below, the
-engine with `PgStore` alone at 0.27. Now it runs at 0.33 (0.327) with a p95 of 120 ms, the
-engine alone at 0.42: **the throughput target is met only at its edge** (shorter runs of the push
-phase alone gave 0.26 to 0.31 on this shared machine), **the p95 target with room**. The time is Python CPU in one process on one event loop (2
-cores shared with PostgreSQL), and profiling showed three parts to it. (1) Garbage collection,
-about a third: every few hundred requests a full collection walked the ~170,000 long-lived
-objects of the loaded app (~120 ms with the loop stopped: that was the p95). The server now calls
-`gc.freeze()` at the end of startup (`settle_heap`), and the benchmark calls it once before
-timing, since `ASGITransport` runs no lifespan. (2) SQLAlchemy's Python work per statement, more
-than the round trip: `PgStore`'s push statements now run on the session's own asyncpg connection
-as prepared statements, in the same transaction (SQLAlchemy still begins and commits it; errors
-come out as SQLAlchemy's for the route's retry), and the last table's write, the 50 outcomes and
-the client's advance go as one statement (data-modifying CTEs). (3) Per-statement socket sends
-(~0.2 ms of CPU each on this machine): a push is now the pool's pre-ping (3 statements, kept for
-its resilience; ~0.2 ms a request), the auth read, lock, load, one write and the commit.
-Authentication reads device and user with one lean statement instead of two ORM entities. What is
-left per batch is about 2.5 ms of CPU in engine and store (decoding and checking 50 mutations is
-under 1 ms of it) and 1.5 ms in auth, Litestar and the in-process httpx client, which shares the
-loop (the client's share is about a tenth of the total under a profiler). The mixed batch (three
-record tables, household updates) is slower still and has no target. Not taken: several worker
-processes (`uvicorn --workers`), which would make Python no longer one core's work.
-**Pull meets its target**: a page reads the change log from the cursor through
-`ix_sync_change_position` and checks each change's scope with index probes (`EXPLAIN ANALYZE` at 1M
-records: 3 ms in PostgreSQL, about 300 log rows examined), so its cost follows the changes after
-the cursor, not the size of the database; most of the ~20 ms is Python building and decoding the
-page. Measured one size after the other, the ratio wandered from 1.03 to 1.8 (the worst right
-after the bulk load, with the server still writing it out); the two districts are now measured in
-alternation after a `CHECKPOINT`. **Initial sync meets its target** at the default page limit
-(500), and takes about two thirds of that at 1000. It missed by 7× at 1M records before this
-benchmark (about 1 s): the snapshot filtered every table with `reach` (`all-seeing role OR under one
-of her cases`), and that `OR` made PostgreSQL scan all 600,000 contact attempts and test each; the
-snapshot now asks the two branches apart (the all-seeing one becomes a one-time filter) and finds
-the team's cases with one `IN` over the team's user ids, so it is driven from her 200 cases through
-the indexes. No index was added (no migration 0006). The default page limit stays 500: it meets
-the target, and smaller pages suit phones on poor networks.
+Reading the figures: the ratios matter, not the absolute numbers (the machine is shared; the load
+average above says how busy it was). **Push.** Until this benchmark the section measured the app
+called in-process (0.34 of raw, p95 172 ms), which skips the HTTP server, the socket and the
+client's own work; an independent harness through `scripts/serve` (one process then) measured
+0.19 to 0.20 with a p95 of 340 to 379 ms. `serve` now runs one API worker process per CPU
+(`DOORSTEP_WORKERS`), and this benchmark measures through it, as phones reach it. The number of
+workers matters little past the CPUs: the push rounds alone with `--workers 1` reached 0.28 and
+0.29 of raw, with 2 (the default here) 0.34 and 0.37, with 4 0.31 and 0.32 (2026-12-01, load
+average up to 3, mostly the benchmark's own).
+
+Where the time went. (1) The machine's CPU bounds the ratio. The table of CPU per batch shows
+it: a raw `executemany` of 50 rows costs about 2.5 ms of CPU in all, nearly all of it
+PostgreSQL's; a push costs nearly three times that: PostgreSQL's share (its statements are more
+than one insert: authentication's read, the client's lock, the load of the batch's cases, the
+change log, the outcomes, the commit, and the pool's pre-ping) and the API worker's, near 3 ms
+each, and the phones' own HTTP client's, about 1 ms. With two cores for everything the ratio
+ends up near the ratio of those sums (the line under the table, which also gives it without the
+phones' share, spent by real phones on their own CPUs), and other engineers' test suites, when
+they run, take their share from the longer path more (its requests queue). (2) In the API workers'
+event loops, socket system calls are the largest share of busy samples (a third or more): sends
+to PostgreSQL (nine statements a push) and to the client. Each send wakes a PostgreSQL backend, which on two cores often takes the
+CPU from the worker right there, so those samples are mostly the worker waiting for a core, not
+its own work. (3) The Python that is left is spread thin: the engine and handlers (the largest,
+about an eighth of the busy samples: decoding, checking and applying 50 mutations), asyncpg's
+protocol, Litestar, authentication, garbage collection, msgspec, the request log line, uvicorn.
+Two things were found and fixed: every request went twice through a thread pool (Litestar runs a plain-function guard and a plain-function rate-limit check in
+threads; both are coroutines now: 0.40 to 0.21 ms of CPU for `GET /health`, 2.73 to 2.35 ms for a
+push, in-process, one request at a time; through the server with 20 phones the gain was inside the
+noise), and with several workers on one stdout two workers' JSON log lines could run together
+(Python unbuffered wrote a line and its newline apart; each line is one write now). Not taken:
+the pool's pre-ping is three round trips a request (`BEGIN`, `;`, `ROLLBACK`: about 0.23 ms of the
+app's CPU a push in-process, plus PostgreSQL's share); a one-statement ping on checkout would keep
+its resilience for a third of that, a change to connection handling left for a decision. Earlier,
+measured in-process: `gc.freeze()` after startup (full collections walked ~170,000 long-lived
+objects, ~120 ms with the loop stopped), `PgStore`'s push statements as prepared statements on the
+session's asyncpg connection, the last write, the outcomes and the client's advance as one
+statement, and authentication's read as one lean statement. **Pull.** A page reads the change log
+from the cursor through `ix_sync_change_position` and checks each change's scope with index
+probes (`EXPLAIN ANALYZE` at 1M records, when it was last looked at: 3 ms in PostgreSQL, about 300
+log rows examined), so its
+cost follows the changes after the cursor, not the size of the database. Most of the server time
+is Python, and the profile says which: building the page's SQLAlchemy statement on every request
+(the scope filter of each record type, the pick of each record's current row) is the largest
+share, then garbage collection. A statement built once with bind parameters would
+remove most of the first; not taken here. The independent harness saw the 1M pull at 1.17 and
+1.82 times the 10k one; here both districts are checkpointed after loading, and each round starts
+both servers afresh and pulls the two in alternation, so noise and cold caches fall on both alike. **Initial sync**
+at the default page limit (500) is driven from her 200 cases through the indexes (the snapshot
+asks the two branches of `reach` apart), so it meets its target at 1M records too.
 """
 
 
@@ -889,6 +901,9 @@ def _sync_report(r: dict[str, Any], o: Options, total_s: float) -> str:
     ]
     cpu_table = ""
     if sp["cpu"] is not None:
+        raw_cpu, http_cpu = sp["cpu"]["executemany"], sp["cpu"]["http"]
+        bound = ratio(sum(raw_cpu.values()), sum(http_cpu.values()))
+        bound_server = ratio(sum(raw_cpu.values()) - raw_cpu["phones"], sum(http_cpu.values()) - http_cpu["phones"])
         cpu_rows = []
         for path, label in (("executemany", "raw `executemany`"), ("http", "`POST /sync/push`")):
             used = sp["cpu"][path]
@@ -904,7 +919,24 @@ device minus one of a single batch, each path alone, from `/proc`; PostgreSQL co
 | path | phones' process ms | PostgreSQL ms | `doorstep serve` ms | all ms |
 |---|---:|---:|---:|---:|
 {chr(10).join(cpu_rows)}
+
+When the CPUs are the bound, the ratio ends up near the ratio of those sums: **{bound:.2f}** (measured in drives
+of their own, so it differs from the timed ratio by the machine's noise; without the phones' process, whose work
+real phones do on their own CPUs: {bound_server:.2f}).
 """
+    profile_tables = ""
+    if o.profile is not None:
+        parts = []
+        for name, what in (("push", "the push (one more round)"), ("pull", "pulls at the large district")):
+            samples, busy, layers = profiles.summarise(o.profile / f"{name}-serve.txt")
+            rows_ = "\n".join(f"| {layer} | {n / busy * 100:.1f} % |" for layer, n in layers.most_common())
+            parts.append(
+                f"py-spy (`--native`, 200 Hz) on the API workers during {what}: {samples:,} samples in their event\n"
+                f"loops, {busy:,} busy (not waiting in `epoll`, logins left out), each given to the innermost layer\n"
+                f"it was in (`python -m bench.profiles {o.profile.name}/{name}-serve.txt`):\n\n"
+                f"| layer | share of busy samples |\n|---|---:|\n{rows_}\n"
+            )
+        profile_tables = "\n### where the time went\n\n" + "\n".join(parts)
     in_process = ""
     if r["push"] is not None:
         push: dict[str, Run] = r["push"]
@@ -1034,4 +1066,4 @@ repeated syncs.
 | records in the database | page limit | pages | wall, median ms | best ms | server, median ms | target |
 |---:|---|---:|---:|---:|---:|---|
 {chr(10).join(initial_rows)}
-{SYNC_NOTE}"""
+{profile_tables}{SYNC_NOTE}"""
