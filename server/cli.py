@@ -451,11 +451,14 @@ def audit_export(
 
 @app.command("serve")
 def serve() -> None:
-    """Migrate, load the demo district on first run, and serve the API."""
-    import uvicorn
+    """Migrate, load the demo district on first run, and serve the API (DOORSTEP_WORKERS processes)."""
+    from server import serving
 
-    from server.app import create_app
-
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the handler it
+    # found: with the default one the process died there, before the embedded PostgreSQL it
+    # started was stopped (at exit). A handler that exits normally lets that cleanup run, and
+    # the background worker's stop before it. Installed first: a SIGTERM while migrating too.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     settings = Settings.from_env().with_secret()
     url = _database(settings)
     with console.status("migrating"):
@@ -470,21 +473,9 @@ def serve() -> None:
     if result is not None:
         _announce_demo(result, settings)
     settings = replace(settings, database_url=url)
-    console.print(f"serving on http://{settings.host}:{settings.port} (API docs at /schema)")
-    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the handler it
-    # found: with the default one the process died there, before the embedded PostgreSQL it
-    # started was stopped (at exit). A handler that exits normally lets that cleanup run.
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    # The app finds the client's address itself (DOORSTEP_TRUSTED_PROXIES, server/auth/clients.py);
-    # uvicorn's own proxy headers would believe X-Forwarded-For from 127.0.0.1 and rewrite it first.
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        access_log=False,
-        log_level="warning",
-        proxy_headers=False,
-    )
+    workers = f"{settings.workers} worker process{'es' if settings.workers > 1 else ''}"
+    console.print(f"serving on http://{settings.host}:{settings.port} with {workers} (API docs at /schema)")
+    serving.run(settings)
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -493,3 +484,7 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":  # serve's background worker: python -m server.cli worker
+    main()

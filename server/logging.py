@@ -23,6 +23,10 @@ def configure(level: str = "INFO", json: bool = True) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        # A line and its newline in one write(): several worker processes share one stdout, and
+        # print() (structlog's default) wrote them apart when Python runs unbuffered
+        # (PYTHONUNBUFFERED, as in most containers), so two workers' lines ran together.
+        logger_factory=structlog.WriteLoggerFactory(),
         cache_logger_on_first_use=False,
     )
 

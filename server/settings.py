@@ -44,6 +44,13 @@ def parse_proxies(raw: str, name: str = "DOORSTEP_TRUSTED_PROXIES") -> tuple[str
     return tuple(proxies)
 
 
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 1:
+        raise SettingsError(f"{name} must be at least 1, got {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable about a Doorstep process.
@@ -73,7 +80,11 @@ class Settings:
     log_json: bool = True
     demo_password: str | None = field(default=None, repr=False)
     inline_worker: bool = False
-    """Run the background worker inside the API process (``DOORSTEP_WORKER=inline``, serve's default)."""
+    """``DOORSTEP_WORKER=inline`` (the default of :meth:`from_env`): ``serve`` starts one background
+    worker process beside its API workers; an app made by ``create_app`` alone (``uvicorn
+    --factory``) runs one inside its process. ``off``: run ``doorstep worker`` yourself."""
+    workers: int = 1
+    """API worker processes ``serve`` runs (``DOORSTEP_WORKERS``, default: the number of CPUs)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -97,6 +108,7 @@ class Settings:
             log_json=(env.get("DOORSTEP_LOG_FORMAT") or "json") == "json",
             demo_password=env.get("DOORSTEP_DEMO_PASSWORD") or None,
             inline_worker=(env.get("DOORSTEP_WORKER") or "inline") == "inline",
+            workers=_positive(env, "DOORSTEP_WORKERS", os.cpu_count() or 1),
         )
 
     def with_secret(self) -> Settings:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
+import pytest
+
 from server.app import create_app
 from server.db import SessionFactory, create_engine, create_session_factory
 from tests.conftest import client_for, make_settings
-from tests.helpers import Client, device
+from tests.helpers import Client, bearer, device, login
 
 
 async def test_health_answers_without_a_database() -> None:
@@ -84,3 +89,21 @@ async def test_openapi_schema_is_served(client: Client) -> None:
     schema = response.json()
     assert schema["openapi"].startswith("3.1")
     assert "/auth/login" in schema["paths"]
+
+
+async def test_an_authenticated_request_never_hops_to_a_thread(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Guards and the rate limit's check are coroutines: Litestar runs a plain function in a thread
+    pool, a hop to a thread and back (and a wait for the GIL) on every request."""
+    tokens = await login(client, "cm1")
+    loop = asyncio.get_running_loop()
+    hops: list[object] = []
+    real = loop.run_in_executor
+
+    def counting(executor: Any, fn: Any, *args: Any) -> Any:
+        hops.append(fn)
+        return real(executor, fn, *args)
+
+    monkeypatch.setattr(loop, "run_in_executor", counting)
+    assert (await client.get("/cases", headers=bearer(tokens))).status_code == 200
+    assert (await client.get("/health")).status_code == 200
+    assert hops == []

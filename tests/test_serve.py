@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +31,37 @@ def _postgres_on(pgdata: Path) -> list[int]:
             continue
         if proc.name.isdigit() and args[0].endswith(b"/postgres") and str(pgdata).encode() in args:
             found.append(int(proc.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie, dead but not yet reaped, is not)."""
+    try:
+        stat = (Path("/proc") / str(pid) / "stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _descendants(pid: int) -> dict[int, bytes]:
+    """Every process below ``pid``, with its command line."""
+    parents: dict[int, int] = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    found, frontier = {}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, ppid in parents.items():
+            if ppid == parent and child not in found:
+                try:
+                    found[child] = (Path("/proc") / str(child) / "cmdline").read_bytes().replace(b"\0", b" ")
+                except OSError:
+                    continue
+                frontier.append(child)
     return found
 
 
@@ -91,9 +123,39 @@ def test_serve_stops_its_postgres_on_sigterm_and_a_command_beside_it_does_not(da
     assert _postgres_on(pgdata) == []
 
 
-def test_serve_stops_its_postgres_on_ctrl_c(data_dir: dict[str, str]) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_stops_its_postgres_on_ctrl_c(data_dir: dict[str, str], workers: str) -> None:
     pgdata = Path(data_dir["DOORSTEP_DATA_DIR"]) / "pgdata"
-    proc = _serve(data_dir)
+    proc = _serve(data_dir | {"DOORSTEP_WORKERS": workers})
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=30)
+    assert _postgres_on(pgdata) == []
+
+
+def test_serve_with_two_workers_answers_and_leaves_nothing_running_after_sigterm(data_dir: dict[str, str]) -> None:
+    pgdata = Path(data_dir["DOORSTEP_DATA_DIR"]) / "pgdata"
+    proc = _serve(data_dir | {"DOORSTEP_WORKERS": "2"})
+    try:
+        children = _descendants(proc.pid)
+        api = [pid for pid, args in children.items() if b"multiprocessing.spawn" in args]
+        background = [pid for pid, args in children.items() if b"server.cli worker" in args]
+        assert len(api) == 2 and len(background) == 1, children  # the queue's worker runs once
+        postgres = _postgres_on(pgdata)
+        assert len(postgres) == 1  # started once, by serve
+        with httpx.Client(base_url=f"http://127.0.0.1:{data_dir['DOORSTEP_PORT']}", timeout=5) as client:
+            for _ in range(10):
+                assert client.get("/ready").status_code == 200
+            login = {
+                "username": "someone",
+                "password": "pw",
+                "device": {"id": str(uuid.uuid4()), "name": "phone", "platform": "android", "app_version": "1"},
+            }
+            assert client.post("/auth/login", json=login).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_running(pid) for pid in [*children, *postgres]):
+        time.sleep(0.1)
+    assert [pid for pid in children if _running(pid)] == []
     assert _postgres_on(pgdata) == []

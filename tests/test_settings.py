@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,13 @@ def test_defaults_are_local_and_embedded() -> None:
 def test_serve_runs_the_worker_inline_unless_told_otherwise() -> None:
     assert Settings.from_env({}).inline_worker is True
     assert Settings.from_env({"DOORSTEP_WORKER": "off"}).inline_worker is False
+
+
+def test_serve_runs_a_worker_process_per_cpu_unless_told_otherwise() -> None:
+    assert Settings.from_env({}).workers == (os.cpu_count() or 1)
+    assert Settings.from_env({"DOORSTEP_WORKERS": "3"}).workers == 3
+    with pytest.raises(SettingsError, match="DOORSTEP_WORKERS"):
+        Settings.from_env({"DOORSTEP_WORKERS": "0"})
 
 
 def test_a_bad_number_names_the_variable() -> None:

@@ -51,7 +51,10 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=principal, auth=token)
 
 
-def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+async def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """Refuse a caller whose role the route does not allow. ``async`` although it never awaits:
+    Litestar runs a plain function guard in a thread pool, a hop to a thread and back (and a
+    wait for the GIL) on every request."""
     roles = declared_roles(handler)
     if roles == PUBLIC_ROLE or connection.scope.get("method") == "OPTIONS":
         return

@@ -1,0 +1,26 @@
+"""``python -m bench rules|sync [options]`` (``scripts/bench``)."""
+
+from __future__ import annotations
+
+import typer
+
+from bench import rules, sync
+
+app = typer.Typer(help="Doorstep benchmarks.", no_args_is_help=True)
+
+
+@app.callback()
+def benchmarks() -> None:
+    """Doorstep benchmarks: one subcommand each."""
+
+
+app.command("rules")(rules.rules)
+app.command("sync")(sync.sync)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

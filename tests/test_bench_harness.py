@@ -1,0 +1,85 @@
+"""The benchmark package's shared harness (the benchmarks themselves are never run by the suite),
+and the product's independence from it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from bench.harness import Run, pct, ratio, write_section
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    values = [float(n) for n in range(1, 101)]
+    assert pct(values, 0.5) == 50.0
+    assert pct(values, 0.95) == 95.0
+    assert pct([3.0], 0.95) == 3.0
+    assert pct([2.0, 1.0], 0.0) == 1.0
+
+
+def test_ratios_and_runs() -> None:
+    assert ratio(1.0, 3.0) == 1 / 3
+    assert ratio(1.0, 0.0) == 0.0
+    run = Run(wall=2.0, latencies=[0.1] * 10, rows=500)
+    assert (run.batches_per_s, run.rows_per_s) == (5.0, 250.0)
+
+
+def test_write_section_rewrites_only_its_own_section(tmp_path: Path) -> None:
+    docs = tmp_path / "benchmarks.md"
+    write_section("rules", "## rules: first\n\nA.\n", docs)
+    write_section("sync", "## sync: first\n\nB.\n", docs)
+    write_section("rules", "## rules: again\n\nC.\n", docs)
+    text = docs.read_text()
+    assert text.startswith("# Benchmarks\n")
+    assert "## rules: again\n\nC.\n" in text and "A." not in text
+    assert text.index("## rules") < text.index("## sync: first\n\nB.\n")
+
+
+def test_the_doorstep_command_never_imports_the_benchmarks() -> None:
+    code = "import sys, server.cli, server.app; sys.exit(any(m.split('.')[0] == 'bench' for m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+def test_the_phones_talk_only_to_127_0_0_1() -> None:
+    from bench.phones import _local
+
+    assert _local("http://127.0.0.1:8123") == "http://127.0.0.1:8123"
+    for url in ("http://localhost:8123", "http://10.0.0.1:80", "https://example.org"):
+        with pytest.raises(SystemExit):
+            _local(url)
+
+
+def test_push_bodies_number_their_mutations_from_the_first_id() -> None:
+    import msgspec
+
+    from bench.phones import attempt, attempt_mutation, push_body
+
+    case = uuid.uuid4()
+    body = msgspec.json.decode(push_body(uuid.uuid4(), 7, [attempt_mutation(attempt([case], n)) for n in range(3)]))
+    assert [m["id"] for m in body["mutations"]] == [7, 8, 9]
+    assert {m["args"]["case_id"] for m in body["mutations"]} == {str(case)}
+
+
+def test_server_times_come_from_the_request_log_by_request_id(tmp_path: Path) -> None:
+    from bench.served import Served
+
+    served = Served("postgresql://unused", tmp_path, "t")
+    line = '{"request_id": "%s", "path": "/sync/push", "status": 200, "ms": %s, "event": "request"}\n'
+    served.log.write_text("serving on …\n" + line % ("a", "12.5") + line % ("b", "3.0") + "not json {\n")
+    assert served.server_seconds(["a", "b"]) == {"a": 0.0125, "b": 0.003}
+    with pytest.raises(RuntimeError, match="1 requests missing"):
+        served.server_seconds(["a", "c"])
+
+
+def test_profile_samples_go_to_the_innermost_known_layer() -> None:
+    from bench.profiles import layer_of
+
+    loop = ["run_forever (loop.c:1)", "Litestar.__call__ (litestar/app.py:1)"]
+    assert layer_of([*loop, "push (sync/engine.py:3)", "0x7f (libc.so.6)"]) == "sync engine and mutation handlers"
+    assert layer_of([*loop, "Connection.fetch (asyncpg/connection.py:9)"]) == "asyncpg (protocol, codecs)"
+    assert layer_of([*loop, "gc_collect_main (libpython3.11.so.1.0)"]) == "garbage collection"
+    assert layer_of(loop) == "Litestar (routing, middleware, DI, response)"
