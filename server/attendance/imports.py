@@ -300,9 +300,10 @@ _VOID = f"""
         RETURNING a.*, t.line
     ),
     aud AS (
-        INSERT INTO audit_log (actor_id, actor_role, device_id, action, entity_type, entity_id, request_id, detail)
+        INSERT INTO audit_log
+            (actor_id, actor_role, device_id, action, entity_type, entity_id, student_id, request_id, detail)
         SELECT CAST(:actor_id AS uuid), :actor_role, CAST(:device_id AS uuid), 'attendance.voided',
-               'attendance_record', g.student_id::text || '/' || g.day::text, :request_id,
+               'attendance_record', g.student_id::text || '/' || g.day::text, g.student_id, :request_id,
                jsonb_build_object('import_id', CAST(:import_id AS text), 'line', g.line,
                                   'before', jsonb_build_object({", ".join(f"'{v}', g.{v}" for v in VALUES)}))
         FROM gone g
