@@ -55,6 +55,33 @@ class VisitNoteStatus(enum.StrEnum):
     SUBMITTED = "submitted"
 
 
+class VisitOutcome(enum.StrEnum):
+    """How a home visit ended (``visit_log.check_out``)."""
+
+    FAMILY_MET = "family_met"
+    NO_ONE_HOME = "no_one_home"
+    REFUSED = "refused"
+    MOVED = "moved"
+
+
+class VisitLogStatus(enum.StrEnum):
+    OPEN = "open"
+    CHECKED_OUT = "checked_out"
+
+
+class VisitFlag(enum.StrEnum):
+    """What reconciliation found odd about a visit log (``sync.flags``). Flags never reject."""
+
+    LOCATION_MISMATCH = "location_mismatch"
+    LOCATION_MISSING = "location_missing"
+    LOCATION_LOW_ACCURACY = "location_low_accuracy"
+    HOME_NOT_GEOCODED = "home_not_geocoded"
+    CASE_REASSIGNED = "case_reassigned"
+    CASE_CLOSED = "case_closed"
+    OUTSIDE_CASE_PERIOD = "outside_case_period"
+    TIME_IN_FUTURE = "time_in_future"
+
+
 class ReferralStatus(enum.StrEnum):
     ELIGIBLE = "eligible"
     INELIGIBLE = "ineligible"

@@ -2,9 +2,8 @@
 
 A mutation is ``{id, name, args, base_version?}``. Each name has an args struct here and a handler
 in ``sync.handlers``. To add one: write its struct below and add it to ``Mutation``, write its
-handler, write its test. Names not in the union (``visit_log.check_in``, ``visit_log.check_out``,
-``visit_note.add_addendum``, ``form_photo.register``, ``follow_up.complete`` for now) are
-rejected as ``malformed``.
+handler, write its test. Names not in the union (``visit_note.add_addendum``,
+``form_photo.register``, ``follow_up.complete`` for now) are rejected as ``malformed``.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from typing import Annotated
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from schemas.cases import ContactMethod, ContactOutcome
+from schemas.cases import ContactMethod, ContactOutcome, VisitOutcome
 from schemas.sync import MutationId, Version
 
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
@@ -94,9 +93,65 @@ class VisitNoteSubmit(MutationBase, tag="visit_note.submit"):
     args: VisitNoteSubmitArgs
 
 
-Mutation = ContactAttemptCreate | HouseholdUpdate | VisitNoteSave | VisitNoteSubmit
+# --- visit_log.check_in / visit_log.check_out ----------------------------------------------------
 
-MUTATION_TYPES: tuple[type[MutationBase], ...] = (ContactAttemptCreate, HouseholdUpdate, VisitNoteSave, VisitNoteSubmit)
+Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
+Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
+Accuracy = Annotated[float, msgspec.Meta(ge=0, le=1_000_000)]
+Altitude = Annotated[float, msgspec.Meta(ge=-1_000, le=100_000)]
+
+
+class Fix(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A GPS fix: ``latitude``, ``longitude`` and ``accuracy_m`` come together or not at all."""
+
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    accuracy_m: Accuracy | None = None
+
+    def __post_init__(self) -> None:
+        given = [self.latitude is not None, self.longitude is not None, self.accuracy_m is not None]
+        if any(given) and not all(given):
+            missing = [n for n, g in zip(("latitude", "longitude", "accuracy_m"), given, strict=True) if not g][0]
+            raise ValueError(f"latitude, longitude and accuracy_m come together: `{missing}` is missing")
+
+
+class VisitLogCheckInArgs(Fix, kw_only=True, omit_defaults=True):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    at: AwareDatetime
+    altitude_m: Altitude | None = None
+
+
+class VisitLogCheckIn(MutationBase, tag="visit_log.check_in"):
+    """Insert-only: the same id again is a no-op. Applied and flagged, never rejected, on a case
+    reassigned or closed meanwhile (``sync.flags``)."""
+
+    args: VisitLogCheckInArgs
+
+
+class VisitLogCheckOutArgs(Fix, kw_only=True, omit_defaults=True):
+    id: uuid.UUID
+    """The visit log's id."""
+    at: AwareDatetime
+    outcome: VisitOutcome
+
+
+class VisitLogCheckOut(MutationBase, tag="visit_log.check_out"):
+    """``open`` → ``checked_out``, once; ``base_version`` is optional."""
+
+    args: VisitLogCheckOutArgs
+
+
+Mutation = ContactAttemptCreate | HouseholdUpdate | VisitNoteSave | VisitNoteSubmit | VisitLogCheckIn | VisitLogCheckOut
+
+MUTATION_TYPES: tuple[type[MutationBase], ...] = (
+    ContactAttemptCreate,
+    HouseholdUpdate,
+    VisitNoteSave,
+    VisitNoteSubmit,
+    VisitLogCheckIn,
+    VisitLogCheckOut,
+)
 
 _decoder: msgspec.json.Decoder[Mutation] = msgspec.json.Decoder(Mutation)
 

@@ -14,6 +14,8 @@ visit_note         keep_both      a save from a stale base leaves the server tex
                                   device's text in a conflict row; ``status`` is a state machine
                                   (draft → submitted, with an expected version); a submitted note
                                   is frozen: a save to it becomes a ``frozen`` conflict
+visit_log          insert_only    a check-in with an id that exists is a no-op; ``status`` is a state
+                                  machine (open → checked_out, once), the check-out adds its fields
 conflict           server_owned   made by the engine, seen by its author
 =================  =============  ======================================================================
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 import enum
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from schemas.sync import RecordType, Status
 from sync.store import Current, Data, Principal, Ref, Write
@@ -51,7 +54,9 @@ class RecordPolicy:
 
 
 RECORD_TYPES: dict[str, RecordPolicy] = {
-    RecordType.CASE: RecordPolicy(Policy.SERVER_OWNED, ("student_id", "case_manager_id", "status")),
+    RecordType.CASE: RecordPolicy(
+        Policy.SERVER_OWNED, ("student_id", "case_manager_id", "status", "opened_at", "closed_at")
+    ),
     RecordType.STUDENT: RecordPolicy(
         Policy.SERVER_OWNED, ("student_number", "first_name", "last_name", "grade", "household_id")
     ),
@@ -67,6 +72,13 @@ RECORD_TYPES: dict[str, RecordPolicy] = {
         state_field="status",
         transitions=frozenset({("draft", "submitted")}),
         frozen_states=frozenset({"submitted"}),
+    ),
+    RecordType.VISIT_LOG: RecordPolicy(
+        Policy.INSERT_ONLY,
+        ("case_id", "created_by", "status", "checked_in_at", "latitude", "longitude", "accuracy_m", "altitude_m")
+        + ("distance_m", "checked_out_at", "outcome", "out_latitude", "out_longitude", "out_accuracy_m", "flags"),
+        state_field="status",
+        transitions=frozenset({("open", "checked_out")}),
     ),
     RecordType.CONFLICT: RecordPolicy(
         Policy.SERVER_OWNED,
@@ -97,6 +109,7 @@ class Decision:
     status: Status
     version: int | None = None
     conflict_id: uuid.UUID | None = None
+    flags: tuple[str, ...] = ()
 
 
 @dataclass
@@ -111,6 +124,8 @@ class BatchView:
     principal: Principal
     loaded: dict[Ref, Current]
     mutation_id: int = 0
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    """When the server received the batch (for ``time_in_future``; never orders anything)."""
     _records: dict[Ref, Current] = field(default_factory=dict)
     _staged: dict[Ref, Current] = field(default_factory=dict)
     _changed: dict[Ref, None] = field(default_factory=dict)
@@ -215,13 +230,16 @@ def edit(view: BatchView, ref: Ref, base_version: int | None, changes: Data) -> 
     return Decision(Status.APPLIED, version)
 
 
-def transition(view: BatchView, ref: Ref, expected_version: int | None, to_state: str) -> Decision:
-    """Move the record's state field to ``to_state``, if it is still at ``expected_version``."""
+def transition(
+    view: BatchView, ref: Ref, expected_version: int | None, to_state: str, extra: Data | None = None
+) -> Decision:
+    """Move the record's state field to ``to_state``, if it is still at ``expected_version``;
+    ``extra`` are fields the move sets with it (a check-out's outcome)."""
     current = view.get(ref)
     assert current is not None, "the handler checks the record exists"
     rules = RECORD_TYPES[ref.type]
     assert rules.state_field is not None, f"{ref.type} has no state machine"
-    change = {rules.state_field: to_state}
+    change = {rules.state_field: to_state} | (extra or {})
     if current.deleted:
         return _restore(view, ref, expected_version, change, current)
     state = current.data.get(rules.state_field)

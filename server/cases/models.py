@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, String, Text, text
+from sqlalchemy import CheckConstraint, Date, Float, ForeignKey, Index, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -17,7 +17,9 @@ from schemas.cases import (
     ContactOutcome,
     FollowUpKind,
     ReferralStatus,
+    VisitLogStatus,
     VisitNoteStatus,
+    VisitOutcome,
 )
 from server.orm import Base, Tombstoned, Versioned
 from server.orm_types import one_of
@@ -85,6 +87,35 @@ class VisitNote(Tombstoned, Versioned, Base):
     body: Mapped[str] = mapped_column(Text, nullable=False, default="")
     status: Mapped[str] = mapped_column(String(16), nullable=False, default=VisitNoteStatus.DRAFT)
     submitted_at: Mapped[datetime | None] = mapped_column()
+
+
+class VisitLog(Tombstoned, Versioned, Base):
+    """A home visit as the phone logged it: a check-in (with its fix), later a check-out (with its
+    outcome). Stored as sent; ``flags`` are what reconciliation found (``sync.flags``)."""
+
+    __tablename__ = "visit_log"
+    __table_args__ = (
+        one_of("status", VisitLogStatus),
+        one_of("outcome", VisitOutcome),
+        CheckConstraint("jsonb_typeof(flags) = 'array'", name="flags_array"),
+    )
+
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_file.id"), nullable=False, index=True)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id"))
+    device_id: Mapped[uuid.UUID | None] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    checked_in_at: Mapped[datetime] = mapped_column(nullable=False)
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    altitude_m: Mapped[float | None] = mapped_column(Float)
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    checked_out_at: Mapped[datetime | None] = mapped_column()
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    out_latitude: Mapped[float | None] = mapped_column(Float)
+    out_longitude: Mapped[float | None] = mapped_column(Float)
+    out_accuracy_m: Mapped[float | None] = mapped_column(Float)
+    flags: Mapped[list[Any]] = mapped_column(JSONB, nullable=False, server_default=text("'[]'::jsonb"))
 
 
 class FollowUp(Versioned, Base):

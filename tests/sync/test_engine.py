@@ -100,8 +100,6 @@ async def test_a_batch_starting_after_a_gap_applies_nothing(world: World) -> Non
 @pytest.mark.parametrize(
     "name",
     [
-        "visit_log.check_in",
-        "visit_log.check_out",
         "visit_note.add_addendum",
         "form_photo.register",
         "follow_up.complete",

@@ -1,0 +1,87 @@
+"""field records
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-01
+
+What a case manager records at a family's door: visit logs (a check-in with its fix, a check-out
+with its outcome, and the flags reconciliation found). Synced like the rest of a case: change-log
+triggers, and the case's tree (what a reassignment re-announces and takes back) includes them.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision = '0008'
+down_revision = '0007'
+branch_labels = None
+depends_on = None
+
+SYNCED = {"visit_log": "visit_log"}
+
+CASE_TREE = """
+CREATE OR REPLACE FUNCTION sync_case_tree(case_id uuid, student_id uuid)
+RETURNS TABLE (record_type text, record_id uuid) LANGUAGE sql STABLE AS $$
+    SELECT 'case', case_id
+    UNION ALL SELECT 'student', student_id
+    UNION ALL SELECT 'household', s.household_id FROM student s
+        WHERE s.id = student_id AND s.household_id IS NOT NULL
+    UNION ALL SELECT 'contact_attempt', c.id FROM contact_attempt c WHERE c.case_id = sync_case_tree.case_id
+    UNION ALL SELECT 'visit_note', n.id FROM visit_note n WHERE n.case_id = sync_case_tree.case_id{more}
+$$"""
+
+MORE = """
+    UNION ALL SELECT 'visit_log', v.id FROM visit_log v WHERE v.case_id = sync_case_tree.case_id"""
+
+
+def upgrade() -> None:
+    op.create_table('visit_log',
+    sa.Column('case_id', sa.UUID(), nullable=False),
+    sa.Column('created_by', sa.UUID(), nullable=True),
+    sa.Column('device_id', sa.UUID(), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('checked_in_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('latitude', sa.Float(), nullable=True),
+    sa.Column('longitude', sa.Float(), nullable=True),
+    sa.Column('accuracy_m', sa.Float(), nullable=True),
+    sa.Column('altitude_m', sa.Float(), nullable=True),
+    sa.Column('distance_m', sa.Float(), nullable=True),
+    sa.Column('checked_out_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('outcome', sa.String(length=32), nullable=True),
+    sa.Column('out_latitude', sa.Float(), nullable=True),
+    sa.Column('out_longitude', sa.Float(), nullable=True),
+    sa.Column('out_accuracy_m', sa.Float(), nullable=True),
+    sa.Column('flags', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'[]'::jsonb"), nullable=False),
+    sa.Column('id', sa.UUID(), nullable=False),
+    sa.Column('version', sa.Integer(), server_default='1', nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('deleted_at', sa.DateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("status IN ('open', 'checked_out')", name=op.f('ck_visit_log_status_known')),
+    sa.CheckConstraint("outcome IN ('family_met', 'no_one_home', 'refused', 'moved')", name=op.f('ck_visit_log_outcome_known')),
+    sa.CheckConstraint("jsonb_typeof(flags) = 'array'", name=op.f('ck_visit_log_flags_array')),
+    sa.ForeignKeyConstraint(['case_id'], ['case_file.id'], name=op.f('fk_visit_log_case_id_case_file')),
+    sa.ForeignKeyConstraint(['created_by'], ['user_account.id'], name=op.f('fk_visit_log_created_by_user_account')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_visit_log'))
+    )
+    op.create_index(op.f('ix_visit_log_case_id'), 'visit_log', ['case_id'], unique=False)
+    for table, record_type in SYNCED.items():
+        for event, rows in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
+            op.execute(
+                f"CREATE TRIGGER sync_log_{event.lower()} AFTER {event} ON {table} "
+                f"REFERENCING {rows} TABLE AS {rows.lower()}_rows "
+                f"FOR EACH STATEMENT EXECUTE FUNCTION sync_log_rows('{record_type}')"
+            )
+    op.execute(CASE_TREE.format(more=MORE))
+
+
+def downgrade() -> None:
+    op.execute(CASE_TREE.format(more=""))
+    for table in SYNCED:
+        for event in ("insert", "update", "delete"):
+            op.execute(f"DROP TRIGGER sync_log_{event} ON {table}")
+    op.drop_index(op.f('ix_visit_log_case_id'), table_name='visit_log')
+    op.drop_table('visit_log')
