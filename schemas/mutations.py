@@ -2,8 +2,8 @@
 
 A mutation is ``{id, name, args, base_version?}``. Each name has an args struct here and a handler
 in ``sync.handlers``. To add one: write its struct below and add it to ``Mutation``, write its
-handler, write its test. Names not in the union (``visit_note.add_addendum``,
-``form_photo.register``, ``follow_up.complete`` for now) are rejected as ``malformed``.
+handler, write its test. Names not in the union (``form_photo.register``, ``follow_up.complete``
+for now) are rejected as ``malformed``.
 """
 
 from __future__ import annotations
@@ -71,10 +71,12 @@ class HouseholdUpdate(MutationBase, tag="household.update"):
 # --- visit_note.save / visit_note.submit ---------------------------------------------------------
 
 
-class VisitNoteSaveArgs(msgspec.Struct):
+class VisitNoteSaveArgs(msgspec.Struct, omit_defaults=True):
     id: uuid.UUID
     case_id: uuid.UUID
     body: Text
+    visit_log_id: uuid.UUID | None = None
+    """The visit the note is about (an added optional field: older phones leave it out)."""
 
 
 class VisitNoteSave(MutationBase, tag="visit_note.save"):
@@ -91,6 +93,18 @@ class VisitNoteSubmit(MutationBase, tag="visit_note.submit"):
     """``draft`` → ``submitted``; ``base_version`` is the version the user read before submitting."""
 
     args: VisitNoteSubmitArgs
+
+
+class VisitNoteAddAddendumArgs(msgspec.Struct):
+    id: uuid.UUID
+    note_id: uuid.UUID
+    body: Annotated[str, msgspec.Meta(min_length=1, max_length=100_000)]
+
+
+class VisitNoteAddAddendum(MutationBase, tag="visit_note.add_addendum"):
+    """Insert-only: the one way to add to a submitted note, which stays as it was."""
+
+    args: VisitNoteAddAddendumArgs
 
 
 # --- visit_log.check_in / visit_log.check_out ----------------------------------------------------
@@ -142,13 +156,22 @@ class VisitLogCheckOut(MutationBase, tag="visit_log.check_out"):
     args: VisitLogCheckOutArgs
 
 
-Mutation = ContactAttemptCreate | HouseholdUpdate | VisitNoteSave | VisitNoteSubmit | VisitLogCheckIn | VisitLogCheckOut
+Mutation = (
+    ContactAttemptCreate
+    | HouseholdUpdate
+    | VisitNoteSave
+    | VisitNoteSubmit
+    | VisitNoteAddAddendum
+    | VisitLogCheckIn
+    | VisitLogCheckOut
+)
 
 MUTATION_TYPES: tuple[type[MutationBase], ...] = (
     ContactAttemptCreate,
     HouseholdUpdate,
     VisitNoteSave,
     VisitNoteSubmit,
+    VisitNoteAddAddendum,
     VisitLogCheckIn,
     VisitLogCheckOut,
 )

@@ -31,6 +31,7 @@ class RecordType(enum.StrEnum):
     HOUSEHOLD = "household"
     CONTACT_ATTEMPT = "contact_attempt"
     VISIT_NOTE = "visit_note"
+    VISIT_NOTE_ADDENDUM = "visit_note_addendum"
     VISIT_LOG = "visit_log"
     CONFLICT = "conflict"
 

@@ -29,7 +29,7 @@ from schemas.cases import CaseStatus
 from schemas.sync import RecordType
 from server.auth.models import User
 from server.auth.service import Principal
-from server.cases.models import Case, ContactAttempt, Referral, VisitLog, VisitNote
+from server.cases.models import Case, ContactAttempt, Referral, VisitLog, VisitNote, VisitNoteAddendum
 from server.schools.models import CounselorSchool
 from server.students.models import Household, Student
 from server.sync.models import Conflict
@@ -111,6 +111,8 @@ def team_reach(record_type: str, r: Reader) -> ColumnElement[bool]:
             return exists().where(Case.id == ContactAttempt.case_id, cases)
         case RecordType.VISIT_NOTE:
             return exists().where(Case.id == VisitNote.case_id, cases)
+        case RecordType.VISIT_NOTE_ADDENDUM:
+            return exists().where(VisitNote.id == VisitNoteAddendum.note_id, Case.id == VisitNote.case_id, cases)
         case RecordType.VISIT_LOG:
             return exists().where(Case.id == VisitLog.case_id, cases)
         case RecordType.CONFLICT:
@@ -149,6 +151,10 @@ def contact_attempts(r: Reader) -> ColumnElement[bool]:
 
 def visit_notes(r: Reader) -> ColumnElement[bool]:
     return reach(RecordType.VISIT_NOTE, r)
+
+
+def visit_note_addenda(r: Reader) -> ColumnElement[bool]:
+    return reach(RecordType.VISIT_NOTE_ADDENDUM, r)
 
 
 def visit_logs(r: Reader) -> ColumnElement[bool]:

@@ -23,6 +23,7 @@ from schemas.mutations import (
     MutationBase,
     VisitLogCheckIn,
     VisitLogCheckOut,
+    VisitNoteAddAddendum,
     VisitNoteSave,
     VisitNoteSubmit,
 )
@@ -113,9 +114,19 @@ def _note_ref(note_id: uuid.UUID) -> Ref:
     return Ref(RecordType.VISIT_NOTE, note_id)
 
 
-@handler(VisitNoteSave, refs=lambda m: [_note_ref(m.args.id), case_ref(m.args.case_id)])
+def _note_save_refs(m: VisitNoteSave) -> list[Ref]:
+    refs = [_note_ref(m.args.id), case_ref(m.args.case_id)]
+    return refs + ([Ref(RecordType.VISIT_LOG, m.args.visit_log_id)] if m.args.visit_log_id else [])
+
+
+@handler(VisitNoteSave, refs=_note_save_refs)
 def visit_note_save(view: BatchView, m: VisitNoteSave) -> Decision:
     ref = _note_ref(m.args.id)
+    if m.args.visit_log_id is not None:
+        visit = require_record(view, Ref(RecordType.VISIT_LOG, m.args.visit_log_id))
+        if visit.deleted or visit.data["case_id"] != str(m.args.case_id):
+            raise Rejected("case_mismatch", f"visit_log {m.args.visit_log_id} belongs to another case")
+    visit_log_id = str(m.args.visit_log_id) if m.args.visit_log_id else None
     if view.get(ref) is None:
         require_case(view, m.args.case_id)
         data = {
@@ -123,12 +134,32 @@ def visit_note_save(view: BatchView, m: VisitNoteSave) -> Decision:
             "author_id": str(view.principal.user_id),
             "body": m.args.body,
             "status": VisitNoteStatus.DRAFT.value,
+            "visit_log_id": visit_log_id,
         }
         return policies.create(view, ref, data)
     current = require_record(view, ref)
     if current.data["case_id"] != str(m.args.case_id):
         raise Rejected("case_mismatch", f"visit_note {ref.id} belongs to another case")
-    return policies.edit(view, ref, m.base_version, {"body": m.args.body})
+    changes: dict[str, Any] = {"body": m.args.body}
+    if visit_log_id is not None:  # absent: an older phone, which leaves the link as it is
+        changes["visit_log_id"] = visit_log_id
+    return policies.edit(view, ref, m.base_version, changes)
+
+
+def _addendum_ref(m: VisitNoteAddAddendum) -> Ref:
+    return Ref(RecordType.VISIT_NOTE_ADDENDUM, m.args.id)
+
+
+@handler(VisitNoteAddAddendum, refs=lambda m: [_addendum_ref(m), _note_ref(m.args.note_id)])
+def visit_note_add_addendum(view: BatchView, m: VisitNoteAddAddendum) -> Decision:
+    """An addendum to a submitted note (a draft is still edited by ``visit_note.save``)."""
+    note = require_record(view, _note_ref(m.args.note_id))
+    if note.deleted:
+        raise Rejected("unknown_record", f"no visit_note {m.args.note_id}")
+    if note.data.get("status") != VisitNoteStatus.SUBMITTED.value:
+        raise Rejected("not_submitted", f"visit_note {m.args.note_id} is a draft: save it instead")
+    data = {"note_id": str(m.args.note_id), "body": m.args.body, "author_id": str(view.principal.user_id)}
+    return policies.create(view, _addendum_ref(m), data)
 
 
 @handler(VisitNoteSubmit, refs=lambda m: [_note_ref(m.args.id)])

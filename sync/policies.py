@@ -14,6 +14,8 @@ visit_note         keep_both      a save from a stale base leaves the server tex
                                   device's text in a conflict row; ``status`` is a state machine
                                   (draft → submitted, with an expected version); a submitted note
                                   is frozen: a save to it becomes a ``frozen`` conflict
+visit_note_        insert_only    an addendum to a submitted note; like contact_attempt
+addendum
 visit_log          insert_only    a check-in with an id that exists is a no-op; ``status`` is a state
                                   machine (open → checked_out, once), the check-out adds its fields
 conflict           server_owned   made by the engine, seen by its author
@@ -68,11 +70,12 @@ RECORD_TYPES: dict[str, RecordPolicy] = {
     ),
     RecordType.VISIT_NOTE: RecordPolicy(
         Policy.KEEP_BOTH,
-        ("case_id", "author_id", "body", "status"),
+        ("case_id", "author_id", "body", "status", "visit_log_id"),
         state_field="status",
         transitions=frozenset({("draft", "submitted")}),
         frozen_states=frozenset({"submitted"}),
     ),
+    RecordType.VISIT_NOTE_ADDENDUM: RecordPolicy(Policy.INSERT_ONLY, ("note_id", "body", "author_id")),
     RecordType.VISIT_LOG: RecordPolicy(
         Policy.INSERT_ONLY,
         ("case_id", "created_by", "status", "checked_in_at", "latitude", "longitude", "accuracy_m", "altitude_m")

@@ -87,6 +87,17 @@ class VisitNote(Tombstoned, Versioned, Base):
     body: Mapped[str] = mapped_column(Text, nullable=False, default="")
     status: Mapped[str] = mapped_column(String(16), nullable=False, default=VisitNoteStatus.DRAFT)
     submitted_at: Mapped[datetime | None] = mapped_column()
+    visit_log_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("visit_log.id"), index=True)
+
+
+class VisitNoteAddendum(Tombstoned, Versioned, Base):
+    """Text added to a submitted note, which stays as it was. Insert-only."""
+
+    __tablename__ = "visit_note_addendum"
+
+    note_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visit_note.id"), nullable=False, index=True)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+    author_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id"))
 
 
 class VisitLog(Tombstoned, Versioned, Base):

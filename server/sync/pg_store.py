@@ -63,7 +63,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.sync import Change, Del, MutationResult, Put, RecordType
 from server import scope
-from server.cases.models import Case, ContactAttempt, VisitLog, VisitNote
+from server.cases.models import Case, ContactAttempt, VisitLog, VisitNote, VisitNoteAddendum
 from server.students.models import Household, Student
 from server.sync.models import Conflict, SyncChange, SyncClient, SyncMutation, SyncScopeEpoch
 from sync.policies import RECORD_TYPES
@@ -74,8 +74,9 @@ MODELS: dict[str, Any] = {
     RecordType.STUDENT: Student,
     RecordType.CASE: Case,
     RecordType.CONTACT_ATTEMPT: ContactAttempt,
-    RecordType.VISIT_NOTE: VisitNote,
     RecordType.VISIT_LOG: VisitLog,
+    RecordType.VISIT_NOTE: VisitNote,
+    RecordType.VISIT_NOTE_ADDENDUM: VisitNoteAddendum,
     RecordType.CONFLICT: Conflict,
 }
 """Record type → table, in snapshot order (parents first). Columns are named as the data fields."""

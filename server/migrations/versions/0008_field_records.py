@@ -5,7 +5,8 @@ Revises: 0007
 Create Date: 2026-12-01
 
 What a case manager records at a family's door: visit logs (a check-in with its fix, a check-out
-with its outcome, and the flags reconciliation found). Synced like the rest of a case: change-log
+with its outcome, and the flags reconciliation found), the visit a note is about, and addenda to
+submitted notes. Synced like the rest of a case: change-log
 triggers, and the case's tree (what a reassignment re-announces and takes back) includes them.
 """
 
@@ -20,7 +21,7 @@ down_revision = '0007'
 branch_labels = None
 depends_on = None
 
-SYNCED = {"visit_log": "visit_log"}
+SYNCED = {"visit_log": "visit_log", "visit_note_addendum": "visit_note_addendum"}
 
 CASE_TREE = """
 CREATE OR REPLACE FUNCTION sync_case_tree(case_id uuid, student_id uuid)
@@ -34,7 +35,9 @@ RETURNS TABLE (record_type text, record_id uuid) LANGUAGE sql STABLE AS $$
 $$"""
 
 MORE = """
-    UNION ALL SELECT 'visit_log', v.id FROM visit_log v WHERE v.case_id = sync_case_tree.case_id"""
+    UNION ALL SELECT 'visit_log', v.id FROM visit_log v WHERE v.case_id = sync_case_tree.case_id
+    UNION ALL SELECT 'visit_note_addendum', d.id FROM visit_note_addendum d
+        JOIN visit_note n ON n.id = d.note_id WHERE n.case_id = sync_case_tree.case_id"""
 
 
 def upgrade() -> None:
@@ -68,6 +71,23 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_visit_log'))
     )
     op.create_index(op.f('ix_visit_log_case_id'), 'visit_log', ['case_id'], unique=False)
+    op.add_column('visit_note', sa.Column('visit_log_id', sa.UUID(), nullable=True))
+    op.create_foreign_key(op.f('fk_visit_note_visit_log_id_visit_log'), 'visit_note', 'visit_log', ['visit_log_id'], ['id'])
+    op.create_index(op.f('ix_visit_note_visit_log_id'), 'visit_note', ['visit_log_id'], unique=False)
+    op.create_table('visit_note_addendum',
+    sa.Column('note_id', sa.UUID(), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('author_id', sa.UUID(), nullable=True),
+    sa.Column('id', sa.UUID(), nullable=False),
+    sa.Column('version', sa.Integer(), server_default='1', nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('deleted_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['author_id'], ['user_account.id'], name=op.f('fk_visit_note_addendum_author_id_user_account')),
+    sa.ForeignKeyConstraint(['note_id'], ['visit_note.id'], name=op.f('fk_visit_note_addendum_note_id_visit_note')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_visit_note_addendum'))
+    )
+    op.create_index(op.f('ix_visit_note_addendum_note_id'), 'visit_note_addendum', ['note_id'], unique=False)
     for table, record_type in SYNCED.items():
         for event, rows in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
             op.execute(
@@ -83,5 +103,10 @@ def downgrade() -> None:
     for table in SYNCED:
         for event in ("insert", "update", "delete"):
             op.execute(f"DROP TRIGGER sync_log_{event} ON {table}")
+    op.drop_index(op.f('ix_visit_note_addendum_note_id'), table_name='visit_note_addendum')
+    op.drop_table('visit_note_addendum')
+    op.drop_index(op.f('ix_visit_note_visit_log_id'), table_name='visit_note')
+    op.drop_constraint(op.f('fk_visit_note_visit_log_id_visit_log'), 'visit_note', type_='foreignkey')
+    op.drop_column('visit_note', 'visit_log_id')
     op.drop_index(op.f('ix_visit_log_case_id'), table_name='visit_log')
     op.drop_table('visit_log')
