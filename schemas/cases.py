@@ -55,6 +55,13 @@ class VisitNoteStatus(enum.StrEnum):
     SUBMITTED = "submitted"
 
 
+class FollowUpStatus(enum.StrEnum):
+    """Stored beside ``completed_at``, which it agrees with (a CHECK says so)."""
+
+    OPEN = "open"
+    DONE = "done"
+
+
 class VisitOutcome(enum.StrEnum):
     """How a home visit ended (``visit_log.check_out``)."""
 

@@ -2,8 +2,8 @@
 
 A mutation is ``{id, name, args, base_version?}``. Each name has an args struct here and a handler
 in ``sync.handlers``. To add one: write its struct below and add it to ``Mutation``, write its
-handler, write its test. Names not in the union (``form_photo.register``, ``follow_up.complete``
-for now) are rejected as ``malformed``.
+handler, write its test. Names not in the union (``form_photo.register`` for now) are rejected as
+``malformed``.
 """
 
 from __future__ import annotations
@@ -156,6 +156,21 @@ class VisitLogCheckOut(MutationBase, tag="visit_log.check_out"):
     args: VisitLogCheckOutArgs
 
 
+# --- follow_up.complete --------------------------------------------------------------------------
+
+
+class FollowUpCompleteArgs(msgspec.Struct, omit_defaults=True):
+    id: uuid.UUID
+    at: AwareDatetime
+    note: Annotated[str, msgspec.Meta(max_length=10_000)] | None = None
+
+
+class FollowUpComplete(MutationBase, tag="follow_up.complete"):
+    """``open`` → ``done``; ``base_version`` is the version the user read (required)."""
+
+    args: FollowUpCompleteArgs
+
+
 Mutation = (
     ContactAttemptCreate
     | HouseholdUpdate
@@ -164,6 +179,7 @@ Mutation = (
     | VisitNoteAddAddendum
     | VisitLogCheckIn
     | VisitLogCheckOut
+    | FollowUpComplete
 )
 
 MUTATION_TYPES: tuple[type[MutationBase], ...] = (
@@ -174,6 +190,7 @@ MUTATION_TYPES: tuple[type[MutationBase], ...] = (
     VisitNoteAddAddendum,
     VisitLogCheckIn,
     VisitLogCheckOut,
+    FollowUpComplete,
 )
 
 _decoder: msgspec.json.Decoder[Mutation] = msgspec.json.Decoder(Mutation)

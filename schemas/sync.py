@@ -33,6 +33,7 @@ class RecordType(enum.StrEnum):
     VISIT_NOTE = "visit_note"
     VISIT_NOTE_ADDENDUM = "visit_note_addendum"
     VISIT_LOG = "visit_log"
+    FOLLOW_UP = "follow_up"
     CONFLICT = "conflict"
 
 

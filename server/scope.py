@@ -29,7 +29,7 @@ from schemas.cases import CaseStatus
 from schemas.sync import RecordType
 from server.auth.models import User
 from server.auth.service import Principal
-from server.cases.models import Case, ContactAttempt, Referral, VisitLog, VisitNote, VisitNoteAddendum
+from server.cases.models import Case, ContactAttempt, FollowUp, Referral, VisitLog, VisitNote, VisitNoteAddendum
 from server.schools.models import CounselorSchool
 from server.students.models import Household, Student
 from server.sync.models import Conflict
@@ -113,6 +113,8 @@ def team_reach(record_type: str, r: Reader) -> ColumnElement[bool]:
             return exists().where(Case.id == VisitNote.case_id, cases)
         case RecordType.VISIT_NOTE_ADDENDUM:
             return exists().where(VisitNote.id == VisitNoteAddendum.note_id, Case.id == VisitNote.case_id, cases)
+        case RecordType.FOLLOW_UP:
+            return exists().where(Case.id == FollowUp.case_id, cases)
         case RecordType.VISIT_LOG:
             return exists().where(Case.id == VisitLog.case_id, cases)
         case RecordType.CONFLICT:
@@ -159,6 +161,10 @@ def visit_note_addenda(r: Reader) -> ColumnElement[bool]:
 
 def visit_logs(r: Reader) -> ColumnElement[bool]:
     return reach(RecordType.VISIT_LOG, r)
+
+
+def follow_ups(r: Reader) -> ColumnElement[bool]:
+    return reach(RecordType.FOLLOW_UP, r)
 
 
 def conflicts(r: Reader) -> ColumnElement[bool]:

@@ -15,10 +15,11 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from schemas.cases import VisitLogStatus, VisitNoteStatus
+from schemas.cases import FollowUpStatus, VisitLogStatus, VisitNoteStatus
 from schemas.mutations import (
     ContactAttemptCreate,
     Fix,
+    FollowUpComplete,
     HouseholdUpdate,
     MutationBase,
     VisitLogCheckIn,
@@ -275,3 +276,18 @@ def visit_log_check_out(view: BatchView, m: VisitLogCheckOut) -> Decision:
     expected = m.base_version if m.base_version is not None else current.version
     decision = policies.transition(view, ref, expected, VisitLogStatus.CHECKED_OUT.value, extra)
     return _with_flags(view, ref, decision)
+
+
+# --- follow_up.complete --------------------------------------------------------------------------
+
+
+@handler(FollowUpComplete, refs=lambda m: [Ref(RecordType.FOLLOW_UP, m.args.id)])
+def follow_up_complete(view: BatchView, m: FollowUpComplete) -> Decision:
+    ref = Ref(RecordType.FOLLOW_UP, m.args.id)
+    require_record(view, ref)
+    if m.base_version is None:
+        raise Rejected("malformed", "follow_up.complete needs the base_version the user read")
+    extra: dict[str, Any] = {"completed_at": wire_time(m.args.at), "completed_by": str(view.principal.user_id)}
+    if m.args.note is not None:
+        extra["note"] = m.args.note
+    return policies.transition(view, ref, m.base_version, FollowUpStatus.DONE.value, extra)

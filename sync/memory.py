@@ -167,6 +167,11 @@ class MemoryStore:
         reach |= {Ref(RecordType.HOUSEHOLD, h) for h in households}
         for kind in (RecordType.CONTACT_ATTEMPT, RecordType.VISIT_NOTE, RecordType.VISIT_LOG):
             reach |= {ref for ref, rec in by_type[kind] if uuid.UUID(rec.data["case_id"]) in cases}
+        reach |= {
+            ref
+            for ref, rec in by_type[RecordType.FOLLOW_UP]
+            if rec.data.get("case_id") and uuid.UUID(rec.data["case_id"]) in cases
+        }
         notes = {ref.id for ref, _ in by_type[RecordType.VISIT_NOTE] if ref in reach}
         reach |= {
             ref for ref, rec in by_type[RecordType.VISIT_NOTE_ADDENDUM] if uuid.UUID(rec.data["note_id"]) in notes

@@ -18,6 +18,8 @@ visit_note_        insert_only    an addendum to a submitted note; like contact_
 addendum
 visit_log          insert_only    a check-in with an id that exists is a no-op; ``status`` is a state
                                   machine (open → checked_out, once), the check-out adds its fields
+follow_up          keep_both      made on the server; a device only completes it: ``status`` open →
+                                  done with an expected version (a stale one: a conflict, still open)
 conflict           server_owned   made by the engine, seen by its author
 =================  =============  ======================================================================
 
@@ -82,6 +84,13 @@ RECORD_TYPES: dict[str, RecordPolicy] = {
         + ("distance_m", "checked_out_at", "outcome", "out_latitude", "out_longitude", "out_accuracy_m", "flags"),
         state_field="status",
         transitions=frozenset({("open", "checked_out")}),
+    ),
+    RecordType.FOLLOW_UP: RecordPolicy(
+        Policy.KEEP_BOTH,
+        ("case_id", "student_id", "kind", "title", "due_on", "status", "completed_at", "completed_by", "note"),
+        state_field="status",
+        transitions=frozenset({("open", "done")}),
+        frozen_states=frozenset({"done"}),
     ),
     RecordType.CONFLICT: RecordPolicy(
         Policy.SERVER_OWNED,

@@ -63,7 +63,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.sync import Change, Del, MutationResult, Put, RecordType
 from server import scope
-from server.cases.models import Case, ContactAttempt, VisitLog, VisitNote, VisitNoteAddendum
+from server.cases.models import Case, ContactAttempt, FollowUp, VisitLog, VisitNote, VisitNoteAddendum
 from server.students.models import Household, Student
 from server.sync.models import Conflict, SyncChange, SyncClient, SyncMutation, SyncScopeEpoch
 from sync.policies import RECORD_TYPES
@@ -77,6 +77,7 @@ MODELS: dict[str, Any] = {
     RecordType.VISIT_LOG: VisitLog,
     RecordType.VISIT_NOTE: VisitNote,
     RecordType.VISIT_NOTE_ADDENDUM: VisitNoteAddendum,
+    RecordType.FOLLOW_UP: FollowUp,
     RecordType.CONFLICT: Conflict,
 }
 """Record type → table, in snapshot order (parents first). Columns are named as the data fields."""
@@ -85,6 +86,7 @@ TIME_FIELDS: dict[str, tuple[str, ...]] = {
     RecordType.CASE: ("opened_at", "closed_at"),
     RecordType.CONTACT_ATTEMPT: ("at",),
     RecordType.VISIT_LOG: ("checked_in_at", "checked_out_at"),
+    RecordType.FOLLOW_UP: ("completed_at",),
 }
 XMIN: Any = literal_column("(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
 _ANY_EPOCH = -1  # a fresh snapshot's cursor: it takes the epoch its statement reads
@@ -507,10 +509,11 @@ _CASE_KEYED = (
     RecordType.VISIT_NOTE,
     RecordType.HOUSEHOLD,
     RecordType.VISIT_LOG,
+    RecordType.FOLLOW_UP,
 )
 _LOCK_CASES = (
     # The cases whose scope the batch's decisions rest on: the cases it names ($1), those of the
-    # existing contact attempts ($2), visit notes ($3) and visit logs ($5) it names, and those of
+    # existing contact attempts ($2), visit notes ($3), visit logs ($5) and follow-ups ($6) it names, and those of
     # the students of the households ($4) it names, share-locked in id order (the rows are locked
     # as the sort hands them up). Blocks a reassignment or deletion until commit.
     f"SELECT c.id FROM {Case.__tablename__} AS c WHERE c.id = ANY(ARRAY("
@@ -518,6 +521,7 @@ _LOCK_CASES = (
     f"UNION SELECT a.case_id FROM {ContactAttempt.__tablename__} AS a WHERE a.id = ANY($2::uuid[]) "
     f"UNION SELECT n.case_id FROM {VisitNote.__tablename__} AS n WHERE n.id = ANY($3::uuid[]) "
     f"UNION SELECT v.case_id FROM {VisitLog.__tablename__} AS v WHERE v.id = ANY($5::uuid[]) "
+    f"UNION SELECT f.case_id FROM {FollowUp.__tablename__} AS f WHERE f.id = ANY($6::uuid[]) "
     f"UNION SELECT k.id FROM {Case.__tablename__} AS k JOIN {Student.__tablename__} AS s ON s.id = k.student_id "
     "WHERE s.household_id = ANY($4::uuid[]))) "
     "ORDER BY c.id FOR SHARE OF c"

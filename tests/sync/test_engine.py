@@ -101,7 +101,6 @@ async def test_a_batch_starting_after_a_gap_applies_nothing(world: World) -> Non
     "name",
     [
         "form_photo.register",
-        "follow_up.complete",
     ],
 )
 async def test_names_not_built_yet_are_malformed(world: World, name: str) -> None:

@@ -6,7 +6,8 @@ Create Date: 2026-12-01
 
 What a case manager records at a family's door: visit logs (a check-in with its fix, a check-out
 with its outcome, and the flags reconciliation found), the visit a note is about, and addenda to
-submitted notes. Synced like the rest of a case: change-log
+submitted notes; follow-ups get a ``status`` (open/done) beside ``completed_at`` and are synced
+under their case. Synced like the rest of a case: change-log
 triggers, and the case's tree (what a reassignment re-announces and takes back) includes them.
 """
 
@@ -21,7 +22,7 @@ down_revision = '0007'
 branch_labels = None
 depends_on = None
 
-SYNCED = {"visit_log": "visit_log", "visit_note_addendum": "visit_note_addendum"}
+SYNCED = {"visit_log": "visit_log", "visit_note_addendum": "visit_note_addendum", "follow_up": "follow_up"}
 
 CASE_TREE = """
 CREATE OR REPLACE FUNCTION sync_case_tree(case_id uuid, student_id uuid)
@@ -37,7 +38,8 @@ $$"""
 MORE = """
     UNION ALL SELECT 'visit_log', v.id FROM visit_log v WHERE v.case_id = sync_case_tree.case_id
     UNION ALL SELECT 'visit_note_addendum', d.id FROM visit_note_addendum d
-        JOIN visit_note n ON n.id = d.note_id WHERE n.case_id = sync_case_tree.case_id"""
+        JOIN visit_note n ON n.id = d.note_id WHERE n.case_id = sync_case_tree.case_id
+    UNION ALL SELECT 'follow_up', f.id FROM follow_up f WHERE f.case_id = sync_case_tree.case_id"""
 
 
 def upgrade() -> None:
@@ -88,6 +90,12 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_visit_note_addendum'))
     )
     op.create_index(op.f('ix_visit_note_addendum_note_id'), 'visit_note_addendum', ['note_id'], unique=False)
+    op.add_column('follow_up', sa.Column('status', sa.String(length=8), server_default='open', nullable=False))
+    op.execute("UPDATE follow_up SET status = 'done' WHERE completed_at IS NOT NULL")
+    op.create_check_constraint(op.f('ck_follow_up_status_known'), 'follow_up', "status IN ('open', 'done')")
+    op.create_check_constraint(
+        op.f('ck_follow_up_status_matches_completed_at'), 'follow_up', "(status = 'done') = (completed_at IS NOT NULL)"
+    )
     for table, record_type in SYNCED.items():
         for event, rows in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
             op.execute(
@@ -103,6 +111,9 @@ def downgrade() -> None:
     for table in SYNCED:
         for event in ("insert", "update", "delete"):
             op.execute(f"DROP TRIGGER sync_log_{event} ON {table}")
+    op.drop_constraint(op.f('ck_follow_up_status_matches_completed_at'), 'follow_up', type_='check')
+    op.drop_constraint(op.f('ck_follow_up_status_known'), 'follow_up', type_='check')
+    op.drop_column('follow_up', 'status')
     op.drop_index(op.f('ix_visit_note_addendum_note_id'), table_name='visit_note_addendum')
     op.drop_table('visit_note_addendum')
     op.drop_index(op.f('ix_visit_note_visit_log_id'), table_name='visit_note')
