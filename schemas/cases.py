@@ -62,6 +62,21 @@ class FollowUpStatus(enum.StrEnum):
     DONE = "done"
 
 
+class FormType(enum.StrEnum):
+    """What a photographed signed form is (``form_photo.register``)."""
+
+    CONSENT = "consent"
+    RELEASE_OF_INFORMATION = "release_of_information"
+    ATTENDANCE_CONTRACT = "attendance_contract"
+    OTHER = "other"
+
+
+class UploadStatus(enum.StrEnum):
+    PENDING = "pending"
+    RECEIVED = "received"
+    REFUSED = "refused"
+
+
 class VisitOutcome(enum.StrEnum):
     """How a home visit ended (``visit_log.check_out``)."""
 

@@ -2,8 +2,7 @@
 
 A mutation is ``{id, name, args, base_version?}``. Each name has an args struct here and a handler
 in ``sync.handlers``. To add one: write its struct below and add it to ``Mutation``, write its
-handler, write its test. Names not in the union (``form_photo.register`` for now) are rejected as
-``malformed``.
+handler, write its test. Names not in the union are rejected as ``malformed``.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from typing import Annotated
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from schemas.cases import ContactMethod, ContactOutcome, VisitOutcome
+from schemas.cases import ContactMethod, ContactOutcome, FormType, VisitOutcome
 from schemas.sync import MutationId, Version
 
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
@@ -171,6 +170,29 @@ class FollowUpComplete(MutationBase, tag="follow_up.complete"):
     args: FollowUpCompleteArgs
 
 
+# --- form_photo.register -------------------------------------------------------------------------
+
+Sha256 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+"""Lower-case hex, as phones compute it."""
+
+
+class FormPhotoRegisterArgs(msgspec.Struct, omit_defaults=True):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    form_type: FormType
+    sha256: Sha256
+    size: Annotated[int, msgspec.Meta(ge=1, le=2**40)]
+    content_type: Annotated[str, msgspec.Meta(min_length=3, max_length=100, pattern="^[a-z]+/[a-z0-9.+-]+$")]
+    taken_at: AwareDatetime
+    visit_log_id: uuid.UUID | None = None
+
+
+class FormPhotoRegister(MutationBase, tag="form_photo.register"):
+    """Insert-only. The record starts with ``upload_status`` ``pending``; the file follows by upload."""
+
+    args: FormPhotoRegisterArgs
+
+
 Mutation = (
     ContactAttemptCreate
     | HouseholdUpdate
@@ -180,6 +202,7 @@ Mutation = (
     | VisitLogCheckIn
     | VisitLogCheckOut
     | FollowUpComplete
+    | FormPhotoRegister
 )
 
 MUTATION_TYPES: tuple[type[MutationBase], ...] = (
@@ -191,6 +214,7 @@ MUTATION_TYPES: tuple[type[MutationBase], ...] = (
     VisitLogCheckIn,
     VisitLogCheckOut,
     FollowUpComplete,
+    FormPhotoRegister,
 )
 
 _decoder: msgspec.json.Decoder[Mutation] = msgspec.json.Decoder(Mutation)

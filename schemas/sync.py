@@ -34,6 +34,7 @@ class RecordType(enum.StrEnum):
     VISIT_NOTE_ADDENDUM = "visit_note_addendum"
     VISIT_LOG = "visit_log"
     FOLLOW_UP = "follow_up"
+    FORM_PHOTO = "form_photo"
     CONFLICT = "conflict"
 
 

@@ -15,11 +15,12 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from schemas.cases import FollowUpStatus, VisitLogStatus, VisitNoteStatus
+from schemas.cases import FollowUpStatus, UploadStatus, VisitLogStatus, VisitNoteStatus
 from schemas.mutations import (
     ContactAttemptCreate,
     Fix,
     FollowUpComplete,
+    FormPhotoRegister,
     HouseholdUpdate,
     MutationBase,
     VisitLogCheckIn,
@@ -291,3 +292,35 @@ def follow_up_complete(view: BatchView, m: FollowUpComplete) -> Decision:
     if m.args.note is not None:
         extra["note"] = m.args.note
     return policies.transition(view, ref, m.base_version, FollowUpStatus.DONE.value, extra)
+
+
+# --- form_photo.register -------------------------------------------------------------------------
+
+
+def _photo_refs(m: FormPhotoRegister) -> list[Ref]:
+    refs = [Ref(RecordType.FORM_PHOTO, m.args.id), case_ref(m.args.case_id)]
+    return refs + ([_visit_ref(m.args.visit_log_id)] if m.args.visit_log_id else [])
+
+
+@handler(FormPhotoRegister, refs=_photo_refs)
+def form_photo_register(view: BatchView, m: FormPhotoRegister) -> Decision:
+    require_case(view, m.args.case_id)
+    if m.args.visit_log_id is not None:
+        visit = require_record(view, _visit_ref(m.args.visit_log_id))
+        if visit.deleted or visit.data["case_id"] != str(m.args.case_id):
+            raise Rejected("case_mismatch", f"visit_log {m.args.visit_log_id} belongs to another case")
+    data = {
+        "case_id": str(m.args.case_id),
+        "visit_log_id": str(m.args.visit_log_id) if m.args.visit_log_id else None,
+        "form_type": m.args.form_type.value,
+        "sha256": m.args.sha256,
+        "size": m.args.size,
+        "content_type": m.args.content_type,
+        "taken_at": wire_time(m.args.taken_at),
+        "created_by": str(view.principal.user_id),
+        "upload_status": UploadStatus.PENDING.value,
+        "upload_error": None,
+        "exif_latitude": None,
+        "exif_longitude": None,
+    }
+    return policies.create(view, Ref(RecordType.FORM_PHOTO, m.args.id), data)

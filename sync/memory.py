@@ -165,7 +165,7 @@ class MemoryStore:
         reach = {Ref(RecordType.CASE, c) for c in cases}
         reach |= {Ref(RecordType.STUDENT, s) for s in students}
         reach |= {Ref(RecordType.HOUSEHOLD, h) for h in households}
-        for kind in (RecordType.CONTACT_ATTEMPT, RecordType.VISIT_NOTE, RecordType.VISIT_LOG):
+        for kind in (RecordType.CONTACT_ATTEMPT, RecordType.VISIT_NOTE, RecordType.VISIT_LOG, RecordType.FORM_PHOTO):
             reach |= {ref for ref, rec in by_type[kind] if uuid.UUID(rec.data["case_id"]) in cases}
         reach |= {
             ref

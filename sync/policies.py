@@ -20,6 +20,8 @@ visit_log          insert_only    a check-in with an id that exists is a no-op; 
                                   machine (open → checked_out, once), the check-out adds its fields
 follow_up          keep_both      made on the server; a device only completes it: ``status`` open →
                                   done with an expected version (a stale one: a conflict, still open)
+form_photo         insert_only    a photo of a signed form, registered by the phone; the file follows
+                                  by upload (``upload_status`` pending, later received or refused)
 conflict           server_owned   made by the engine, seen by its author
 =================  =============  ======================================================================
 
@@ -91,6 +93,11 @@ RECORD_TYPES: dict[str, RecordPolicy] = {
         state_field="status",
         transitions=frozenset({("open", "done")}),
         frozen_states=frozenset({"done"}),
+    ),
+    RecordType.FORM_PHOTO: RecordPolicy(
+        Policy.INSERT_ONLY,
+        ("case_id", "visit_log_id", "form_type", "sha256", "size", "content_type", "taken_at", "created_by")
+        + ("upload_status", "upload_error", "exif_latitude", "exif_longitude"),
     ),
     RecordType.CONFLICT: RecordPolicy(
         Policy.SERVER_OWNED,

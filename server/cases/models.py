@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Date, Float, ForeignKey, Index, String, Text, text
+from sqlalchemy import BigInteger, CheckConstraint, Date, Float, ForeignKey, Index, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -17,7 +17,9 @@ from schemas.cases import (
     ContactOutcome,
     FollowUpKind,
     FollowUpStatus,
+    FormType,
     ReferralStatus,
+    UploadStatus,
     VisitLogStatus,
     VisitNoteStatus,
     VisitOutcome,
@@ -128,6 +130,32 @@ class VisitLog(Tombstoned, Versioned, Base):
     out_longitude: Mapped[float | None] = mapped_column(Float)
     out_accuracy_m: Mapped[float | None] = mapped_column(Float)
     flags: Mapped[list[Any]] = mapped_column(JSONB, nullable=False, server_default=text("'[]'::jsonb"))
+
+
+class FormPhoto(Tombstoned, Versioned, Base):
+    """A photo of a signed form, registered by the phone that took it; the file follows by upload."""
+
+    __tablename__ = "form_photo"
+    __table_args__ = (
+        one_of("form_type", FormType),
+        one_of("upload_status", UploadStatus),
+        CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name="sha256_hex"),
+        CheckConstraint("size > 0", name="size_positive"),
+    )
+
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_file.id"), nullable=False, index=True)
+    visit_log_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("visit_log.id"), index=True)
+    form_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    content_type: Mapped[str] = mapped_column(String(100), nullable=False)
+    taken_at: Mapped[datetime] = mapped_column(nullable=False)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id"))
+    device_id: Mapped[uuid.UUID | None] = mapped_column()
+    upload_status: Mapped[str] = mapped_column(String(16), nullable=False)
+    upload_error: Mapped[str | None] = mapped_column(String(64))
+    exif_latitude: Mapped[float | None] = mapped_column(Float)
+    exif_longitude: Mapped[float | None] = mapped_column(Float)
 
 
 class FollowUp(Versioned, Base):

@@ -63,7 +63,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.sync import Change, Del, MutationResult, Put, RecordType
 from server import scope
-from server.cases.models import Case, ContactAttempt, FollowUp, VisitLog, VisitNote, VisitNoteAddendum
+from server.cases.models import Case, ContactAttempt, FollowUp, FormPhoto, VisitLog, VisitNote, VisitNoteAddendum
 from server.students.models import Household, Student
 from server.sync.models import Conflict, SyncChange, SyncClient, SyncMutation, SyncScopeEpoch
 from sync.policies import RECORD_TYPES
@@ -78,6 +78,7 @@ MODELS: dict[str, Any] = {
     RecordType.VISIT_NOTE: VisitNote,
     RecordType.VISIT_NOTE_ADDENDUM: VisitNoteAddendum,
     RecordType.FOLLOW_UP: FollowUp,
+    RecordType.FORM_PHOTO: FormPhoto,
     RecordType.CONFLICT: Conflict,
 }
 """Record type → table, in snapshot order (parents first). Columns are named as the data fields."""
@@ -87,6 +88,7 @@ TIME_FIELDS: dict[str, tuple[str, ...]] = {
     RecordType.CONTACT_ATTEMPT: ("at",),
     RecordType.VISIT_LOG: ("checked_in_at", "checked_out_at"),
     RecordType.FOLLOW_UP: ("completed_at",),
+    RecordType.FORM_PHOTO: ("taken_at",),
 }
 XMIN: Any = literal_column("(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
 _ANY_EPOCH = -1  # a fresh snapshot's cursor: it takes the epoch its statement reads
@@ -473,6 +475,7 @@ _INSERT_EXTRAS: dict[str, dict[str, str]] = {
     RecordType.HOUSEHOLD: {"external_id": "r.id::text"},
     RecordType.CONTACT_ATTEMPT: {"device_id": "{client}"},
     RecordType.VISIT_LOG: {"device_id": "{client}"},
+    RecordType.FORM_PHOTO: {"device_id": "{client}"},
 }
 
 
@@ -510,18 +513,21 @@ _CASE_KEYED = (
     RecordType.HOUSEHOLD,
     RecordType.VISIT_LOG,
     RecordType.FOLLOW_UP,
+    RecordType.FORM_PHOTO,
 )
 _LOCK_CASES = (
     # The cases whose scope the batch's decisions rest on: the cases it names ($1), those of the
-    # existing contact attempts ($2), visit notes ($3), visit logs ($5) and follow-ups ($6) it names, and those of
-    # the students of the households ($4) it names, share-locked in id order (the rows are locked
-    # as the sort hands them up). Blocks a reassignment or deletion until commit.
+    # existing contact attempts ($2), visit notes ($3), visit logs ($5), follow-ups ($6) and form
+    # photos ($7) it names, and those of the students of the households ($4) it names,
+    # share-locked in id order (the rows are locked as the sort hands them up). Blocks a
+    # reassignment or deletion until commit.
     f"SELECT c.id FROM {Case.__tablename__} AS c WHERE c.id = ANY(ARRAY("
     "SELECT unnest($1::uuid[]) "
     f"UNION SELECT a.case_id FROM {ContactAttempt.__tablename__} AS a WHERE a.id = ANY($2::uuid[]) "
     f"UNION SELECT n.case_id FROM {VisitNote.__tablename__} AS n WHERE n.id = ANY($3::uuid[]) "
     f"UNION SELECT v.case_id FROM {VisitLog.__tablename__} AS v WHERE v.id = ANY($5::uuid[]) "
     f"UNION SELECT f.case_id FROM {FollowUp.__tablename__} AS f WHERE f.id = ANY($6::uuid[]) "
+    f"UNION SELECT p.case_id FROM {FormPhoto.__tablename__} AS p WHERE p.id = ANY($7::uuid[]) "
     f"UNION SELECT k.id FROM {Case.__tablename__} AS k JOIN {Student.__tablename__} AS s ON s.id = k.student_id "
     "WHERE s.household_id = ANY($4::uuid[]))) "
     "ORDER BY c.id FOR SHARE OF c"

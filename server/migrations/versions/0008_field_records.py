@@ -7,7 +7,8 @@ Create Date: 2026-12-01
 What a case manager records at a family's door: visit logs (a check-in with its fix, a check-out
 with its outcome, and the flags reconciliation found), the visit a note is about, and addenda to
 submitted notes; follow-ups get a ``status`` (open/done) beside ``completed_at`` and are synced
-under their case. Synced like the rest of a case: change-log
+under their case; photos of signed forms are registered (the files come with the uploads work).
+Synced like the rest of a case: change-log
 triggers, and the case's tree (what a reassignment re-announces and takes back) includes them.
 """
 
@@ -22,7 +23,8 @@ down_revision = '0007'
 branch_labels = None
 depends_on = None
 
-SYNCED = {"visit_log": "visit_log", "visit_note_addendum": "visit_note_addendum", "follow_up": "follow_up"}
+SYNCED = {"visit_log": "visit_log", "visit_note_addendum": "visit_note_addendum", "follow_up": "follow_up",
+          "form_photo": "form_photo"}
 
 CASE_TREE = """
 CREATE OR REPLACE FUNCTION sync_case_tree(case_id uuid, student_id uuid)
@@ -39,7 +41,8 @@ MORE = """
     UNION ALL SELECT 'visit_log', v.id FROM visit_log v WHERE v.case_id = sync_case_tree.case_id
     UNION ALL SELECT 'visit_note_addendum', d.id FROM visit_note_addendum d
         JOIN visit_note n ON n.id = d.note_id WHERE n.case_id = sync_case_tree.case_id
-    UNION ALL SELECT 'follow_up', f.id FROM follow_up f WHERE f.case_id = sync_case_tree.case_id"""
+    UNION ALL SELECT 'follow_up', f.id FROM follow_up f WHERE f.case_id = sync_case_tree.case_id
+    UNION ALL SELECT 'form_photo', p.id FROM form_photo p WHERE p.case_id = sync_case_tree.case_id"""
 
 
 def upgrade() -> None:
@@ -90,6 +93,37 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_visit_note_addendum'))
     )
     op.create_index(op.f('ix_visit_note_addendum_note_id'), 'visit_note_addendum', ['note_id'], unique=False)
+    op.create_table('form_photo',
+    sa.Column('case_id', sa.UUID(), nullable=False),
+    sa.Column('visit_log_id', sa.UUID(), nullable=True),
+    sa.Column('form_type', sa.String(length=32), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('size', sa.BigInteger(), nullable=False),
+    sa.Column('content_type', sa.String(length=100), nullable=False),
+    sa.Column('taken_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('created_by', sa.UUID(), nullable=True),
+    sa.Column('device_id', sa.UUID(), nullable=True),
+    sa.Column('upload_status', sa.String(length=16), nullable=False),
+    sa.Column('upload_error', sa.String(length=64), nullable=True),
+    sa.Column('exif_latitude', sa.Float(), nullable=True),
+    sa.Column('exif_longitude', sa.Float(), nullable=True),
+    sa.Column('id', sa.UUID(), nullable=False),
+    sa.Column('version', sa.Integer(), server_default='1', nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('deleted_at', sa.DateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("form_type IN ('consent', 'release_of_information', 'attendance_contract', 'other')", name=op.f('ck_form_photo_form_type_known')),
+    sa.CheckConstraint("upload_status IN ('pending', 'received', 'refused')", name=op.f('ck_form_photo_upload_status_known')),
+    sa.CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name=op.f('ck_form_photo_sha256_hex')),
+    sa.CheckConstraint('size > 0', name=op.f('ck_form_photo_size_positive')),
+    sa.ForeignKeyConstraint(['case_id'], ['case_file.id'], name=op.f('fk_form_photo_case_id_case_file')),
+    sa.ForeignKeyConstraint(['created_by'], ['user_account.id'], name=op.f('fk_form_photo_created_by_user_account')),
+    sa.ForeignKeyConstraint(['visit_log_id'], ['visit_log.id'], name=op.f('fk_form_photo_visit_log_id_visit_log')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_form_photo'))
+    )
+    op.create_index(op.f('ix_form_photo_case_id'), 'form_photo', ['case_id'], unique=False)
+    op.create_index(op.f('ix_form_photo_sha256'), 'form_photo', ['sha256'], unique=False)
+    op.create_index(op.f('ix_form_photo_visit_log_id'), 'form_photo', ['visit_log_id'], unique=False)
     op.add_column('follow_up', sa.Column('status', sa.String(length=8), server_default='open', nullable=False))
     op.execute("UPDATE follow_up SET status = 'done' WHERE completed_at IS NOT NULL")
     op.create_check_constraint(op.f('ck_follow_up_status_known'), 'follow_up', "status IN ('open', 'done')")
@@ -111,6 +145,10 @@ def downgrade() -> None:
     for table in SYNCED:
         for event in ("insert", "update", "delete"):
             op.execute(f"DROP TRIGGER sync_log_{event} ON {table}")
+    op.drop_index(op.f('ix_form_photo_visit_log_id'), table_name='form_photo')
+    op.drop_index(op.f('ix_form_photo_sha256'), table_name='form_photo')
+    op.drop_index(op.f('ix_form_photo_case_id'), table_name='form_photo')
+    op.drop_table('form_photo')
     op.drop_constraint(op.f('ck_follow_up_status_matches_completed_at'), 'follow_up', type_='check')
     op.drop_constraint(op.f('ck_follow_up_status_known'), 'follow_up', type_='check')
     op.drop_column('follow_up', 'status')
