@@ -147,6 +147,25 @@ class ContactAttemptOut(msgspec.Struct):
     version: int
 
 
+class FormPhotoOut(msgspec.Struct):
+    """A photo of a signed form: the ``form_photo`` record a pull carries, with its id and version."""
+
+    id: uuid.UUID
+    version: int
+    case_id: uuid.UUID
+    visit_log_id: uuid.UUID | None
+    form_type: FormType
+    sha256: str
+    size: int
+    content_type: str
+    taken_at: datetime
+    created_by: uuid.UUID | None
+    upload_status: UploadStatus
+    upload_error: str | None
+    exif_latitude: float | None
+    exif_longitude: float | None
+
+
 class FollowUpOut(msgspec.Struct):
     id: uuid.UUID
     student_id: uuid.UUID
