@@ -17,7 +17,12 @@ SHA = hashlib.sha256(b"release of information").hexdigest()
 
 async def test_a_registered_photo_reads_back_as_its_record_and_the_read_is_audited(field: Field) -> None:
     pid = uuid.uuid4()
-    args = {"id": str(pid), "case_id": str(field.case_id), "form_type": "release_of_information", "sha256": SHA}
+    args: dict[str, object] = {
+        "id": str(pid),
+        "case_id": str(field.case_id),
+        "form_type": "release_of_information",
+        "sha256": SHA,
+    }
     args |= {"size": 2048, "content_type": "application/pdf", "taken_at": "2025-03-04T10:00:00+01:00"}
     body = {
         "client_id": str(field.phone),
