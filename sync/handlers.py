@@ -187,12 +187,12 @@ def _fix(args: Fix) -> flags.Location | None:
 
 
 def _own_visit(view: BatchView, ref: Ref) -> Current | None:
-    """The visit log if the sender made it (on a case that may have left her since), else
-    ``None`` if there is none; another user's visit log answers as out of scope."""
+    """The visit log if the sender made it (on a case that may have left her since), ``None``
+    if there is none; another user's visit log answers as out of scope (it reveals nothing)."""
     current = view.get(ref)
     if current is None:
         return None
-    if current.data.get("created_by") != str(view.principal.user_id) and not current.in_scope:
+    if current.data.get("created_by") != str(view.principal.user_id):
         raise Rejected("not_in_scope", f"{ref.type} {ref.id} is not in your cases")
     return current
 

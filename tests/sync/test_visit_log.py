@@ -251,3 +251,17 @@ async def test_the_new_owner_pulls_the_visit_logs_of_a_case_she_is_given(world: 
     after, _ = await world.pull_all(world.b, cursor, held)
     assert Ref(RecordType.VISIT_LOG, vid) in after
     assert after == await world.backend.seed.snapshot(world.b.user_id)
+
+
+async def test_only_its_author_checks_out_of_a_visit_even_on_a_case_now_anothers(world: World) -> None:
+    vid = uuid.uuid4()
+    await world.push(world.a, mutation(1, "visit_log.check_in", check_in(vid, world.c2)))
+    await world.backend.seed.put(Ref(RecordType.CASE, world.c2), case_data(world.s2, world.b.user_id))
+    out = {"id": str(vid), "at": recent(), "outcome": "refused"}
+    by_b = await world.push(world.b, mutation(1, "visit_log.check_out", out))
+    assert by_b.results[0].error is not None and by_b.results[0].error.code == "not_in_scope"
+    same_id = await world.push(world.b, mutation(2, "visit_log.check_in", check_in(vid, world.c2)))
+    assert same_id.results[0].error is not None and same_id.results[0].error.code == "not_in_scope"
+    by_a = await world.push(world.a, mutation(2, "visit_log.check_out", out))
+    assert (by_a.results[0].status, by_a.results[0].version) == (Status.APPLIED, 2)
+    assert by_a.results[0].flags == ["home_not_geocoded"], "the check-in's flags: c2 was hers then"
