@@ -56,7 +56,7 @@ class VisitNoteStatus(enum.StrEnum):
 
 
 class FollowUpStatus(enum.StrEnum):
-    """Stored beside ``completed_at``, which it agrees with (a CHECK says so)."""
+    """Stored beside ``completed_at``, from which a trigger derives it on every write."""
 
     OPEN = "open"
     DONE = "done"

@@ -162,11 +162,7 @@ class FollowUp(Versioned, Base):
     """A task with a due date: a parent meeting the rules require, or a case manager's follow-up."""
 
     __tablename__ = "follow_up"
-    __table_args__ = (
-        one_of("kind", FollowUpKind),
-        one_of("status", FollowUpStatus),
-        CheckConstraint("(status = 'done') = (completed_at IS NOT NULL)", name="status_matches_completed_at"),
-    )
+    __table_args__ = (one_of("kind", FollowUpKind), one_of("status", FollowUpStatus))
 
     student_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("student.id"), nullable=False, index=True)
     case_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("case_file.id"), index=True)
@@ -178,7 +174,8 @@ class FollowUp(Versioned, Base):
     completed_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id"))
     note: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(8), nullable=False, default=FollowUpStatus.OPEN, server_default="open")
-    """``open`` or ``done``: what a phone syncs, stored beside ``completed_at``."""
+    """``open`` or ``done``: what a phone syncs. Derived from ``completed_at`` by a trigger
+    (migration 0008) on every write, so a writer that sets only ``completed_at`` keeps it right."""
 
 
 class ServiceReferral(Versioned, Base):

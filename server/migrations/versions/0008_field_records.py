@@ -37,6 +37,14 @@ RETURNS TABLE (record_type text, record_id uuid) LANGUAGE sql STABLE AS $$
     UNION ALL SELECT 'visit_note', n.id FROM visit_note n WHERE n.case_id = sync_case_tree.case_id{more}
 $$"""
 
+FOLLOW_UP_STATUS = """
+CREATE FUNCTION follow_up_status() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- status is completed_at's shadow: whoever sets completed_at (rules, API, a phone) moves it
+    NEW.status := CASE WHEN NEW.completed_at IS NULL THEN 'open' ELSE 'done' END;
+    RETURN NEW;
+END $$"""
+
 MORE = """
     UNION ALL SELECT 'visit_log', v.id FROM visit_log v WHERE v.case_id = sync_case_tree.case_id
     UNION ALL SELECT 'visit_note_addendum', d.id FROM visit_note_addendum d
@@ -127,8 +135,10 @@ def upgrade() -> None:
     op.add_column('follow_up', sa.Column('status', sa.String(length=8), server_default='open', nullable=False))
     op.execute("UPDATE follow_up SET status = 'done' WHERE completed_at IS NOT NULL")
     op.create_check_constraint(op.f('ck_follow_up_status_known'), 'follow_up', "status IN ('open', 'done')")
-    op.create_check_constraint(
-        op.f('ck_follow_up_status_matches_completed_at'), 'follow_up', "(status = 'done') = (completed_at IS NOT NULL)"
+    op.execute(FOLLOW_UP_STATUS)
+    op.execute(
+        "CREATE TRIGGER follow_up_status BEFORE INSERT OR UPDATE ON follow_up "
+        "FOR EACH ROW EXECUTE FUNCTION follow_up_status()"
     )
     for table, record_type in SYNCED.items():
         for event, rows in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
@@ -149,7 +159,8 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_form_photo_sha256'), table_name='form_photo')
     op.drop_index(op.f('ix_form_photo_case_id'), table_name='form_photo')
     op.drop_table('form_photo')
-    op.drop_constraint(op.f('ck_follow_up_status_matches_completed_at'), 'follow_up', type_='check')
+    op.execute("DROP TRIGGER follow_up_status ON follow_up")
+    op.execute("DROP FUNCTION follow_up_status()")
     op.drop_constraint(op.f('ck_follow_up_status_known'), 'follow_up', type_='check')
     op.drop_column('follow_up', 'status')
     op.drop_index(op.f('ix_visit_note_addendum_note_id'), table_name='visit_note_addendum')
