@@ -55,6 +55,55 @@ class VisitNoteStatus(enum.StrEnum):
     SUBMITTED = "submitted"
 
 
+class FollowUpStatus(enum.StrEnum):
+    """Stored beside ``completed_at``, from which a trigger derives it on every write."""
+
+    OPEN = "open"
+    DONE = "done"
+
+
+class FormType(enum.StrEnum):
+    """What a photographed signed form is (``form_photo.register``)."""
+
+    CONSENT = "consent"
+    RELEASE_OF_INFORMATION = "release_of_information"
+    ATTENDANCE_CONTRACT = "attendance_contract"
+    OTHER = "other"
+
+
+class UploadStatus(enum.StrEnum):
+    PENDING = "pending"
+    RECEIVED = "received"
+    REFUSED = "refused"
+
+
+class VisitOutcome(enum.StrEnum):
+    """How a home visit ended (``visit_log.check_out``)."""
+
+    FAMILY_MET = "family_met"
+    NO_ONE_HOME = "no_one_home"
+    REFUSED = "refused"
+    MOVED = "moved"
+
+
+class VisitLogStatus(enum.StrEnum):
+    OPEN = "open"
+    CHECKED_OUT = "checked_out"
+
+
+class VisitFlag(enum.StrEnum):
+    """What reconciliation found odd about a visit log (``sync.flags``). Flags never reject."""
+
+    LOCATION_MISMATCH = "location_mismatch"
+    LOCATION_MISSING = "location_missing"
+    LOCATION_LOW_ACCURACY = "location_low_accuracy"
+    HOME_NOT_GEOCODED = "home_not_geocoded"
+    CASE_REASSIGNED = "case_reassigned"
+    CASE_CLOSED = "case_closed"
+    OUTSIDE_CASE_PERIOD = "outside_case_period"
+    TIME_IN_FUTURE = "time_in_future"
+
+
 class ReferralStatus(enum.StrEnum):
     ELIGIBLE = "eligible"
     INELIGIBLE = "ineligible"
@@ -96,6 +145,25 @@ class ContactAttemptOut(msgspec.Struct):
     at: datetime
     note: str | None
     version: int
+
+
+class FormPhotoOut(msgspec.Struct):
+    """A photo of a signed form: the ``form_photo`` record a pull carries, with its id and version."""
+
+    id: uuid.UUID
+    version: int
+    case_id: uuid.UUID
+    visit_log_id: uuid.UUID | None
+    form_type: FormType
+    sha256: str
+    size: int
+    content_type: str
+    taken_at: datetime
+    created_by: uuid.UUID | None
+    upload_status: UploadStatus
+    upload_error: str | None
+    exif_latitude: float | None
+    exif_longitude: float | None
 
 
 class FollowUpOut(msgspec.Struct):

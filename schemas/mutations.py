@@ -2,9 +2,7 @@
 
 A mutation is ``{id, name, args, base_version?}``. Each name has an args struct here and a handler
 in ``sync.handlers``. To add one: write its struct below and add it to ``Mutation``, write its
-handler, write its test. Names not in the union (``visit_log.check_in``, ``visit_log.check_out``,
-``visit_note.add_addendum``, ``form_photo.register``, ``follow_up.complete`` for now) are
-rejected as ``malformed``.
+handler, write its test. Names not in the union are rejected as ``malformed``.
 """
 
 from __future__ import annotations
@@ -16,7 +14,7 @@ from typing import Annotated
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from schemas.cases import ContactMethod, ContactOutcome
+from schemas.cases import ContactMethod, ContactOutcome, FormType, VisitOutcome
 from schemas.sync import MutationId, Version
 
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
@@ -72,10 +70,12 @@ class HouseholdUpdate(MutationBase, tag="household.update"):
 # --- visit_note.save / visit_note.submit ---------------------------------------------------------
 
 
-class VisitNoteSaveArgs(msgspec.Struct):
+class VisitNoteSaveArgs(msgspec.Struct, omit_defaults=True):
     id: uuid.UUID
     case_id: uuid.UUID
     body: Text
+    visit_log_id: uuid.UUID | None = None
+    """The visit the note is about (an added optional field: older phones leave it out)."""
 
 
 class VisitNoteSave(MutationBase, tag="visit_note.save"):
@@ -94,9 +94,128 @@ class VisitNoteSubmit(MutationBase, tag="visit_note.submit"):
     args: VisitNoteSubmitArgs
 
 
-Mutation = ContactAttemptCreate | HouseholdUpdate | VisitNoteSave | VisitNoteSubmit
+class VisitNoteAddAddendumArgs(msgspec.Struct):
+    id: uuid.UUID
+    note_id: uuid.UUID
+    body: Annotated[str, msgspec.Meta(min_length=1, max_length=100_000)]
 
-MUTATION_TYPES: tuple[type[MutationBase], ...] = (ContactAttemptCreate, HouseholdUpdate, VisitNoteSave, VisitNoteSubmit)
+
+class VisitNoteAddAddendum(MutationBase, tag="visit_note.add_addendum"):
+    """Insert-only: the one way to add to a submitted note, which stays as it was."""
+
+    args: VisitNoteAddAddendumArgs
+
+
+# --- visit_log.check_in / visit_log.check_out ----------------------------------------------------
+
+Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
+Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
+Accuracy = Annotated[float, msgspec.Meta(ge=0, le=1_000_000)]
+Altitude = Annotated[float, msgspec.Meta(ge=-1_000, le=100_000)]
+
+
+class Fix(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A GPS fix: ``latitude``, ``longitude`` and ``accuracy_m`` come together or not at all."""
+
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    accuracy_m: Accuracy | None = None
+
+    def __post_init__(self) -> None:
+        given = [self.latitude is not None, self.longitude is not None, self.accuracy_m is not None]
+        if any(given) and not all(given):
+            missing = [n for n, g in zip(("latitude", "longitude", "accuracy_m"), given, strict=True) if not g][0]
+            raise ValueError(f"latitude, longitude and accuracy_m come together: `{missing}` is missing")
+
+
+class VisitLogCheckInArgs(Fix, kw_only=True, omit_defaults=True):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    at: AwareDatetime
+    altitude_m: Altitude | None = None
+
+
+class VisitLogCheckIn(MutationBase, tag="visit_log.check_in"):
+    """Insert-only: the same id again is a no-op. Applied and flagged, never rejected, on a case
+    reassigned or closed meanwhile (``sync.flags``)."""
+
+    args: VisitLogCheckInArgs
+
+
+class VisitLogCheckOutArgs(Fix, kw_only=True, omit_defaults=True):
+    id: uuid.UUID
+    """The visit log's id."""
+    at: AwareDatetime
+    outcome: VisitOutcome
+
+
+class VisitLogCheckOut(MutationBase, tag="visit_log.check_out"):
+    """``open`` → ``checked_out``, once; ``base_version`` is optional."""
+
+    args: VisitLogCheckOutArgs
+
+
+# --- follow_up.complete --------------------------------------------------------------------------
+
+
+class FollowUpCompleteArgs(msgspec.Struct, omit_defaults=True):
+    id: uuid.UUID
+    at: AwareDatetime
+    note: Annotated[str, msgspec.Meta(max_length=10_000)] | None = None
+
+
+class FollowUpComplete(MutationBase, tag="follow_up.complete"):
+    """``open`` → ``done``; ``base_version`` is the version the user read (required)."""
+
+    args: FollowUpCompleteArgs
+
+
+# --- form_photo.register -------------------------------------------------------------------------
+
+Sha256 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+"""Lower-case hex, as phones compute it."""
+
+
+class FormPhotoRegisterArgs(msgspec.Struct, omit_defaults=True):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    form_type: FormType
+    sha256: Sha256
+    size: Annotated[int, msgspec.Meta(ge=1, le=2**40)]
+    content_type: Annotated[str, msgspec.Meta(min_length=3, max_length=100, pattern="^[a-z]+/[a-z0-9.+-]+$")]
+    taken_at: AwareDatetime
+    visit_log_id: uuid.UUID | None = None
+
+
+class FormPhotoRegister(MutationBase, tag="form_photo.register"):
+    """Insert-only. The record starts with ``upload_status`` ``pending``; the file follows by upload."""
+
+    args: FormPhotoRegisterArgs
+
+
+Mutation = (
+    ContactAttemptCreate
+    | HouseholdUpdate
+    | VisitNoteSave
+    | VisitNoteSubmit
+    | VisitNoteAddAddendum
+    | VisitLogCheckIn
+    | VisitLogCheckOut
+    | FollowUpComplete
+    | FormPhotoRegister
+)
+
+MUTATION_TYPES: tuple[type[MutationBase], ...] = (
+    ContactAttemptCreate,
+    HouseholdUpdate,
+    VisitNoteSave,
+    VisitNoteSubmit,
+    VisitNoteAddAddendum,
+    VisitLogCheckIn,
+    VisitLogCheckOut,
+    FollowUpComplete,
+    FormPhotoRegister,
+)
 
 _decoder: msgspec.json.Decoder[Mutation] = msgspec.json.Decoder(Mutation)
 

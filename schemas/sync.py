@@ -31,6 +31,10 @@ class RecordType(enum.StrEnum):
     HOUSEHOLD = "household"
     CONTACT_ATTEMPT = "contact_attempt"
     VISIT_NOTE = "visit_note"
+    VISIT_NOTE_ADDENDUM = "visit_note_addendum"
+    VISIT_LOG = "visit_log"
+    FOLLOW_UP = "follow_up"
+    FORM_PHOTO = "form_photo"
     CONFLICT = "conflict"
 
 
@@ -72,7 +76,7 @@ class MutationResult(msgspec.Struct, omit_defaults=True):
     ``version`` is the record's version after the mutation; ``conflict_id`` names the conflict row
     made for review; ``error`` says why a mutation was rejected. For ``already_processed``,
     ``original`` is the status the mutation got the first time, and the other fields are the
-    stored ones.
+    stored ones (``flags`` included).
     """
 
     id: MutationId
@@ -81,6 +85,8 @@ class MutationResult(msgspec.Struct, omit_defaults=True):
     conflict_id: uuid.UUID | None = None
     error: Error | None = None
     original: Status | None = None
+    flags: list[str] = msgspec.field(default_factory=list)
+    """What reconciliation flagged on the record (``visit_log``); an added optional field."""
 
 
 class Gap(msgspec.Struct):

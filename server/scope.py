@@ -29,7 +29,16 @@ from schemas.cases import CaseStatus
 from schemas.sync import RecordType
 from server.auth.models import User
 from server.auth.service import Principal
-from server.cases.models import Case, ContactAttempt, Referral, VisitNote
+from server.cases.models import (
+    Case,
+    ContactAttempt,
+    FollowUp,
+    FormPhoto,
+    Referral,
+    VisitLog,
+    VisitNote,
+    VisitNoteAddendum,
+)
 from server.schools.models import CounselorSchool
 from server.students.models import Household, Student
 from server.sync.models import Conflict
@@ -111,6 +120,14 @@ def team_reach(record_type: str, r: Reader) -> ColumnElement[bool]:
             return exists().where(Case.id == ContactAttempt.case_id, cases)
         case RecordType.VISIT_NOTE:
             return exists().where(Case.id == VisitNote.case_id, cases)
+        case RecordType.VISIT_NOTE_ADDENDUM:
+            return exists().where(VisitNote.id == VisitNoteAddendum.note_id, Case.id == VisitNote.case_id, cases)
+        case RecordType.FOLLOW_UP:
+            return exists().where(Case.id == FollowUp.case_id, cases)
+        case RecordType.FORM_PHOTO:
+            return exists().where(Case.id == FormPhoto.case_id, cases)
+        case RecordType.VISIT_LOG:
+            return exists().where(Case.id == VisitLog.case_id, cases)
         case RecordType.CONFLICT:
             members = select(User.id).where(User.supervisor_id == r.user_id)
             return or_(Conflict.author_id == r.user_id, Conflict.author_id.in_(members))
@@ -147,6 +164,22 @@ def contact_attempts(r: Reader) -> ColumnElement[bool]:
 
 def visit_notes(r: Reader) -> ColumnElement[bool]:
     return reach(RecordType.VISIT_NOTE, r)
+
+
+def visit_note_addenda(r: Reader) -> ColumnElement[bool]:
+    return reach(RecordType.VISIT_NOTE_ADDENDUM, r)
+
+
+def visit_logs(r: Reader) -> ColumnElement[bool]:
+    return reach(RecordType.VISIT_LOG, r)
+
+
+def follow_ups(r: Reader) -> ColumnElement[bool]:
+    return reach(RecordType.FOLLOW_UP, r)
+
+
+def form_photos(r: Reader) -> ColumnElement[bool]:
+    return reach(RecordType.FORM_PHOTO, r)
 
 
 def conflicts(r: Reader) -> ColumnElement[bool]:

@@ -172,7 +172,9 @@ def _name(header: MutationHeader) -> str:
 
 
 def _result(mutation_id: int, decision: Decision) -> MutationResult:
-    return MutationResult(mutation_id, decision.status, decision.version, decision.conflict_id)
+    return MutationResult(
+        mutation_id, decision.status, decision.version, decision.conflict_id, flags=list(decision.flags)
+    )
 
 
 def _replayed(first: MutationResult) -> MutationResult:

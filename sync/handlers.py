@@ -10,23 +10,29 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import msgspec
 
-from schemas.cases import VisitNoteStatus
+from schemas.cases import FollowUpStatus, UploadStatus, VisitLogStatus, VisitNoteStatus
 from schemas.mutations import (
     ContactAttemptCreate,
+    Fix,
+    FollowUpComplete,
+    FormPhotoRegister,
     HouseholdUpdate,
     MutationBase,
+    VisitLogCheckIn,
+    VisitLogCheckOut,
+    VisitNoteAddAddendum,
     VisitNoteSave,
     VisitNoteSubmit,
 )
-from schemas.sync import RecordType
-from sync import policies
+from schemas.sync import RecordType, Status
+from sync import flags, policies
 from sync.policies import BatchView, Decision, Rejected
-from sync.store import Current, Ref
+from sync.store import CASE_HOME, Current, Ref
 
 M = TypeVar("M", bound=MutationBase)
 Apply = Callable[[BatchView, M], Decision]
@@ -70,6 +76,14 @@ def require_record(view: BatchView, ref: Ref) -> Current:
     return current
 
 
+def wire_time(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
 # --- the handlers --------------------------------------------------------------------------------
 
 
@@ -82,7 +96,7 @@ def contact_attempt_create(view: BatchView, m: ContactAttemptCreate) -> Decision
     require_case(view, m.args.case_id)
     data = msgspec.to_builtins(m.args)
     del data["id"]
-    data["at"] = m.args.at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    data["at"] = wire_time(m.args.at)
     data.setdefault("note", None)
     data["created_by"] = str(view.principal.user_id)
     return policies.create(view, _contact_ref(m), data)
@@ -102,9 +116,19 @@ def _note_ref(note_id: uuid.UUID) -> Ref:
     return Ref(RecordType.VISIT_NOTE, note_id)
 
 
-@handler(VisitNoteSave, refs=lambda m: [_note_ref(m.args.id), case_ref(m.args.case_id)])
+def _note_save_refs(m: VisitNoteSave) -> list[Ref]:
+    refs = [_note_ref(m.args.id), case_ref(m.args.case_id)]
+    return refs + ([Ref(RecordType.VISIT_LOG, m.args.visit_log_id)] if m.args.visit_log_id else [])
+
+
+@handler(VisitNoteSave, refs=_note_save_refs)
 def visit_note_save(view: BatchView, m: VisitNoteSave) -> Decision:
     ref = _note_ref(m.args.id)
+    if m.args.visit_log_id is not None:
+        visit = require_record(view, Ref(RecordType.VISIT_LOG, m.args.visit_log_id))
+        if visit.deleted or visit.data["case_id"] != str(m.args.case_id):
+            raise Rejected("case_mismatch", f"visit_log {m.args.visit_log_id} belongs to another case")
+    visit_log_id = str(m.args.visit_log_id) if m.args.visit_log_id else None
     if view.get(ref) is None:
         require_case(view, m.args.case_id)
         data = {
@@ -112,12 +136,32 @@ def visit_note_save(view: BatchView, m: VisitNoteSave) -> Decision:
             "author_id": str(view.principal.user_id),
             "body": m.args.body,
             "status": VisitNoteStatus.DRAFT.value,
+            "visit_log_id": visit_log_id,
         }
         return policies.create(view, ref, data)
     current = require_record(view, ref)
     if current.data["case_id"] != str(m.args.case_id):
         raise Rejected("case_mismatch", f"visit_note {ref.id} belongs to another case")
-    return policies.edit(view, ref, m.base_version, {"body": m.args.body})
+    changes: dict[str, Any] = {"body": m.args.body}
+    if visit_log_id is not None:  # absent: an older phone, which leaves the link as it is
+        changes["visit_log_id"] = visit_log_id
+    return policies.edit(view, ref, m.base_version, changes)
+
+
+def _addendum_ref(m: VisitNoteAddAddendum) -> Ref:
+    return Ref(RecordType.VISIT_NOTE_ADDENDUM, m.args.id)
+
+
+@handler(VisitNoteAddAddendum, refs=lambda m: [_addendum_ref(m), _note_ref(m.args.note_id)])
+def visit_note_add_addendum(view: BatchView, m: VisitNoteAddAddendum) -> Decision:
+    """An addendum to a submitted note (a draft is still edited by ``visit_note.save``)."""
+    note = require_record(view, _note_ref(m.args.note_id))
+    if note.deleted:
+        raise Rejected("unknown_record", f"no visit_note {m.args.note_id}")
+    if note.data.get("status") != VisitNoteStatus.SUBMITTED.value:
+        raise Rejected("not_submitted", f"visit_note {m.args.note_id} is a draft: save it instead")
+    data = {"note_id": str(m.args.note_id), "body": m.args.body, "author_id": str(view.principal.user_id)}
+    return policies.create(view, _addendum_ref(m), data)
 
 
 @handler(VisitNoteSubmit, refs=lambda m: [_note_ref(m.args.id)])
@@ -127,3 +171,156 @@ def visit_note_submit(view: BatchView, m: VisitNoteSubmit) -> Decision:
     if m.base_version is None:
         raise Rejected("malformed", "visit_note.submit needs the base_version the user read")
     return policies.transition(view, ref, m.base_version, VisitNoteStatus.SUBMITTED.value)
+
+
+# --- visit_log.check_in / visit_log.check_out ----------------------------------------------------
+
+
+def _visit_ref(visit_id: uuid.UUID) -> Ref:
+    return Ref(RecordType.VISIT_LOG, visit_id)
+
+
+def _fix(args: Fix) -> flags.Location | None:
+    if args.latitude is None or args.longitude is None or args.accuracy_m is None:
+        return None
+    return flags.Location(args.latitude, args.longitude, args.accuracy_m)
+
+
+def _own_visit(view: BatchView, ref: Ref) -> Current | None:
+    """The visit log if the sender made it (on a case that may have left her since), ``None``
+    if there is none; another user's visit log answers as out of scope (it reveals nothing)."""
+    current = view.get(ref)
+    if current is None:
+        return None
+    if current.data.get("created_by") != str(view.principal.user_id):
+        raise Rejected("not_in_scope", f"{ref.type} {ref.id} is not in your cases")
+    return current
+
+
+@handler(
+    VisitLogCheckIn,
+    refs=lambda m: [_visit_ref(m.args.id), case_ref(m.args.case_id), Ref(CASE_HOME, m.args.case_id)],
+)
+def visit_log_check_in(view: BatchView, m: VisitLogCheckIn) -> Decision:
+    """Applied even on a case that was reassigned or closed meanwhile: flagged, not rejected (the
+    visit happened). Only a case that does not exist is refused."""
+    ref = _visit_ref(m.args.id)
+    existing = _own_visit(view, ref)
+    if existing is not None and not existing.deleted:
+        if existing.data["case_id"] != str(m.args.case_id):
+            raise Rejected("case_mismatch", f"visit_log {ref.id} belongs to another case")
+        return Decision(Status.APPLIED, existing.version, flags=tuple(existing.data.get("flags") or ()))
+    case = view.get(case_ref(m.args.case_id))
+    if case is None or case.deleted:
+        raise Rejected("unknown_case", f"no case {m.args.case_id}")
+    home = view.get(Ref(CASE_HOME, m.args.case_id))
+    coordinates = None
+    if home is not None and home.data.get("latitude") is not None and home.data.get("longitude") is not None:
+        coordinates = (float(home.data["latitude"]), float(home.data["longitude"]))
+    case_file = flags.CaseFile(
+        case.data.get("case_manager_id"),
+        case.data.get("status", ""),
+        _parse_time(case.data.get("opened_at")),
+        _parse_time(case.data.get("closed_at")),
+    )
+    found, distance = flags.location_flags(_fix(m.args), coordinates)
+    found += flags.case_flags(case_file, str(view.principal.user_id), m.args.at)
+    found += flags.time_flags(m.args.at, view.received_at)
+    data = {
+        "case_id": str(m.args.case_id),
+        "created_by": str(view.principal.user_id),
+        "status": VisitLogStatus.OPEN.value,
+        "checked_in_at": wire_time(m.args.at),
+        "latitude": m.args.latitude,
+        "longitude": m.args.longitude,
+        "accuracy_m": m.args.accuracy_m,
+        "altitude_m": m.args.altitude_m,
+        "distance_m": round(distance, 1) if distance is not None else None,
+        "checked_out_at": None,
+        "outcome": None,
+        "out_latitude": None,
+        "out_longitude": None,
+        "out_accuracy_m": None,
+        "flags": flags.ordered(found),
+    }
+    decision = policies.create(view, ref, data)
+    return _with_flags(view, ref, decision)
+
+
+def _with_flags(view: BatchView, ref: Ref, decision: Decision) -> Decision:
+    current = view.get(ref)
+    stored = tuple(current.data.get("flags") or ()) if current is not None else ()
+    return Decision(decision.status, decision.version, decision.conflict_id, stored)
+
+
+@handler(VisitLogCheckOut, refs=lambda m: [_visit_ref(m.args.id)])
+def visit_log_check_out(view: BatchView, m: VisitLogCheckOut) -> Decision:
+    """``open`` → ``checked_out`` once; the same check-out again is a no-op. The author may check
+    out of a visit on a case that left her while she was offline, as she could check in."""
+    ref = _visit_ref(m.args.id)
+    current = _own_visit(view, ref)
+    if current is None:
+        raise Rejected("unknown_record", f"no visit_log {ref.id}")
+    if current.data.get("status") == VisitLogStatus.CHECKED_OUT.value:
+        return Decision(Status.APPLIED, current.version, flags=tuple(current.data.get("flags") or ()))
+    checked_in = _parse_time(current.data.get("checked_in_at"))
+    if checked_in is not None and m.args.at < checked_in:
+        raise Rejected("malformed", "a check-out before its check-in - at `$.args.at`")
+    extra = {
+        "checked_out_at": wire_time(m.args.at),
+        "outcome": m.args.outcome.value,
+        "out_latitude": m.args.latitude,
+        "out_longitude": m.args.longitude,
+        "out_accuracy_m": m.args.accuracy_m,
+        "flags": flags.ordered(list(current.data.get("flags") or []) + flags.time_flags(m.args.at, view.received_at)),
+    }
+    expected = m.base_version if m.base_version is not None else current.version
+    decision = policies.transition(view, ref, expected, VisitLogStatus.CHECKED_OUT.value, extra)
+    return _with_flags(view, ref, decision)
+
+
+# --- follow_up.complete --------------------------------------------------------------------------
+
+
+@handler(FollowUpComplete, refs=lambda m: [Ref(RecordType.FOLLOW_UP, m.args.id)])
+def follow_up_complete(view: BatchView, m: FollowUpComplete) -> Decision:
+    ref = Ref(RecordType.FOLLOW_UP, m.args.id)
+    require_record(view, ref)
+    if m.base_version is None:
+        raise Rejected("malformed", "follow_up.complete needs the base_version the user read")
+    extra: dict[str, Any] = {"completed_at": wire_time(m.args.at), "completed_by": str(view.principal.user_id)}
+    if m.args.note is not None:
+        extra["note"] = m.args.note
+    return policies.transition(view, ref, m.base_version, FollowUpStatus.DONE.value, extra)
+
+
+# --- form_photo.register -------------------------------------------------------------------------
+
+
+def _photo_refs(m: FormPhotoRegister) -> list[Ref]:
+    refs = [Ref(RecordType.FORM_PHOTO, m.args.id), case_ref(m.args.case_id)]
+    return refs + ([_visit_ref(m.args.visit_log_id)] if m.args.visit_log_id else [])
+
+
+@handler(FormPhotoRegister, refs=_photo_refs)
+def form_photo_register(view: BatchView, m: FormPhotoRegister) -> Decision:
+    require_case(view, m.args.case_id)
+    if m.args.visit_log_id is not None:
+        visit = require_record(view, _visit_ref(m.args.visit_log_id))
+        if visit.deleted or visit.data["case_id"] != str(m.args.case_id):
+            raise Rejected("case_mismatch", f"visit_log {m.args.visit_log_id} belongs to another case")
+    data = {
+        "case_id": str(m.args.case_id),
+        "visit_log_id": str(m.args.visit_log_id) if m.args.visit_log_id else None,
+        "form_type": m.args.form_type.value,
+        "sha256": m.args.sha256,
+        "size": m.args.size,
+        "content_type": m.args.content_type,
+        "taken_at": wire_time(m.args.taken_at),
+        "created_by": str(view.principal.user_id),
+        "upload_status": UploadStatus.PENDING.value,
+        "upload_error": None,
+        "exif_latitude": None,
+        "exif_longitude": None,
+    }
+    return policies.create(view, Ref(RecordType.FORM_PHOTO, m.args.id), data)

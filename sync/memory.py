@@ -18,7 +18,7 @@ import msgspec
 
 from schemas.auth import Role
 from schemas.sync import Change, Del, MutationResult, Put, RecordType
-from sync.store import Batch, ChangePage, ClientState, Current, Data, Outcome, Principal, Ref
+from sync.store import CASE_HOME, Batch, ChangePage, ClientState, Current, Data, Outcome, Principal, Ref
 
 KEEP_CURSORS = 16
 _TYPE_ORDER = {t.value: n for n, t in enumerate(RecordType)}
@@ -50,7 +50,24 @@ class MemoryStore:
 
     async def load(self, user_id: uuid.UUID, refs: Collection[Ref]) -> dict[Ref, Current]:
         reach = self._reach(user_id)
-        return {ref: replace(self.records[ref], in_scope=ref in reach) for ref in refs if ref in self.records}
+        found = {ref: replace(self.records[ref], in_scope=ref in reach) for ref in refs if ref in self.records}
+        for ref in refs:
+            if ref.type == CASE_HOME and (home := self._home(ref.id)) is not None:
+                found[ref] = replace(home, in_scope=Ref(RecordType.CASE, ref.id) in reach)
+        return found
+
+    def _home(self, case_id: uuid.UUID) -> Current | None:
+        """The derived ``CASE_HOME`` record of a case (see ``sync.store``)."""
+        case = self.records.get(Ref(RecordType.CASE, case_id))
+        if case is None:
+            return None
+        student = self.records.get(Ref(RecordType.STUDENT, uuid.UUID(case.data["student_id"])))
+        household_id = student.data.get("household_id") if student else None
+        household = self.records.get(Ref(RecordType.HOUSEHOLD, uuid.UUID(household_id))) if household_id else None
+        if household is None:
+            return Current(0, {"latitude": None, "longitude": None})
+        data = {"latitude": household.data.get("latitude"), "longitude": household.data.get("longitude")}
+        return Current(household.version, data)
 
     async def commit_batch(self, batch: Batch) -> None:
         for w in batch.writes:
@@ -148,8 +165,17 @@ class MemoryStore:
         reach = {Ref(RecordType.CASE, c) for c in cases}
         reach |= {Ref(RecordType.STUDENT, s) for s in students}
         reach |= {Ref(RecordType.HOUSEHOLD, h) for h in households}
-        for kind in (RecordType.CONTACT_ATTEMPT, RecordType.VISIT_NOTE):
+        for kind in (RecordType.CONTACT_ATTEMPT, RecordType.VISIT_NOTE, RecordType.VISIT_LOG, RecordType.FORM_PHOTO):
             reach |= {ref for ref, rec in by_type[kind] if uuid.UUID(rec.data["case_id"]) in cases}
+        reach |= {
+            ref
+            for ref, rec in by_type[RecordType.FOLLOW_UP]
+            if rec.data.get("case_id") and uuid.UUID(rec.data["case_id"]) in cases
+        }
+        notes = {ref.id for ref, _ in by_type[RecordType.VISIT_NOTE] if ref in reach}
+        reach |= {
+            ref for ref, rec in by_type[RecordType.VISIT_NOTE_ADDENDUM] if uuid.UUID(rec.data["note_id"]) in notes
+        }
         reach |= {ref for ref, rec in by_type[RecordType.CONFLICT] if rec.data["author_id"] in team}
         return reach & self.records.keys()
 

@@ -14,6 +14,14 @@ visit_note         keep_both      a save from a stale base leaves the server tex
                                   device's text in a conflict row; ``status`` is a state machine
                                   (draft → submitted, with an expected version); a submitted note
                                   is frozen: a save to it becomes a ``frozen`` conflict
+visit_note_        insert_only    an addendum to a submitted note; like contact_attempt
+addendum
+visit_log          insert_only    a check-in with an id that exists is a no-op; ``status`` is a state
+                                  machine (open → checked_out, once), the check-out adds its fields
+follow_up          keep_both      made on the server; a device only completes it: ``status`` open →
+                                  done with an expected version (a stale one: a conflict, still open)
+form_photo         insert_only    a photo of a signed form, registered by the phone; the file follows
+                                  by upload (``upload_status`` pending, later received or refused)
 conflict           server_owned   made by the engine, seen by its author
 =================  =============  ======================================================================
 
@@ -28,6 +36,7 @@ from __future__ import annotations
 import enum
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from schemas.sync import RecordType, Status
 from sync.store import Current, Data, Principal, Ref, Write
@@ -51,7 +60,9 @@ class RecordPolicy:
 
 
 RECORD_TYPES: dict[str, RecordPolicy] = {
-    RecordType.CASE: RecordPolicy(Policy.SERVER_OWNED, ("student_id", "case_manager_id", "status")),
+    RecordType.CASE: RecordPolicy(
+        Policy.SERVER_OWNED, ("student_id", "case_manager_id", "status", "opened_at", "closed_at")
+    ),
     RecordType.STUDENT: RecordPolicy(
         Policy.SERVER_OWNED, ("student_number", "first_name", "last_name", "grade", "household_id")
     ),
@@ -63,10 +74,30 @@ RECORD_TYPES: dict[str, RecordPolicy] = {
     ),
     RecordType.VISIT_NOTE: RecordPolicy(
         Policy.KEEP_BOTH,
-        ("case_id", "author_id", "body", "status"),
+        ("case_id", "author_id", "body", "status", "visit_log_id"),
         state_field="status",
         transitions=frozenset({("draft", "submitted")}),
         frozen_states=frozenset({"submitted"}),
+    ),
+    RecordType.VISIT_NOTE_ADDENDUM: RecordPolicy(Policy.INSERT_ONLY, ("note_id", "body", "author_id")),
+    RecordType.VISIT_LOG: RecordPolicy(
+        Policy.INSERT_ONLY,
+        ("case_id", "created_by", "status", "checked_in_at", "latitude", "longitude", "accuracy_m", "altitude_m")
+        + ("distance_m", "checked_out_at", "outcome", "out_latitude", "out_longitude", "out_accuracy_m", "flags"),
+        state_field="status",
+        transitions=frozenset({("open", "checked_out")}),
+    ),
+    RecordType.FOLLOW_UP: RecordPolicy(
+        Policy.KEEP_BOTH,
+        ("case_id", "student_id", "kind", "title", "due_on", "status", "completed_at", "completed_by", "note"),
+        state_field="status",
+        transitions=frozenset({("open", "done")}),
+        frozen_states=frozenset({"done"}),
+    ),
+    RecordType.FORM_PHOTO: RecordPolicy(
+        Policy.INSERT_ONLY,
+        ("case_id", "visit_log_id", "form_type", "sha256", "size", "content_type", "taken_at", "created_by")
+        + ("upload_status", "upload_error", "exif_latitude", "exif_longitude"),
     ),
     RecordType.CONFLICT: RecordPolicy(
         Policy.SERVER_OWNED,
@@ -97,6 +128,7 @@ class Decision:
     status: Status
     version: int | None = None
     conflict_id: uuid.UUID | None = None
+    flags: tuple[str, ...] = ()
 
 
 @dataclass
@@ -111,6 +143,8 @@ class BatchView:
     principal: Principal
     loaded: dict[Ref, Current]
     mutation_id: int = 0
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    """When the server received the batch (for ``time_in_future``; never orders anything)."""
     _records: dict[Ref, Current] = field(default_factory=dict)
     _staged: dict[Ref, Current] = field(default_factory=dict)
     _changed: dict[Ref, None] = field(default_factory=dict)
@@ -215,13 +249,16 @@ def edit(view: BatchView, ref: Ref, base_version: int | None, changes: Data) -> 
     return Decision(Status.APPLIED, version)
 
 
-def transition(view: BatchView, ref: Ref, expected_version: int | None, to_state: str) -> Decision:
-    """Move the record's state field to ``to_state``, if it is still at ``expected_version``."""
+def transition(
+    view: BatchView, ref: Ref, expected_version: int | None, to_state: str, extra: Data | None = None
+) -> Decision:
+    """Move the record's state field to ``to_state``, if it is still at ``expected_version``;
+    ``extra`` are fields the move sets with it (a check-out's outcome)."""
     current = view.get(ref)
     assert current is not None, "the handler checks the record exists"
     rules = RECORD_TYPES[ref.type]
     assert rules.state_field is not None, f"{ref.type} has no state machine"
-    change = {rules.state_field: to_state}
+    change = {rules.state_field: to_state} | (extra or {})
     if current.deleted:
         return _restore(view, ref, expected_version, change, current)
     state = current.data.get(rules.state_field)

@@ -23,7 +23,8 @@ the fields ``sync.policies.RECORD_TYPES`` lists for its type; both stores must r
 Scope (what a device may see, computed by the store from the user and read at pull time):
 
 - ``case_manager``: the cases whose ``case_manager_id`` is hers, and everything under them: each
-  case's student, that student's household, the case's contact attempts and visit notes; and the
+  case's student, that student's household, the case's contact attempts, visit notes and visit
+  logs; and the
   conflicts she authored.
 - ``supervisor``: the same for the cases of every case manager whose ``supervisor_id`` is hers
   (and her own), with the conflicts those users authored.
@@ -43,6 +44,13 @@ from schemas.auth import Role
 from schemas.sync import Change, MutationResult
 
 Data = dict[str, Any]
+
+
+CASE_HOME = "case_home"
+"""A derived, read-only ref keyed by a case id: the home of the case's student, as ``load`` finds
+it, ``{"latitude", "longitude"}`` (both ``None`` when the household has no coordinates or the
+student no household), ``in_scope`` as the case's. Never written, never pulled; it lets a
+handler reach case → student → household within ``load``'s one read."""
 
 
 class Ref(NamedTuple):

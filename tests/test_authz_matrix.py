@@ -33,7 +33,7 @@ from schemas.sync import SCHEMA_VERSION
 from server.app import create_app
 from server.auth import tokens
 from server.auth.models import Device
-from server.cases.models import Referral, VisitNote
+from server.cases.models import FormPhoto, Referral, VisitNote
 from server.schools.models import SchoolYear
 from server.settings import Settings
 from server.sync.models import Conflict
@@ -135,6 +135,7 @@ MATRIX: dict[str, Row] = {
     "POST /cases/{case_id}/follow-ups": Row(
         roles=CASEWORKERS, record="case", json=lambda w, r: {"title": "Call back", "due_on": "2025-10-01"}
     ),
+    "GET /form-photos/{photo_id}": Row(roles=EVERYONE, record="form_photo"),
     "GET /students": Row(roles=EVERYONE, query={"student_number": "T0000000"}),
     "GET /students/{student_id}": Row(roles=EVERYONE, record="student"),
     "GET /students/{student_id}/truancy": Row(roles=EVERYONE, record="student"),
@@ -224,6 +225,22 @@ async def _conflict(db: AsyncSession, case_id: uuid.UUID, author: uuid.UUID) -> 
     return row.id
 
 
+async def _photo(db: AsyncSession, case_id: uuid.UUID) -> uuid.UUID:
+    row = FormPhoto(
+        id=uuid.uuid4(),
+        case_id=case_id,
+        form_type="consent",
+        sha256="0" * 64,
+        size=1,
+        content_type="image/jpeg",
+        taken_at=datetime.now(UTC),
+        upload_status="pending",
+    )
+    db.add(row)
+    await db.flush()
+    return row.id
+
+
 async def _referral(
     db: AsyncSession, student_id: uuid.UUID, school_id: uuid.UUID, counselor: uuid.UUID, case_id: uuid.UUID | None
 ) -> uuid.UUID:
@@ -262,6 +279,7 @@ async def build_world(db: AsyncSession, settings: Settings) -> tuple[World, dict
             "case": case_a.id,
             "student": kid_a.id,
             "conflict": await _conflict(db, case_a.id, cm1),
+            "form_photo": await _photo(db, case_a.id),
             "referral": await _referral(db, kid_a.id, north.id, counselor1, None),
             "device": devices_a.id,
             "school_year": year.id,
@@ -271,6 +289,7 @@ async def build_world(db: AsyncSession, settings: Settings) -> tuple[World, dict
             "case": case_b.id,
             "student": kid_b.id,
             "conflict": await _conflict(db, case_b.id, cm5),
+            "form_photo": await _photo(db, case_b.id),
             "referral": await _referral(db, kid_b.id, south.id, counselor2, case_b.id),
             "device": devices_b.id,
         },

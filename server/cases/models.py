@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, String, Text, text
+from sqlalchemy import BigInteger, CheckConstraint, Date, Float, ForeignKey, Index, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -16,8 +16,13 @@ from schemas.cases import (
     ContactMethod,
     ContactOutcome,
     FollowUpKind,
+    FollowUpStatus,
+    FormType,
     ReferralStatus,
+    UploadStatus,
+    VisitLogStatus,
     VisitNoteStatus,
+    VisitOutcome,
 )
 from server.orm import Base, Tombstoned, Versioned
 from server.orm_types import one_of
@@ -85,13 +90,79 @@ class VisitNote(Tombstoned, Versioned, Base):
     body: Mapped[str] = mapped_column(Text, nullable=False, default="")
     status: Mapped[str] = mapped_column(String(16), nullable=False, default=VisitNoteStatus.DRAFT)
     submitted_at: Mapped[datetime | None] = mapped_column()
+    visit_log_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("visit_log.id"), index=True)
+
+
+class VisitNoteAddendum(Tombstoned, Versioned, Base):
+    """Text added to a submitted note, which stays as it was. Insert-only."""
+
+    __tablename__ = "visit_note_addendum"
+
+    note_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("visit_note.id"), nullable=False, index=True)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+    author_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id"))
+
+
+class VisitLog(Tombstoned, Versioned, Base):
+    """A home visit as the phone logged it: a check-in (with its fix), later a check-out (with its
+    outcome). Stored as sent; ``flags`` are what reconciliation found (``sync.flags``)."""
+
+    __tablename__ = "visit_log"
+    __table_args__ = (
+        one_of("status", VisitLogStatus),
+        one_of("outcome", VisitOutcome),
+        CheckConstraint("jsonb_typeof(flags) = 'array'", name="flags_array"),
+    )
+
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_file.id"), nullable=False, index=True)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id"))
+    device_id: Mapped[uuid.UUID | None] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    checked_in_at: Mapped[datetime] = mapped_column(nullable=False)
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    altitude_m: Mapped[float | None] = mapped_column(Float)
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    checked_out_at: Mapped[datetime | None] = mapped_column()
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    out_latitude: Mapped[float | None] = mapped_column(Float)
+    out_longitude: Mapped[float | None] = mapped_column(Float)
+    out_accuracy_m: Mapped[float | None] = mapped_column(Float)
+    flags: Mapped[list[Any]] = mapped_column(JSONB, nullable=False, server_default=text("'[]'::jsonb"))
+
+
+class FormPhoto(Tombstoned, Versioned, Base):
+    """A photo of a signed form, registered by the phone that took it; the file follows by upload."""
+
+    __tablename__ = "form_photo"
+    __table_args__ = (
+        one_of("form_type", FormType),
+        one_of("upload_status", UploadStatus),
+        CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name="sha256_hex"),
+        CheckConstraint("size > 0", name="size_positive"),
+    )
+
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_file.id"), nullable=False, index=True)
+    visit_log_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("visit_log.id"), index=True)
+    form_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    content_type: Mapped[str] = mapped_column(String(100), nullable=False)
+    taken_at: Mapped[datetime] = mapped_column(nullable=False)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id"))
+    device_id: Mapped[uuid.UUID | None] = mapped_column()
+    upload_status: Mapped[str] = mapped_column(String(16), nullable=False)
+    upload_error: Mapped[str | None] = mapped_column(String(64))
+    exif_latitude: Mapped[float | None] = mapped_column(Float)
+    exif_longitude: Mapped[float | None] = mapped_column(Float)
 
 
 class FollowUp(Versioned, Base):
     """A task with a due date: a parent meeting the rules require, or a case manager's follow-up."""
 
     __tablename__ = "follow_up"
-    __table_args__ = (one_of("kind", FollowUpKind),)
+    __table_args__ = (one_of("kind", FollowUpKind), one_of("status", FollowUpStatus))
 
     student_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("student.id"), nullable=False, index=True)
     case_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("case_file.id"), index=True)
@@ -102,6 +173,9 @@ class FollowUp(Versioned, Base):
     completed_at: Mapped[datetime | None] = mapped_column()
     completed_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id"))
     note: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(8), nullable=False, default=FollowUpStatus.OPEN, server_default="open")
+    """``open`` or ``done``: what a phone syncs. Derived from ``completed_at`` by a trigger
+    (migration 0008) on every write, so a writer that sets only ``completed_at`` keeps it right."""
 
 
 class ServiceReferral(Versioned, Base):

@@ -63,23 +63,33 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.sync import Change, Del, MutationResult, Put, RecordType
 from server import scope
-from server.cases.models import Case, ContactAttempt, VisitNote
+from server.cases.models import Case, ContactAttempt, FollowUp, FormPhoto, VisitLog, VisitNote, VisitNoteAddendum
 from server.students.models import Household, Student
 from server.sync.models import Conflict, SyncChange, SyncClient, SyncMutation, SyncScopeEpoch
 from sync.policies import RECORD_TYPES
-from sync.store import Batch, ChangePage, ClientState, Current, Data, Principal, Ref
+from sync.store import CASE_HOME, Batch, ChangePage, ClientState, Current, Data, Principal, Ref
 
 MODELS: dict[str, Any] = {
     RecordType.HOUSEHOLD: Household,
     RecordType.STUDENT: Student,
     RecordType.CASE: Case,
     RecordType.CONTACT_ATTEMPT: ContactAttempt,
+    RecordType.VISIT_LOG: VisitLog,
     RecordType.VISIT_NOTE: VisitNote,
+    RecordType.VISIT_NOTE_ADDENDUM: VisitNoteAddendum,
+    RecordType.FOLLOW_UP: FollowUp,
+    RecordType.FORM_PHOTO: FormPhoto,
     RecordType.CONFLICT: Conflict,
 }
 """Record type → table, in snapshot order (parents first). Columns are named as the data fields."""
 TYPE_ORDER = list(MODELS)
-TIME_FIELDS: dict[str, tuple[str, ...]] = {RecordType.CONTACT_ATTEMPT: ("at",)}
+TIME_FIELDS: dict[str, tuple[str, ...]] = {
+    RecordType.CASE: ("opened_at", "closed_at"),
+    RecordType.CONTACT_ATTEMPT: ("at",),
+    RecordType.VISIT_LOG: ("checked_in_at", "checked_out_at"),
+    RecordType.FOLLOW_UP: ("completed_at",),
+    RecordType.FORM_PHOTO: ("taken_at",),
+}
 XMIN: Any = literal_column("(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
 _ANY_EPOCH = -1  # a fresh snapshot's cursor: it takes the epoch its statement reads
 
@@ -462,9 +472,10 @@ class PgStore:
 
 
 _INSERT_EXTRAS: dict[str, dict[str, str]] = {
-    RecordType.CASE: {"opened_at": "now()"},
     RecordType.HOUSEHOLD: {"external_id": "r.id::text"},
     RecordType.CONTACT_ATTEMPT: {"device_id": "{client}"},
+    RecordType.VISIT_LOG: {"device_id": "{client}"},
+    RecordType.FORM_PHOTO: {"device_id": "{client}"},
 }
 
 
@@ -495,16 +506,28 @@ _LOCK_CLIENT = (
     "RETURNING sync_client.user_id, sync_client.last_mutation_id"
 )
 
-_CASE_KEYED = (RecordType.CASE, RecordType.CONTACT_ATTEMPT, RecordType.VISIT_NOTE, RecordType.HOUSEHOLD)
+_CASE_KEYED = (
+    RecordType.CASE,
+    RecordType.CONTACT_ATTEMPT,
+    RecordType.VISIT_NOTE,
+    RecordType.HOUSEHOLD,
+    RecordType.VISIT_LOG,
+    RecordType.FOLLOW_UP,
+    RecordType.FORM_PHOTO,
+)
 _LOCK_CASES = (
     # The cases whose scope the batch's decisions rest on: the cases it names ($1), those of the
-    # existing contact attempts ($2) and visit notes ($3) it names, and those of the students of
-    # the households ($4) it names, share-locked in id order (the rows are locked as the sort
-    # hands them up). Blocks a reassignment or deletion until commit.
+    # existing contact attempts ($2), visit notes ($3), visit logs ($5), follow-ups ($6) and form
+    # photos ($7) it names, and those of the students of the households ($4) it names,
+    # share-locked in id order (the rows are locked as the sort hands them up). Blocks a
+    # reassignment or deletion until commit.
     f"SELECT c.id FROM {Case.__tablename__} AS c WHERE c.id = ANY(ARRAY("
     "SELECT unnest($1::uuid[]) "
     f"UNION SELECT a.case_id FROM {ContactAttempt.__tablename__} AS a WHERE a.id = ANY($2::uuid[]) "
     f"UNION SELECT n.case_id FROM {VisitNote.__tablename__} AS n WHERE n.id = ANY($3::uuid[]) "
+    f"UNION SELECT v.case_id FROM {VisitLog.__tablename__} AS v WHERE v.id = ANY($5::uuid[]) "
+    f"UNION SELECT f.case_id FROM {FollowUp.__tablename__} AS f WHERE f.id = ANY($6::uuid[]) "
+    f"UNION SELECT p.case_id FROM {FormPhoto.__tablename__} AS p WHERE p.id = ANY($7::uuid[]) "
     f"UNION SELECT k.id FROM {Case.__tablename__} AS k JOIN {Student.__tablename__} AS s ON s.id = k.student_id "
     "WHERE s.household_id = ANY($4::uuid[]))) "
     "ORDER BY c.id FOR SHARE OF c"
@@ -553,6 +576,11 @@ def _load_statement(types: tuple[str, ...]) -> tuple[str, tuple[str, ...], dict[
     user_id = bindparam("user_id", type_=postgresql.UUID(as_uuid=True))
     parts = []
     for n, record_type in enumerate(types):
+        if record_type == CASE_HOME:
+            parts.append(
+                _home_select(bindparam(f"ids_{n}", type_=postgresql.ARRAY(postgresql.UUID(as_uuid=True))), user_id)
+            )
+            continue
         model = MODELS[record_type]
         deleted = model.deleted_at.is_not(None) if hasattr(model, "deleted_at") else false()
         ids = bindparam(f"ids_{n}", type_=postgresql.ARRAY(postgresql.UUID(as_uuid=True)))
@@ -570,6 +598,27 @@ def _load_statement(types: tuple[str, ...]) -> tuple[str, tuple[str, ...], dict[
     state = union_all(*parts).compile(dialect=_ASYNCPG).construct_expanded_state(given)
     names = tuple(state.positiontup or ())
     return state.statement, names, {k: v for k, v in state.parameters.items() if k not in given}
+
+
+def _home_select(ids: Any, user_id: Any) -> Select[Any]:
+    """The derived ``CASE_HOME`` records (see ``sync.store``): each case's household coordinates,
+    through its student, in scope as the case is."""
+    return (
+        select(
+            literal(CASE_HOME).label("type"),
+            Case.id.label("id"),
+            func.coalesce(Household.version, 0).label("version"),
+            false().label("deleted"),
+            reach(RecordType.CASE, user_id).label("in_scope"),
+            func.jsonb_build_object(
+                literal("latitude"), Household.latitude, literal("longitude"), Household.longitude
+            ).label("data"),
+        )
+        .select_from(Case)
+        .join(Student, Student.id == Case.student_id)
+        .outerjoin(Household, Household.id == Student.household_id)
+        .where(Case.id == any_(ids))
+    )
 
 
 @functools.cache

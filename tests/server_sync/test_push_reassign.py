@@ -37,13 +37,14 @@ WAIT = 10.0  # seconds: a hang fails the test instead of blocking it
 
 
 async def _pull_to_the_end(f: Field, who: Principal, cursor: str | None) -> tuple[dict[uuid.UUID, str], str]:
-    """Every contact attempt's last change (``put``/``del``) from ``cursor`` on, and the next cursor."""
+    """Every contact attempt's and visit log's last change (``put``/``del``) from ``cursor`` on,
+    and the next cursor."""
     seen: dict[uuid.UUID, str] = {}
     while True:
         async with f.factory() as s:
             page = await PgStore(s).changes(who, cursor, 100, 1_000_000)
         for change in page.changes:
-            if change.type == RecordType.CONTACT_ATTEMPT:
+            if change.type in (RecordType.CONTACT_ATTEMPT, RecordType.VISIT_LOG):
                 seen[change.id] = "put" if isinstance(change, Put) else "del"
         cursor = page.cursor
         if not page.has_more:
@@ -171,3 +172,33 @@ async def test_a_household_update_holds_its_students_case_until_it_commits(field
     )
     assert statuses == [Status.APPLIED]
     assert waited, "the reassignment committed between the push's decision and its write"
+
+
+async def test_a_visit_checked_out_while_its_case_is_reassigned_leaves_the_old_owners_phone(field: Field) -> None:
+    """``visit_log.check_out`` names only the visit log: its case is locked through it (``$5``)."""
+    old, new = await _second_manager(field)
+    visit = uuid.uuid4()
+    check_in = {"id": str(visit), "case_id": str(field.case_id), "at": datetime.now(UTC).isoformat()}
+    async with field.factory() as s:
+        pushed = await engine.push(
+            PgStore(s),
+            old,
+            PushRequest(
+                client_id=field.phone,
+                schema_version=1,
+                mutations=[msgspec.Raw(msgspec.json.encode({"id": 1, "name": "visit_log.check_in", "args": check_in}))],
+            ),
+        )
+        await s.commit()
+    assert pushed.results[0].status is Status.APPLIED
+    old_cursor, new_cursor = await _caught_up(field, old), await _caught_up(field, new)
+    out = {"id": str(visit), "at": datetime.now(UTC).isoformat(), "outcome": "family_met"}
+    statuses, waited = await _push_while_reassigned(
+        field, old, new.user_id, {"id": 2, "name": "visit_log.check_out", "args": out}
+    )
+    assert statuses == [Status.APPLIED]
+    assert waited, "the reassignment slipped in between the check-out's load and its commit"
+    seen_old, _ = await _pull_to_the_end(field, old, old_cursor)
+    assert seen_old.get(visit) == "del", seen_old
+    seen_new, _ = await _pull_to_the_end(field, new, new_cursor)
+    assert seen_new.get(visit) == "put", seen_new

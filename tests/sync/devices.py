@@ -1,6 +1,8 @@
 """A Hypothesis state machine of 3–10 phones syncing against one server, over a faulty network.
 
-Random edits (some stale, some out of scope, some malformed), offline periods, dropped, duplicated
+Random edits (some stale, some out of scope, some malformed; contacts, household edits, notes
+and their addenda, visit check-ins on any case (a case not hers is applied and flagged) and
+check-outs), offline periods, dropped, duplicated
 and replayed (reordered) requests and responses, crashes before send, after the server's commit
 and before the answer is saved, clocks skewed by up to ±72 h, office edits and case reassignment.
 After every step: exactly-once, per-client order, no lost mutation, rejections stored with their
@@ -54,6 +56,7 @@ class Phone:
         self.offline = False
         self.sent: dict[int, tuple[str, Any]] = {}  # every mutation enqueued, by id
         self.notes: list[uuid.UUID] = []
+        self.visits: list[uuid.UUID] = []
         self.client = self._open()
 
     def _open(self) -> _Client:
@@ -152,6 +155,40 @@ def device_machine(
             held = phone.client.records().get((RecordType.VISIT_NOTE, note))
             phone.enqueue("visit_note.submit", {"id": str(note)}, held[0] if held else 1)
 
+        @precondition(lambda self: any(p.notes for p in self.phones))
+        @rule(data=st.data(), body=st.text(min_size=1, max_size=20))
+        def add_addendum(self, data: st.DataObject, body: str) -> None:
+            phone = data.draw(st.sampled_from([p for p in self.phones if p.notes]))
+            note = data.draw(st.sampled_from(phone.notes))
+            phone.enqueue("visit_note.add_addendum", {"id": str(uuid.uuid4()), "note_id": str(note), "body": body})
+
+        @precondition(lambda self: self.phones)
+        @rule(
+            data=st.data(),
+            skew=st.integers(-72, 72),
+            case=st.sampled_from(["c1", "c2", "c3", "nowhere"]),
+            fix=st.none() | st.tuples(st.floats(-95, 95), st.floats(-185, 185), st.floats(-5, 600)),
+        )
+        def check_in(self, data: st.DataObject, skew: int, case: str, fix: tuple[float, float, float] | None) -> None:
+            """Some fixes are out of range (malformed); a case not hers is applied and flagged."""
+            phone = data.draw(st.sampled_from(self.phones))
+            case_id = getattr(self.world, case) if case != "nowhere" else uuid.uuid4()
+            visit = uuid.uuid4()
+            args: dict[str, Any] = {"id": str(visit), "case_id": str(case_id)}
+            args["at"] = (NOW + timedelta(hours=skew)).isoformat()
+            if fix is not None:
+                args |= {"latitude": fix[0], "longitude": fix[1], "accuracy_m": fix[2]}
+            phone.visits.append(visit)
+            phone.enqueue("visit_log.check_in", args)
+
+        @precondition(lambda self: any(p.visits for p in self.phones))
+        @rule(data=st.data(), outcome=st.sampled_from(["family_met", "no_one_home", "refused", "moved"]))
+        def check_out(self, data: st.DataObject, outcome: str) -> None:
+            phone = data.draw(st.sampled_from([p for p in self.phones if p.visits]))
+            visit = data.draw(st.sampled_from(phone.visits))
+            at = (NOW + timedelta(hours=73)).isoformat()
+            phone.enqueue("visit_log.check_out", {"id": str(visit), "at": at, "outcome": outcome})
+
         @precondition(lambda self: self.phones)
         @rule(data=st.data(), name=st.sampled_from(["visit_log.check_in", "contact_attempt.create"]))
         def malformed(self, data: st.DataObject, name: str) -> None:
@@ -210,6 +247,7 @@ def device_machine(
             if not self.phones:
                 return
             created: set[str] = set()
+            visited: set[str] = set()
             for phone in self.phones:
                 outcomes = self.run(self.backend.seed.outcomes(phone.who.client_id))
                 last = max(outcomes, default=0)
@@ -232,9 +270,13 @@ def device_machine(
                         assert (raw["id"], raw["name"], raw["args"]) == (i, name, msgspec.to_builtins(args))
                     elif name == "contact_attempt.create":
                         created.add(args["id"])
+                    elif name == "visit_log.check_in":
+                        visited.add(args["id"])
             everything = self.run(self.backend.seed.snapshot(self.world.office.user_id))
             contacts = {str(ref.id) for ref in everything if ref.type == RecordType.CONTACT_ATTEMPT}
             assert contacts == created, "a contact attempt exists iff its create was applied"
+            visits = {str(ref.id) for ref in everything if ref.type == RecordType.VISIT_LOG}
+            assert visits == visited, "a visit log exists iff its check-in was applied"
 
         @precondition(lambda self: self.phones)
         @rule()

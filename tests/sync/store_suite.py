@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from schemas.sync import MutationResult, Put, RecordType, Status
-from sync.store import Batch, Current, Outcome, Ref, Write
+from sync.store import CASE_HOME, Batch, Current, Outcome, Ref, Write
 from tests.sync.world import World, case_data, household_data, student_data
 
 
@@ -52,6 +52,22 @@ class StoreSuite:
         assert loaded == {ref: Current(1, data)}
         outcomes = await world.backend.seed.outcomes(world.a.client_id)
         assert (outcomes[2].name, outcomes[2].raw, outcomes[1].raw) == ("x.y", b'{"id":2,"name":"x.y"}', None)
+
+    async def test_load_answers_a_cases_home_through_its_student_in_the_same_read(self, world: World) -> None:
+        located = household_data("555-0101") | {"latitude": 40.5, "longitude": -75.25}
+        version = await world.backend.seed.put(Ref(RecordType.HOUSEHOLD, world.h1), located)
+        lonely = uuid.uuid4()
+        await world.backend.seed.put(Ref(RecordType.STUDENT, lonely), student_data(f"L-{lonely.hex[:8]}", None))
+        await world.backend.seed.put(Ref(RecordType.CASE, lonely), case_data(lonely, world.b.user_id))
+        refs = [Ref(CASE_HOME, c) for c in (world.c1, world.c3, lonely, uuid.uuid4())]
+        refs.append(Ref(RecordType.CASE, world.c1))
+        async with world.backend.tx() as store:
+            loaded = await store.load(world.a.user_id, refs)
+        assert loaded[refs[0]] == Current(version, {"latitude": 40.5, "longitude": -75.25})
+        assert loaded[refs[1]] == Current(1, {"latitude": None, "longitude": None}, in_scope=False)
+        assert loaded[refs[2]] == Current(0, {"latitude": None, "longitude": None}, in_scope=False)
+        assert refs[3] not in loaded
+        assert loaded[refs[4]].data["opened_at"] == case_data(world.s1, None)["opened_at"]
 
     async def test_load_reads_many_types_at_once_with_tombstones_and_scope(self, world: World) -> None:
         await world.backend.seed.delete(Ref(RecordType.HOUSEHOLD, world.h2))

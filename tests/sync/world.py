@@ -45,8 +45,19 @@ def mutation(mid: int, name: str, args: Any, base_version: int | None = None) ->
     return out
 
 
-def case_data(student: uuid.UUID, manager: uuid.UUID | None) -> Data:
-    return {"student_id": str(student), "case_manager_id": str(manager) if manager else None, "status": "assigned"}
+OPENED_AT = "2025-01-06T08:00:00Z"
+
+
+def case_data(
+    student: uuid.UUID, manager: uuid.UUID | None, status: str = "assigned", closed_at: str | None = None
+) -> Data:
+    return {
+        "student_id": str(student),
+        "case_manager_id": str(manager) if manager else None,
+        "status": status,
+        "opened_at": OPENED_AT,
+        "closed_at": closed_at,
+    }
 
 
 def student_data(number: str, household: uuid.UUID | None) -> Data:
