@@ -60,6 +60,8 @@ async def test_truancy_is_answered_only_inside_the_readers_caseload_and_every_re
         )
         assert (refused.status_code, refused.json()["code"]) == (404, "not_found"), username
         assert "absences" not in refused.text
+    refusals = [e for e in await entries_for(db, "student", theirs.id) if e.action == "student.read_refused"]
+    assert [e.actor_role for e in refusals] == ["case_manager", "supervisor", "attendance_counselor"]
     tokens = await login(client, "cm1")
     ok = await client.get(f"/students/{mine.id}/truancy", params={"as_of": "2025-12-01"}, headers=bearer(tokens))
     assert ok.status_code == 200

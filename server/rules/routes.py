@@ -30,10 +30,10 @@ async def student_truancy(
 ) -> TruancyReport:
     """A student's truancy report: every absence with its reason, so it is her record: scoped
     like the student (404 outside the reader's caseload) and every read is audited."""
-    student = await visible_student(db, request.user, student_id)
+    actor = request.user.actor(request_id_of(request.scope))
+    student = await visible_student(db, request.user, actor, student_id)
     day = as_of or date.today()
     report = await service.student_truancy(db, student.id, day)
-    actor = request.user.actor(request_id_of(request.scope))
     audit.record(db, actor, "student.truancy.read", "student", student.id, as_of=day.isoformat())
     return report
 

@@ -17,7 +17,7 @@ from server.auth.guards import ALL_ROLES, allow
 from server.deps import AuthRequest, Db, actor_of
 from server.students import repository as repo
 from server.students.models import Student
-from server.students.scope import visible_students
+from server.students.scope import visible_student, visible_students
 
 
 async def _student_out(db: AsyncSession, student: Student) -> StudentOut:
@@ -41,10 +41,7 @@ async def _student_out(db: AsyncSession, student: Student) -> StudentOut:
 
 @get("/students/{student_id:uuid}", opt=allow(*ALL_ROLES))
 async def read_student(request: AuthRequest, db: Db, student_id: FromPath[uuid.UUID]) -> StudentOut:
-    student = await repo.get(db, student_id, visible_students(request.user))
-    if student is None:
-        exists = await db.scalar(select(Student.id).where(Student.id == student_id))
-        await audit.refuse_read(db, actor_of(request), "student", student_id, student_id=exists)
+    student = await visible_student(db, request.user, actor_of(request), student_id)
     audit.record(db, actor_of(request), "student.read", "student", student.id)
     return await _student_out(db, student)
 
