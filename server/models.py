@@ -4,10 +4,12 @@ from server.attendance.models import AttendanceRecord
 from server.audit import AuditEntry
 from server.auth.models import Device, RefreshToken, User
 from server.cases.models import Case, ContactAttempt, FollowUp, Referral, ServiceReferral, VisitNote
+from server.photos.models import PhotoFile
 from server.rules.models import RuleSet, TruancyEpisode
 from server.schools.models import CounselorSchool, InstructionalDay, School, SchoolYear
 from server.students.models import Enrollment, Guardian, Household, Student
 from server.sync.models import Conflict, SyncChange, SyncClient, SyncMutation, SyncScopeEpoch
+from server.uploads.models import Upload
 
 __all__ = [
     "AttendanceRecord",
@@ -22,6 +24,7 @@ __all__ = [
     "Guardian",
     "Household",
     "InstructionalDay",
+    "PhotoFile",
     "Referral",
     "RefreshToken",
     "RuleSet",
@@ -34,6 +37,7 @@ __all__ = [
     "SyncMutation",
     "SyncScopeEpoch",
     "TruancyEpisode",
+    "Upload",
     "User",
     "VisitNote",
 ]

@@ -130,6 +130,8 @@ class VisitLog(Tombstoned, Versioned, Base):
     out_longitude: Mapped[float | None] = mapped_column(Float)
     out_accuracy_m: Mapped[float | None] = mapped_column(Float)
     flags: Mapped[list[Any]] = mapped_column(JSONB, nullable=False, server_default=text("'[]'::jsonb"))
+    truancy: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    """The student's truancy status at the visit date (the ``as_of`` answer), as context."""
 
 
 class FormPhoto(Tombstoned, Versioned, Base):
