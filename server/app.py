@@ -29,11 +29,13 @@ from server.attendance.routes import attendance_import
 from server.audit_routes import router as audit_router
 from server.auth.guards import PUBLIC, BearerAuthMiddleware, role_guard
 from server.auth.routes import router as auth_router
+from server.blobs import Blobs
 from server.cases.routes import router as cases_router
 from server.conflicts.routes import router as conflicts_router
 from server.errors import DoorstepError, Unavailable
 from server.health import health, ready
 from server.inputs import DoorstepRequest, query_guard_middleware
+from server.photos.routes import router as photos_router
 from server.referrals.routes import router as referrals_router
 from server.rosters.routes import roster_import
 from server.rules.routes import router as rules_router
@@ -41,6 +43,7 @@ from server.schools.routes import calendar_import, school_calendar, school_years
 from server.settings import Settings
 from server.students.routes import router as students_router
 from server.sync.routes import router as sync_router
+from server.uploads.routes import router as uploads_router
 from sync.engine import SyncError
 
 PROBLEM_TYPE = "urn:doorstep:problem:"
@@ -152,7 +155,7 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
         settle_heap()
         try:
             if settings.inline_worker:
-                async with queue.inline_worker(url):
+                async with queue.inline_worker(url, settings):
                     yield
             else:
                 yield
@@ -178,6 +181,8 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
             conflicts_router,
             referrals_router,
             sync_router,
+            uploads_router,
+            photos_router,
             rules_router,
             roster_import,
             calendar_import,
@@ -221,6 +226,7 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
     )
     api_doc.describe(app)
     app.state.settings = settings
+    app.state.blobs = Blobs.from_settings(settings)
     if session_factory is not None:
         app.state.session_factory = session_factory
     return app

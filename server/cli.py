@@ -329,9 +329,10 @@ def rules_evaluate(
 @app.command("worker")
 def worker() -> None:
     """Run the background worker (re-evaluation after imports, and daily)."""
-    url = _database(Settings.from_env())
+    settings = Settings.from_env()
+    url = _database(settings)
     console.print("worker started (Ctrl-C to stop)")
-    queue.run_worker(url)
+    queue.run_worker(url, settings)
 
 
 sync_app = typer.Typer(help="Sync maintenance.", no_args_is_help=True)

@@ -1,4 +1,5 @@
-"""Background work on PostgreSQL (procrastinate): re-evaluate the rules after imports and daily.
+"""Background work on PostgreSQL (procrastinate): re-evaluate the rules after imports and daily,
+make a received photo's served copy and thumbnail, sweep expired uploads and orphaned files.
 
 The procrastinate schema lives in its own PostgreSQL schema, ``procrastinate``, created by
 migration 0003. Jobs are deferred inside the caller's own transaction (a plain INSERT through
@@ -21,10 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.audit import Actor
 from server.db import asyncpg_url, create_engine, create_session_factory, session_scope
+from server.settings import Settings
 
 SCHEMA = "procrastinate"
 EVALUATE_TASK = "rules.evaluate"
 EVALUATE_LOCK = "rules.evaluate"
+PHOTO_TASK = "photos.process"
 
 
 def psycopg_conninfo(url: str) -> str:
@@ -32,8 +35,9 @@ def psycopg_conninfo(url: str) -> str:
     return asyncpg_url(url).replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-def make_app(database_url: str | None = None) -> procrastinate.App:
-    """The procrastinate app. Without a URL it is built with an in-memory connector (tests, imports)."""
+def make_app(database_url: str | None = None, settings: Settings | None = None) -> procrastinate.App:
+    """The procrastinate app. Without a URL it is built with an in-memory connector (tests, imports).
+    ``settings`` say where files are (the photo tasks need them)."""
     connector: Any
     if database_url is None:
         from procrastinate.testing import InMemoryConnector
@@ -44,7 +48,7 @@ def make_app(database_url: str | None = None) -> procrastinate.App:
             conninfo=psycopg_conninfo(database_url), kwargs={"options": f"-c search_path={SCHEMA}"}
         )
     app = procrastinate.App(connector=connector)
-    _register(app, database_url)
+    _register(app, database_url, settings or Settings())
     return app
 
 
@@ -61,7 +65,7 @@ async def run_evaluation(database_url: str, as_of: date | None = None) -> dict[s
     return {"school_year": result.school_year, "truant": result.truant, "seconds": result.seconds}
 
 
-def _register(app: procrastinate.App, database_url: str | None) -> None:
+def _register(app: procrastinate.App, database_url: str | None, settings: Settings) -> None:
     @app.task(name=EVALUATE_TASK, lock=EVALUATE_LOCK, pass_context=False)
     async def evaluate(as_of: str | None = None) -> None:
         if database_url is None:
@@ -83,6 +87,25 @@ def _register(app: procrastinate.App, database_url: str | None) -> None:
         if database_url is None:
             return
         await run_purge(database_url)
+
+    @app.task(name=PHOTO_TASK, retry=3, pass_context=False)
+    async def process_photo(sha256: str) -> None:
+        """A received file's served copy (EXIF stripped) and thumbnail."""
+        if database_url is None:
+            return
+        from server.photos import processing
+
+        await processing.run_process(database_url, settings, sha256)
+
+    @app.periodic(cron="*/15 * * * *", periodic_id="sweep")
+    @app.task(name="uploads.sweep", lock="uploads.sweep", pass_context=False)
+    async def sweep(timestamp: int) -> None:
+        """Expired uploads and files no form photo references go; stuck finishes are retried."""
+        if database_url is None:
+            return
+        from server.photos import processing
+
+        await processing.run_sweep(database_url, settings)
 
 
 async def run_purge(database_url: str) -> int:
@@ -115,12 +138,26 @@ async def enqueue_evaluation(session: AsyncSession, as_of: date | None = None) -
     return result.first() is not None
 
 
+async def enqueue_photo(session: AsyncSession, sha256: str) -> None:
+    """Defer a photo's processing in the session's transaction (it runs once the file is committed)."""
+    await session.execute(
+        text(
+            f"""
+            SELECT {SCHEMA}.procrastinate_defer_jobs_v1(ARRAY[ROW(
+                'default', :task, 0, NULL, NULL, CAST(:args AS jsonb), NULL
+            )::{SCHEMA}.procrastinate_job_to_defer_v1])
+            """
+        ),
+        {"task": PHOTO_TASK, "args": json.dumps({"sha256": sha256})},
+    )
+
+
 def _args(as_of: date | None) -> str:
     return json.dumps({} if as_of is None else {"as_of": as_of.isoformat()})
 
 
-def run_worker(database_url: str) -> None:
-    app = make_app(database_url)
+def run_worker(database_url: str, settings: Settings) -> None:
+    app = make_app(database_url, settings)
 
     async def main() -> None:
         async with app.open_async():
@@ -130,12 +167,12 @@ def run_worker(database_url: str) -> None:
 
 
 @asynccontextmanager
-async def inline_worker(database_url: str) -> AsyncIterator[None]:
+async def inline_worker(database_url: str, settings: Settings) -> AsyncIterator[None]:
     """Run a worker inside the API process for as long as the context lasts (``scripts/serve``).
 
     Several API processes may each run one: procrastinate's locks keep each job to one worker.
     """
-    app = make_app(database_url)
+    app = make_app(database_url, settings)
     async with app.open_async():
         task = asyncio.create_task(app.run_worker_async(install_signal_handlers=False))
         try:

@@ -85,6 +85,18 @@ class Settings:
     --factory``) runs one inside its process. ``off``: run ``doorstep worker`` yourself."""
     workers: int = 1
     """API worker processes ``serve`` runs (``DOORSTEP_WORKERS``, default: the number of CPUs)."""
+    blob_url: str | None = None
+    """Where files go (``DOORSTEP_BLOB_URL``): an ``s3://bucket/prefix`` URL for any S3-compatible
+    store (credentials and endpoint from the usual ``AWS_*`` variables), or unset for the folder
+    ``<data_dir>/blobs``."""
+    max_upload_bytes: int = 25 * 1024 * 1024
+    """The largest file an upload may announce (``DOORSTEP_MAX_UPLOAD_BYTES``)."""
+    max_image_pixels: int = 80_000_000
+    """An image with more pixels is refused as a decompression bomb, before it is decoded."""
+    upload_expiry_seconds: int = 24 * 3600
+    """An unfinished upload untouched this long expires and is removed (``Upload-Expires``)."""
+    orphan_file_seconds: int = 7 * 24 * 3600
+    """A stored file no form photo references is removed this long after it came."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -109,6 +121,11 @@ class Settings:
             demo_password=env.get("DOORSTEP_DEMO_PASSWORD") or None,
             inline_worker=(env.get("DOORSTEP_WORKER") or "inline") == "inline",
             workers=_positive(env, "DOORSTEP_WORKERS", os.cpu_count() or 1),
+            blob_url=env.get("DOORSTEP_BLOB_URL") or None,
+            max_upload_bytes=_positive(env, "DOORSTEP_MAX_UPLOAD_BYTES", 25 * 1024 * 1024),
+            max_image_pixels=_positive(env, "DOORSTEP_MAX_IMAGE_PIXELS", 80_000_000),
+            upload_expiry_seconds=_at_least(env, "DOORSTEP_UPLOAD_EXPIRY_SECONDS", 24 * 3600, 60),
+            orphan_file_seconds=_at_least(env, "DOORSTEP_ORPHAN_FILE_SECONDS", 7 * 24 * 3600, 60),
         )
 
     def with_secret(self) -> Settings:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from schemas.cases import FollowUpStatus, UploadStatus, VisitLogStatus, VisitNoteStatus
+from schemas.cases import FollowUpStatus, VisitLogStatus, VisitNoteStatus
 from schemas.mutations import (
     ContactAttemptCreate,
     Fix,
@@ -30,9 +30,9 @@ from schemas.mutations import (
     VisitNoteSubmit,
 )
 from schemas.sync import RecordType, Status
-from sync import flags, policies
+from sync import flags, photos, policies
 from sync.policies import BatchView, Decision, Rejected
-from sync.store import CASE_HOME, Current, Ref
+from sync.store import CASE_HOME, PHOTO_UPLOADS, Current, Ref
 
 M = TypeVar("M", bound=MutationBase)
 Apply = Callable[[BatchView, M], Decision]
@@ -298,12 +298,15 @@ def follow_up_complete(view: BatchView, m: FollowUpComplete) -> Decision:
 
 
 def _photo_refs(m: FormPhotoRegister) -> list[Ref]:
-    refs = [Ref(RecordType.FORM_PHOTO, m.args.id), case_ref(m.args.case_id)]
+    refs = [Ref(RecordType.FORM_PHOTO, m.args.id), case_ref(m.args.case_id), Ref(PHOTO_UPLOADS, m.args.id)]
     return refs + ([_visit_ref(m.args.visit_log_id)] if m.args.visit_log_id else [])
 
 
 @handler(FormPhotoRegister, refs=_photo_refs)
 def form_photo_register(view: BatchView, m: FormPhotoRegister) -> Decision:
+    """Insert-only. The file may have come first: then registration and file meet here
+    (``sync.photos``); otherwise they meet when the upload finishes."""
+    ref = Ref(RecordType.FORM_PHOTO, m.args.id)
     require_case(view, m.args.case_id)
     if m.args.visit_log_id is not None:
         visit = require_record(view, _visit_ref(m.args.visit_log_id))
@@ -318,9 +321,14 @@ def form_photo_register(view: BatchView, m: FormPhotoRegister) -> Decision:
         "content_type": m.args.content_type,
         "taken_at": wire_time(m.args.taken_at),
         "created_by": str(view.principal.user_id),
-        "upload_status": UploadStatus.PENDING.value,
-        "upload_error": None,
-        "exif_latitude": None,
-        "exif_longitude": None,
     }
-    return policies.create(view, Ref(RecordType.FORM_PHOTO, m.args.id), data)
+    current = view.get(ref)
+    if current is not None and current.in_scope and not current.deleted:
+        if {k: current.data.get(k) for k in data} == data:  # a replay: the upload fields are the server's
+            return Decision(Status.APPLIED, current.version)
+        return policies.create(view, ref, data | {k: current.data.get(k) for k in _UPLOAD_FIELDS})
+    uploads = view.get(Ref(PHOTO_UPLOADS, m.args.id))
+    return policies.create(view, ref, data | photos.meet(m.args.sha256, uploads.data["uploads"] if uploads else []))
+
+
+_UPLOAD_FIELDS = ("upload_status", "upload_error", "exif_latitude", "exif_longitude")

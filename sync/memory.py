@@ -18,7 +18,7 @@ import msgspec
 
 from schemas.auth import Role
 from schemas.sync import Change, Del, MutationResult, Put, RecordType
-from sync.store import CASE_HOME, Batch, ChangePage, ClientState, Current, Data, Outcome, Principal, Ref
+from sync.store import CASE_HOME, PHOTO_UPLOADS, Batch, ChangePage, ClientState, Current, Data, Outcome, Principal, Ref
 
 KEEP_CURSORS = 16
 _TYPE_ORDER = {t.value: n for n, t in enumerate(RecordType)}
@@ -38,6 +38,8 @@ class MemoryStore:
         self.outcome_log: dict[uuid.UUID, dict[int, Outcome]] = {}
         self._views: dict[str, tuple[uuid.UUID, dict[Ref, int]]] = {}
         self._cursors = itertools.count(1)
+        self.uploads: dict[tuple[uuid.UUID, uuid.UUID], list[Data]] = {}
+        """(form photo id, uploader) → finished uploads, newest first (``PHOTO_UPLOADS``)."""
 
     # --- Store ------------------------------------------------------------------------------------
 
@@ -54,7 +56,13 @@ class MemoryStore:
         for ref in refs:
             if ref.type == CASE_HOME and (home := self._home(ref.id)) is not None:
                 found[ref] = replace(home, in_scope=Ref(RecordType.CASE, ref.id) in reach)
+            if ref.type == PHOTO_UPLOADS:
+                found[ref] = Current(0, {"uploads": self.uploads.get((ref.id, user_id), [])})
         return found
+
+    def finished_upload(self, photo_id: uuid.UUID, user_id: uuid.UUID, upload: Data) -> None:
+        """A file arrived for a photo (what the server's upload routes record)."""
+        self.uploads.setdefault((photo_id, user_id), []).insert(0, upload)
 
     def _home(self, case_id: uuid.UUID) -> Current | None:
         """The derived ``CASE_HOME`` record of a case (see ``sync.store``)."""

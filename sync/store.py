@@ -52,6 +52,12 @@ it, ``{"latitude", "longitude"}`` (both ``None`` when the household has no coord
 student no household), ``in_scope`` as the case's. Never written, never pulled; it lets a
 handler reach case → student → household within ``load``'s one read."""
 
+PHOTO_UPLOADS = "photo_uploads"
+"""A derived, read-only ref keyed by a form photo's id: the finished uploads of that photo's file
+by the user who pushes, newest first, ``{"uploads": [{"sha256", "error", "exif_latitude",
+"exif_longitude"}, ...]}`` (see ``sync.photos``). Always in scope (it is the sender's own);
+``load`` waits for an upload finishing at that moment, so registration and file always meet."""
+
 
 class Ref(NamedTuple):
     """A record's address: its type (``schemas.sync.RecordType``) and id."""

@@ -26,18 +26,17 @@ from schemas.cases import (
     ContactAttemptOut,
     FollowUpIn,
     FollowUpOut,
-    FormPhotoOut,
     ServiceReferralIn,
     ServiceReferralOut,
     StudentSummary,
     TransitionRequest,
 )
 from schemas.rules import Rule
-from server import audit, scope
+from server import audit
 from server.auth.guards import ALL_ROLES, allow
 from server.cases import repository as repo
 from server.cases import service
-from server.cases.models import Case, FormPhoto
+from server.cases.models import Case
 from server.cases.scope import visible_cases
 from server.deps import AuthRequest, Db, actor_of
 from server.pagination import decode_cursor, encode_cursor
@@ -142,29 +141,6 @@ async def add_follow_up(
     return msgspec.convert(row, FollowUpOut, from_attributes=True)
 
 
-@get("/form-photos/{photo_id:uuid}", opt=allow(*ALL_ROLES))
-async def read_form_photo(request: AuthRequest, db: Db, photo_id: FromPath[uuid.UUID]) -> FormPhotoOut:
-    """A photo's record, to whoever may read its case (``server.scope``); audited like the case
-    read, with its student. The file itself comes with the uploads work."""
-    visible = scope.form_photos(scope.Reader.of(request.user))
-    photo = await db.scalar(select(FormPhoto).where(FormPhoto.id == photo_id, FormPhoto.deleted_at.is_(None), visible))
-    student_id = await db.scalar(
-        select(Case.student_id).join(FormPhoto, FormPhoto.case_id == Case.id).where(FormPhoto.id == photo_id)
-    )
-    if photo is None:
-        await audit.refuse_read(db, actor_of(request), "form_photo", photo_id, student_id=student_id)
-    audit.record(
-        db,
-        actor_of(request),
-        "form_photo.read",
-        "form_photo",
-        photo.id,
-        student_id=student_id,
-        case_id=str(photo.case_id),
-    )
-    return msgspec.convert(photo, FormPhotoOut, from_attributes=True)
-
-
 router = Router(
     path="/",
     route_handlers=[
@@ -174,6 +150,5 @@ router = Router(
         transition_case,
         add_service_referral,
         add_follow_up,
-        read_form_photo,
     ],
 )

@@ -66,8 +66,9 @@ from server import scope
 from server.cases.models import Case, ContactAttempt, FollowUp, FormPhoto, VisitLog, VisitNote, VisitNoteAddendum
 from server.students.models import Household, Student
 from server.sync.models import Conflict, SyncChange, SyncClient, SyncMutation, SyncScopeEpoch
+from server.uploads import repository as uploads
 from sync.policies import RECORD_TYPES
-from sync.store import CASE_HOME, Batch, ChangePage, ClientState, Current, Data, Principal, Ref
+from sync.store import CASE_HOME, PHOTO_UPLOADS, Batch, ChangePage, ClientState, Current, Data, Principal, Ref
 
 MODELS: dict[str, Any] = {
     RecordType.HOUSEHOLD: Household,
@@ -226,6 +227,8 @@ class PgStore:
         keys = [by_type.get(t, []) for t in _CASE_KEYED]
         if any(keys):
             await self._fetch(_LOCK_CASES, *keys)  # before the read: see the module
+        if PHOTO_UPLOADS in by_type:
+            await self._fetch(uploads.LOCK_PHOTOS, sorted(by_type[PHOTO_UPLOADS]))
         types = tuple(sorted(by_type))
         given: dict[str, Any] = {f"ids_{n}": by_type[t] for n, t in enumerate(types)}
         given["user_id"] = user_id
@@ -580,6 +583,10 @@ def _load_statement(types: tuple[str, ...]) -> tuple[str, tuple[str, ...], dict[
             parts.append(
                 _home_select(bindparam(f"ids_{n}", type_=postgresql.ARRAY(postgresql.UUID(as_uuid=True))), user_id)
             )
+            continue
+        if record_type == PHOTO_UPLOADS:
+            ids = bindparam(f"ids_{n}", type_=postgresql.ARRAY(postgresql.UUID(as_uuid=True)))
+            parts.append(uploads.finished_uploads(ids, user_id, PHOTO_UPLOADS))
             continue
         model = MODELS[record_type]
         deleted = model.deleted_at.is_not(None) if hasattr(model, "deleted_at") else false()

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String, func
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -16,8 +16,8 @@ from server.orm import Base
 class Upload(Base):
     """One upload of one photo's file, by the user whose phone registered (or will register) it.
 
-    Each PATCH is stored whole as one part (``uploads/<id>/<n>`` in the blob store: object stores
-    cannot append), so a part exists only if its PATCH completed. A writer holds a short lease
+    Each PATCH is stored whole as one part (``uploads/<id>/<offset>-<writer>`` in the blob store:
+    object stores cannot append), so a part exists only if its PATCH completed. A writer holds a short lease
     (``writer``, ``writer_until``) instead of a transaction, so no connection waits on a slow phone.
     """
 
@@ -32,7 +32,9 @@ class Upload(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id"), nullable=False)
     length: Mapped[int] = mapped_column(BigInteger, nullable=False)
     upload_offset: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
-    parts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    parts: Mapped[list[str]] = mapped_column(JSONB, nullable=False, default=list, server_default=text("'[]'::jsonb"))
+    """The blob-store keys of the committed parts, in order. A part whose writer lost its lease
+    is never listed, so its bytes count for nothing (the sweeper removes them)."""
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, nullable=False, default=dict)
     created_at: Mapped[datetime] = mapped_column(nullable=False, server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(nullable=False)

@@ -43,7 +43,7 @@ def upgrade() -> None:
     sa.Column('user_id', sa.UUID(), nullable=False),
     sa.Column('length', sa.BigInteger(), nullable=False),
     sa.Column('upload_offset', sa.BigInteger(), server_default='0', nullable=False),
-    sa.Column('parts', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('parts', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'[]'::jsonb"), nullable=False),
     sa.Column('metadata', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),

@@ -1,0 +1,127 @@
+"""The blob store: files on ``obstore``, a local folder by default or any S3-compatible bucket.
+
+Keys (one flat namespace per deployment):
+
+- ``uploads/<upload id>/<offset>-<writer>``: one PATCH's bytes, until its upload finishes;
+- ``blobs/<sha256>``: a received file as it came, content-addressed (the same photo twice is one file);
+- ``served/<sha256>``: the copy Doorstep serves, every EXIF field stripped;
+- ``thumbs/<sha256>``: its thumbnail.
+
+Writes stream (memory stays bounded whatever the size) and are atomic: an object exists whole or
+not at all, so a writer that fails midway leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterable, AsyncIterator
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import IO, Any
+
+import obstore
+from obstore.store import LocalStore, ObjectStore, from_url
+
+from server.settings import Settings
+
+LOCAL_CHUNK = 1024 * 1024
+S3_CHUNK = 5 * 1024 * 1024
+"""S3's smallest multipart part."""
+READ_CHUNK = 256 * 1024
+
+
+class _Raw(io.RawIOBase):
+    """obstore's reader as a plain binary file (its ``read`` answers ``obstore.Bytes``)."""
+
+    def __init__(self, file: Any) -> None:  # obstore.ReadableFile (typed only in its stubs)
+        self.file = file
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.file.read(len(buffer))
+        n = len(data)
+        memoryview(buffer).cast("B")[:n] = memoryview(data)
+        return n
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return int(self.file.seek(offset, whence))
+
+    def tell(self) -> int:
+        return int(self.file.tell())
+
+    def close(self) -> None:
+        if not self.closed:
+            self.file.close()
+        super().close()
+
+
+@dataclass(frozen=True)
+class Blobs:
+    store: ObjectStore
+    chunk_size: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Blobs:
+        if settings.blob_url is None:
+            folder = (settings.data_dir / "blobs").absolute()
+            folder.mkdir(parents=True, exist_ok=True)
+            return cls(LocalStore(folder), LOCAL_CHUNK)
+        # Credentials, region and endpoint come from the environment (AWS_ACCESS_KEY_ID,
+        # AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT, AWS_ALLOW_HTTP for a plain-HTTP endpoint).
+        return cls(from_url(settings.blob_url), S3_CHUNK)
+
+    async def put_stream(self, key: str, chunks: AsyncIterable[bytes]) -> None:
+        """Write ``chunks`` to ``key``; if the iterator raises, nothing is written."""
+        await obstore.put_async(self.store, key, chunks, chunk_size=self.chunk_size, max_concurrency=2)
+
+    async def put_file(self, key: str, file: IO[bytes]) -> None:
+        await obstore.put_async(self.store, key, file, chunk_size=self.chunk_size, max_concurrency=2)
+
+    async def stream(self, key: str) -> AsyncIterator[bytes]:
+        """The object's bytes in chunks; ``FileNotFoundError`` if there is none."""
+        result = await obstore.get_async(self.store, key)
+        async for chunk in result.stream(min_chunk_size=READ_CHUNK):
+            yield bytes(chunk)
+
+    async def prefix(self, key: str, n: int) -> bytes:
+        """The first ``n`` bytes (fewer if the object is shorter)."""
+        meta = await obstore.head_async(self.store, key)
+        if meta["size"] == 0:
+            return b""
+        return bytes(await obstore.get_range_async(self.store, key, start=0, end=min(n, meta["size"])))
+
+    async def size(self, key: str) -> int | None:
+        try:
+            meta = await obstore.head_async(self.store, key)
+            return int(meta["size"])
+        except FileNotFoundError:
+            return None
+
+    def reader(self, key: str) -> IO[bytes]:
+        """A seekable, buffered, lazily-fetching file over the object: for parsers that seek
+        (from a worker thread; it blocks). Close it."""
+        return io.BufferedReader(_Raw(obstore.open_reader(self.store, key, buffer_size=READ_CHUNK)), READ_CHUNK)
+
+    async def rename(self, source: str, target: str) -> None:
+        await obstore.rename_async(self.store, source, target)
+
+    async def delete(self, *keys: str) -> None:
+        for key in keys:
+            with suppress(FileNotFoundError):
+                await obstore.delete_async(self.store, key)
+
+    async def keys(self, prefix: str) -> list[str]:
+        found: list[str] = []
+        async for batch in obstore.list(self.store, prefix):
+            found += [meta["path"] for meta in batch]
+        return found
+
+    async def delete_prefix(self, prefix: str) -> int:
+        keys = await self.keys(prefix)
+        await self.delete(*keys)
+        return len(keys)

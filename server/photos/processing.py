@@ -1,0 +1,145 @@
+"""Background work on stored files (``server.queue``): a received file's served copy and
+thumbnail, and the sweep that removes expired uploads and files no form photo references."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import IO
+
+import structlog
+from sqlalchemy import delete, exists, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from schemas.cases import UploadStatus
+from server.blobs import Blobs
+from server.cases.models import FormPhoto
+from server.db import create_engine, create_session_factory, session_scope
+from server.photos import files, process
+from server.photos.models import PhotoFile
+from server.settings import Settings
+from server.uploads import repository as uploads
+from server.uploads.models import Upload
+
+log = structlog.get_logger("doorstep.photos")
+SPOOL_BYTES = 1024 * 1024
+
+
+async def run_process(database_url: str, settings: Settings, sha256: str) -> None:
+    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        async with session_scope(create_session_factory(engine)) as session:
+            await make_copies(session, Blobs.from_settings(settings), sha256)
+    finally:
+        await engine.dispose()
+
+
+async def make_copies(session: AsyncSession, blobs: Blobs, sha256: str) -> bool:
+    """Make the served copy and the thumbnail of a stored file, once. False if there is nothing to do."""
+    row = await session.get(PhotoFile, sha256, with_for_update=True)
+    if row is None or row.processed_at is not None:
+        return False
+    with (
+        tempfile.SpooledTemporaryFile(SPOOL_BYTES) as original,
+        tempfile.TemporaryFile() as served,
+        tempfile.TemporaryFile() as thumb,
+    ):
+        async for data in blobs.stream(files.blob_key(sha256)):
+            original.write(data)
+
+        def run() -> str:
+            original.seek(0)
+            media_type: str = process.served_copy(original, row.media_type, served)
+            original.seek(0)
+            process.thumbnail(original, row.media_type, thumb)
+            return media_type
+
+        row.served_media_type = await asyncio.to_thread(run)
+        await _put(blobs, files.served_key(sha256), served)
+        await _put(blobs, files.thumb_key(sha256), thumb)
+    row.processed_at = datetime.now(UTC)
+    await session.flush()
+    return True
+
+
+async def _put(blobs: Blobs, key: str, file: IO[bytes]) -> None:
+    file.seek(0)
+    await blobs.put_file(key, file)
+
+
+async def run_sweep(database_url: str, settings: Settings) -> dict[str, int]:
+    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        factory = create_session_factory(engine)
+        async with session_scope(factory) as session:
+            return await sweep(session, Blobs.from_settings(settings), settings, datetime.now(UTC))
+    finally:
+        await engine.dispose()
+
+
+async def sweep(session: AsyncSession, blobs: Blobs, settings: Settings, now: datetime) -> dict[str, int]:
+    """Remove what no one will ask for again:
+
+    - unfinished uploads past their ``Upload-Expires`` (with their parts);
+    - finished uploads older than the orphan time (a photo that never registered by then never will);
+    - stored files, with their served copy and thumbnail, that no received form photo has and
+      no remaining upload brought, once older than the orphan time.
+
+    And finish an upload whose last chunk was written but whose finish never committed (a worker
+    that died midway): its offset says complete, so its client will not send it again."""
+    orphan_before = now - timedelta(seconds=settings.orphan_file_seconds)
+    counts = {"expired_uploads": 0, "old_uploads": 0, "files": 0, "finished": 0}
+    for upload in (await session.scalars(select(Upload).where(uploads.stale(now)))).all():
+        await blobs.delete_prefix(f"uploads/{upload.id}/")
+        await session.delete(upload)
+        counts["expired_uploads"] += 1
+    result = await session.execute(
+        delete(Upload).where(Upload.finished_at.is_not(None), Upload.finished_at < orphan_before).returning(Upload.id)
+    )
+    counts["old_uploads"] = len(result.all())
+    kept = or_(
+        exists().where(FormPhoto.sha256 == PhotoFile.sha256, FormPhoto.upload_status == UploadStatus.RECEIVED.value),
+        exists().where(Upload.sha256 == PhotoFile.sha256),
+    )
+    orphans = (
+        await session.scalars(
+            select(PhotoFile.sha256)
+            .where(PhotoFile.created_at < orphan_before, ~kept)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    for sha256 in orphans:
+        await blobs.delete(files.blob_key(sha256), files.served_key(sha256), files.thumb_key(sha256))
+        await session.execute(delete(PhotoFile).where(PhotoFile.sha256 == sha256))
+        counts["files"] += 1
+    counts["finished"] = await _finish_stuck(session, blobs, settings)
+    await session.flush()
+    if any(counts.values()):
+        log.info("uploads_swept", **counts)
+    return counts
+
+
+async def _finish_stuck(session: AsyncSession, blobs: Blobs, settings: Settings) -> int:
+    free = or_(Upload.writer.is_(None), Upload.writer_until < func.now())
+    ids = (
+        await session.scalars(
+            select(Upload.id).where(Upload.finished_at.is_(None), Upload.upload_offset == Upload.length, free)
+        )
+    ).all()
+    done = 0
+    for upload_id in ids:
+        writer = uuid.uuid4()
+        row = await session.scalar(
+            update(Upload)
+            .where(Upload.id == upload_id, Upload.finished_at.is_(None), free)
+            .values(writer=writer, writer_until=func.now() + timedelta(minutes=2))
+            .returning(Upload)
+        )
+        if row is None:
+            continue
+        await files.finish(session, blobs, settings, row, None)
+        await uploads.release(session, row.id, writer)
+        done += 1
+    return done
