@@ -1,0 +1,88 @@
+"""PDFium (pypdfium2) on a file object, for inspect (page count) and process (first page).
+
+PDFium is not thread-safe, not even across documents, so every use holds ``LOCK`` (the API may
+inspect in worker threads while a background job renders). PDFium reads through a callback, by
+offset and as it needs: a page count reads the trailer, the cross-reference table and the page
+tree, not the pages' contents.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, BinaryIO
+
+import pypdfium2 as pdfium
+
+from server.photos._binary import Malformed
+
+LOCK = threading.Lock()
+
+
+class _Stream:
+    """What pypdfium2 reads a stream through (seek, tell, read, readinto), over any ``fp``.
+
+    Its reads happen in a ctypes callback, where an exception would be printed and lost: an
+    error of ``fp`` is kept instead (the read fails, so PDFium gives up) and raised afterwards."""
+
+    def __init__(self, fp: BinaryIO) -> None:
+        self.fp = fp
+        self.error: Exception | None = None
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if self.error is not None:
+            return 0
+        try:
+            return self.fp.seek(offset, whence)
+        except Exception as e:
+            self.error = e
+            return 0
+
+    def tell(self) -> int:
+        return self.fp.tell()
+
+    def read(self, n: int = -1) -> bytes:
+        return self.fp.read(n)
+
+    def readinto(self, buffer: Any) -> int:
+        if self.error is not None:
+            return 0
+        try:
+            view = memoryview(buffer).cast("B")
+            filled = 0
+            while filled < len(view):
+                chunk = self.fp.read(len(view) - filled)
+                if not chunk:
+                    break
+                view[filled : filled + len(chunk)] = chunk
+                filled += len(chunk)
+            return filled
+        except Exception as e:
+            self.error = e
+            return 0
+
+
+@contextmanager
+def document(fp: BinaryIO) -> Iterator[Any]:
+    """The open ``pdfium.PdfDocument``, under ``LOCK``; Malformed if PDFium cannot load it (not a
+    PDF, no page, encrypted). An error of ``fp`` itself is raised as it was."""
+    stream = _Stream(fp)
+    with LOCK:
+        try:
+            pdf = pdfium.PdfDocument(stream)
+        except pdfium.PdfiumError as e:
+            if stream.error is not None:
+                raise stream.error from e
+            raise Malformed(f"PDFium cannot load it: {e}") from e
+        try:
+            yield pdf
+        finally:
+            pdf.close()
+        if stream.error is not None:
+            raise stream.error
+
+
+def page_count(fp: BinaryIO) -> int:
+    with document(fp) as pdf:
+        return int(len(pdf))
