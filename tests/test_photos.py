@@ -1,4 +1,4 @@
-"""server.photos: what an upload is by its bytes (inspect).
+"""server.photos: what an upload is by its bytes (inspect), and the copies served of it (process).
 
 Every file is made here, by Pillow (pillow-heif for HEIC) where it can; a few are then damaged
 or assembled by hand (the PNG bomb: Pillow would need its 1.6 GB of pixels to encode it).
@@ -18,10 +18,12 @@ from collections.abc import Mapping
 from typing import BinaryIO, cast
 
 import pillow_heif
+import pypdfium2 as pdfium
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageCms, ImageDraw, PngImagePlugin
 
 from server.photos.inspect import MEDIA_TYPES, Inspection, Refused, inspect, sniff
+from server.photos.process import served_copy, thumbnail
 
 MAX_PIXELS = 50_000_000
 RED, WHITE, BLUE = (220, 20, 20), (255, 255, 255), (20, 40, 200)
@@ -29,8 +31,12 @@ SOUTH_WEST = {1: "S", 2: (33.0, 51.0, 54.0), 3: "W", 4: (151.0, 12.0, 36.0)}
 SOUTH_WEST_DEGREES = (-(33 + 51 / 60 + 54 / 3600), -(151 + 12 / 60 + 36 / 3600))
 NORTH_EAST = {1: "N", 2: (48.0, 51.0, 29.5), 3: "E", 4: (2.0, 17.0, 40.0)}
 NORTH_EAST_DEGREES = (48 + 51 / 60 + 29.5 / 3600, 2 + 17 / 60 + 40 / 3600)
+LATITUDE_RATIONALS = (struct.pack("<6I", 33, 1, 51, 1, 54, 1), struct.pack(">6I", 33, 1, 51, 1, 54, 1))
+"""SOUTH_WEST's latitude as EXIF stores it (either byte order): absent from every served copy."""
 SOF_60_BY_40 = b"\xff\xc0\x00\x11\x08\x00\x28\x00\x3c"
 """The frame header of ``jpeg()``: SOF0, length 17, 8 bits, 40 lines of 60 pixels."""
+SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><secret>XMP-SECRET</secret></x:xmpmeta>'
 
 
 # --- files -------------------------------------------------------------------------------------
@@ -124,6 +130,12 @@ def app_segment(marker: int, payload: bytes) -> bytes:
     return struct.pack(">BBH", 0xFF, marker, len(payload) + 2) + payload
 
 
+def iptc_segment() -> bytes:
+    record = b"\x1c\x02\x78" + struct.pack(">H", 11) + b"IPTC-SECRET"  # 2:120, the caption
+    resource = b"8BIM\x04\x04\x00\x00" + struct.pack(">I", len(record)) + record
+    return app_segment(0xED, b"Photoshop 3.0\x00" + resource)
+
+
 Entry = tuple[int, int, int, bytes]
 
 
@@ -195,6 +207,39 @@ def refusal(data: bytes, max_pixels: int = MAX_PIXELS) -> Refused:
     with pytest.raises(Refused) as refused:
         inspect(io.BytesIO(data), max_pixels)
     return refused.value
+
+
+def served(data: bytes, media_type: str) -> tuple[str, bytes]:
+    out = io.BytesIO()
+    served_type = served_copy(io.BytesIO(data), media_type, out)
+    return served_type, out.getvalue()
+
+
+def thumb(data: bytes, media_type: str, size: int = 320) -> bytes:
+    out = io.BytesIO()
+    thumbnail(io.BytesIO(data), media_type, out, size)
+    return out.getvalue()
+
+
+def opened(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def assert_no_metadata(data: bytes) -> None:
+    image = opened(data)
+    assert len(image.getexif()) == 0
+    for key in ("exif", "xmp", "XML:com.adobe.xmp", "comment", "photoshop", "Comment", "Author"):
+        assert key not in image.info
+    for secret in (b"Exif\x00\x00", b"eXIf", b"XMP-SECRET", b"IPTC-SECRET", b"FORM-SECRET", *LATITUDE_RATIONALS):
+        assert secret not in data
+
+
+def is_red(pixel: object) -> bool:
+    assert isinstance(pixel, tuple)
+    r, g, b = pixel[:3]
+    return bool(r > 180 and g < 80 and b < 80)
 
 
 # --- sniff -------------------------------------------------------------------------------------
@@ -488,3 +533,169 @@ def test_broken_exif_block_is_ignored() -> None:
         found = inspected(jpeg(exif=block))
         assert (found.width, found.height, found.exif_latitude) == (60, 40, None)
     assert inspected(jpeg(exif=good)).width == 40  # the same block whole: its orientation is read
+
+
+# --- served copies -----------------------------------------------------------------------------
+
+
+def test_served_jpeg_is_upright_and_bare() -> None:
+    original = with_segment(
+        jpeg(exif=exif(6, SOUTH_WEST), xmp=XMP, comment=b"FORM-SECRET"),
+        iptc_segment(),
+    )
+    before = opened(original)
+    assert before.getexif()[0x0112] == 6 and "xmp" in before.info and "photoshop" in before.info
+    assert any(secret in original for secret in LATITUDE_RATIONALS)
+    served_type, copy = served(original, "image/jpeg")
+    assert served_type == "image/jpeg"
+    image = opened(copy)
+    assert image.format == "JPEG"
+    assert image.size == (40, 60)  # orientation 6: turned a quarter clockwise
+    assert is_red(image.getpixel((35, 4)))  # the stored top-left corner is now top-right
+    assert not is_red(image.getpixel((4, 4)))
+    assert_no_metadata(copy)
+
+
+def test_served_jpeg_keeps_its_colour_profile_if_rgb() -> None:
+    assert opened(served(jpeg(icc_profile=SRGB), "image/jpeg")[1]).info.get("icc_profile") == SRGB
+    cmyk = opened(served(jpeg(Image.new("CMYK", (20, 10), (0, 255, 255, 0)), icc_profile=SRGB), "image/jpeg")[1])
+    assert cmyk.mode == "RGB" and "icc_profile" not in cmyk.info  # a CMYK profile no longer applies
+    assert is_red(cmyk.getpixel((5, 5)))
+
+
+def test_served_png_is_upright_and_bare_and_keeps_its_profile() -> None:
+    icc = SRGB
+    text = PngImagePlugin.PngInfo()
+    text.add_text("Comment", "FORM-SECRET")
+    text.add_text("Author", "FORM-SECRET", zip=True)
+    text.add_itxt("XML:com.adobe.xmp", XMP.decode())
+    original = png(exif=exif(6, SOUTH_WEST), pnginfo=text, icc_profile=icc)
+    assert b"tEXt" in original and b"zTXt" in original and b"iTXt" in original and b"eXIf" in original
+    served_type, copy = served(original, "image/png")
+    assert served_type == "image/png"
+    image = opened(copy)
+    assert (image.format, image.size) == ("PNG", (40, 60))
+    assert is_red(image.getpixel((35, 4)))
+    assert image.info.get("icc_profile") == icc
+    for chunk in (b"tEXt", b"zTXt", b"iTXt", b"eXIf"):
+        assert chunk not in copy
+    assert_no_metadata(copy)
+
+
+def test_served_png_keeps_transparency() -> None:
+    image = Image.new("RGBA", (20, 10), (0, 0, 0, 0))
+    image.putpixel((1, 1), (*RED, 255))
+    copy = opened(served(png(image), "image/png")[1])
+    assert copy.mode == "RGBA"
+    assert copy.getpixel((0, 0)) == (0, 0, 0, 0) and copy.getpixel((1, 1)) == (*RED, 255)
+
+
+def test_served_heic_is_a_bare_jpeg() -> None:
+    original = heic(form((64, 48)), exif(1, SOUTH_WEST))
+    assert b"Exif\x00\x00" in original
+    served_type, copy = served(original, "image/heic")
+    assert served_type == "image/jpeg"
+    image = opened(copy)
+    assert (image.format, image.size) == ("JPEG", (64, 48))
+    assert is_red(image.getpixel((4, 4)))
+    assert_no_metadata(copy)
+
+
+def test_served_pdf_is_the_same_bytes() -> None:
+    original = pdf()
+    assert served(original, "application/pdf") == ("application/pdf", original)
+
+
+def test_served_copy_refuses_pixels_cut_short() -> None:
+    noise = Image.frombytes("RGB", (300, 200), random.Random(2).randbytes(300 * 200 * 3))
+    for data, media_type in ((jpeg(noise), "image/jpeg"), (png(noise), "image/png"), (heic(noise), "image/heic")):
+        cut = data[: len(data) * 2 // 3]
+        assert inspected(cut).media_type == media_type  # its headers are whole
+        with pytest.raises(Refused) as refused:
+            served(cut, media_type)
+        assert refused.value.code == "unreadable"
+
+
+def test_process_does_not_use_pillows_global_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A photo the caller's limit allows is processed even over Pillow's process-wide limit (a
+    200-megapixel phone photo is over it), without a DecompressionBombError or Warning."""
+    files = ((jpeg(), "image/jpeg"), (png(), "image/png"), (heic(), "image/heic"))
+    with monkeypatch.context() as patch:
+        patch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 60 × 40 is over twice that: an error
+        with pytest.raises(Image.DecompressionBombError):
+            Image.open(io.BytesIO(jpeg()))
+        made = [(inspected(data), served(data, media_type)[1], thumb(data, media_type)) for data, media_type in files]
+    for found, copy, small in made:
+        assert (found.width, found.height) == (60, 40)
+        assert opened(copy).size == (60, 40)
+        assert opened(small).size == (60, 40)
+
+
+def test_process_rejects_unknown_media_types() -> None:
+    with pytest.raises(ValueError):
+        served_copy(io.BytesIO(gif()), "image/gif", io.BytesIO())
+    with pytest.raises(ValueError):
+        thumbnail(io.BytesIO(gif()), "image/gif", io.BytesIO())
+
+
+# --- thumbnails --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("media_type", "make", "expected"),
+    [
+        ("image/jpeg", lambda: jpeg(form((2000, 1200)), exif=exif(6, SOUTH_WEST)), (192, 320)),  # drafted
+        ("image/png", lambda: png(form((900, 300)).convert("RGBA"), exif=exif(1, NORTH_EAST)), (320, 107)),
+        ("image/heic", lambda: heic(form((400, 300)), exif(1, SOUTH_WEST)), (320, 240)),
+        ("image/jpeg", lambda: jpeg(form((100, 50))), (100, 50)),  # never enlarged
+    ],
+)
+def test_thumbnails_are_small_upright_bare_jpegs(media_type: str, make: object, expected: tuple[int, int]) -> None:
+    data = thumb(cast("type[bytes]", make)(), media_type)
+    image = opened(data)
+    assert image.format == "JPEG" and image.mode == "RGB"
+    assert image.size == expected
+    assert max(image.size) <= 320
+    red_corner = (image.width - 3, 3) if media_type == "image/jpeg" and expected[0] < expected[1] else (3, 3)
+    assert is_red(image.getpixel(red_corner))
+    assert "icc_profile" not in image.info
+    assert_no_metadata(data)
+
+
+def test_thumbnail_of_16_bit_grey_is_scaled_not_clipped() -> None:
+    data = thumb(png(Image.new("I;16", (30, 20), 40_000)), "image/png")
+    image = opened(data)
+    assert (image.format, image.mode) == ("JPEG", "L")
+    assert image.getpixel((5, 5)) == pytest.approx(156, abs=2)  # 40000 / 256; clipped, it is 255
+
+
+def test_thumbnail_size() -> None:
+    assert max(opened(thumb(jpeg(form((1000, 600))), "image/jpeg", size=64)).size) == 64
+    with pytest.raises(ValueError):
+        thumb(jpeg(), "image/jpeg", size=0)
+
+
+def test_pdf_thumbnail_renders_its_first_page() -> None:
+    first = Image.new("RGB", (400, 800), BLUE)
+    ImageDraw.Draw(first).rectangle((0, 0, 199, 399), fill=RED)  # top-left quarter
+    data = thumb(pdf(first, Image.new("RGB", (800, 400), WHITE)), "application/pdf")
+    image = opened(data)
+    assert image.format == "JPEG"
+    assert image.height == 320 and 155 <= image.width <= 165
+    assert is_red(image.getpixel((20, 20)))
+    r, g, b = cast(tuple[int, int, int], image.getpixel((image.width - 20, image.height - 20)))
+    assert b > 150 and r < 80
+    assert_no_metadata(data)
+
+
+def test_pdf_thumbnail_of_a_turned_page_from_a_lazy_reader() -> None:
+    document = pdfium.PdfDocument(pdf())  # one page, 100 × 200 pt
+    document[0].set_rotation(90)
+    turned = io.BytesIO()
+    document.save(turned)
+    document.close()
+    counting, fp = reader(turned.getvalue())
+    out = io.BytesIO()
+    thumbnail(fp, "application/pdf", out)
+    assert opened(out.getvalue()).size == (320, 160)
+    assert counting.bytes_read > 0
