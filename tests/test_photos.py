@@ -7,6 +7,7 @@ or assembled by hand (the PNG bomb: Pillow would need its 1.6 GB of pixels to en
 from __future__ import annotations
 
 import io
+import os
 import random
 import struct
 import threading
@@ -84,6 +85,18 @@ def pdf(*pages: Image.Image) -> bytes:
     pages = pages or (Image.new("RGB", (100, 200), BLUE),)
     pages[0].save(out, "PDF", save_all=True, append_images=list(pages[1:]))
     return out.getvalue()
+
+
+def pdf_of_no_page() -> bytes:
+    """A well-formed PDF whose page tree is empty (by hand: Pillow writes at least one page)."""
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [] /Count 0 >>"]
+    out, offsets = b"%PDF-1.4\n", []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 3\n0000000000 65535 f \n" + b"".join(b"%010d 00000 n \n" % at for at in offsets)
+    return out + b"trailer\n<< /Size 3 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % xref
 
 
 def gif() -> bytes:
@@ -357,6 +370,7 @@ def test_inspect_refuses_an_empty_file() -> None:
         ("png cut before its data", png()[:40]),
         ("heic cut in its meta box", heic()[:120]),
         ("pdf of garbage", b"%PDF-1.7\n" + random.Random(5).randbytes(2000)),
+        ("pdf of no page", pdf_of_no_page()),
     ],
 )
 def test_inspect_refuses_what_claims_a_type_but_is_not(name: str, data: bytes) -> None:
@@ -450,6 +464,24 @@ def test_inspect_raises_the_readers_own_errors() -> None:
         _, fp = reader(data, fail_after=40)
         with pytest.raises(OSError, match="went away"):
             inspect(fp, MAX_PIXELS)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads the resident size from /proc")
+def test_refusing_pdfs_leaks_nothing() -> None:
+    """pypdfium2's PdfDocument(stream) leaves a PDF of no page loaded (~4 KB each): inspect
+    loads and closes PDFs itself."""
+
+    def resident() -> int:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    data = pdf_of_no_page()
+    for _ in range(200):  # warm up allocator pools
+        assert refusal(data).code == "unreadable"
+    before = resident()
+    for _ in range(3000):
+        assert refusal(data).code == "unreadable"
+    assert resident() - before < 4 * 1024 * 1024  # 3000 × 4 KB is 12 MB
 
 
 def test_inspect_pdf_from_threads() -> None:
