@@ -160,6 +160,8 @@ def _first_page(fp: BinaryIO, size: int) -> Image.Image:
                 raise Refused("unreadable", f"{PDF}: page 1 of {width}×{height}")
             bitmap = page.render(scale=size / max(width, height), may_draw_forms=True)
             image: Image.Image = bitmap.to_pil().convert("RGB")  # a copy: the bitmap is freed below
+            bitmap.close()  # here, under the lock, rather than by a finalizer in any thread
+            page.close()
     except (Malformed, RuntimeError) as e:  # pypdfium2's PdfiumError is a RuntimeError
         raise Refused("unreadable", f"{PDF}: {e}") from e
     return image
