@@ -1,32 +1,53 @@
-"""What a file is, from its bytes: JPEG, PNG, HEIC or PDF, its size in pixels, the GPS its EXIF
-carries. Headers only: nothing here decodes pixels, so a decompression bomb is refused before
-anything is decoded, and memory stays bounded whatever the file's size (HEIC aside, see
-``_heic``)."""
+"""What an uploaded file is, by its bytes: checked in the API process before it is accepted.
+
+Only headers are read, by offset, and only their small parts are kept, so memory stays bounded
+(well under a few MB) whatever the file's size or content:
+
+- JPEG: the markers up to the first scan (4 bytes each, the rest skipped), the frame header, and
+  the few EXIF fields used (IFD0 and GPS IFD entries, 24-byte coordinates).
+- PNG: the IHDR, then each chunk's 8-byte header up to the first IDAT, and eXIf's few fields.
+- HEIC: each top-level box's header, the ``meta`` box (at most 4 MB; a few KB on phones), and the
+  Exif item (at most 1 MB; a few KB on phones). pillow-heif (libheif) would want the whole file
+  in memory, so it is left to the background job (``server.photos.process``).
+- PDF: PDFium reads the trailer, cross-reference table and page tree by offset to count pages,
+  not the page contents. Its memory grows with the number of objects, not with the file's bytes
+  (a PDF whose cross-reference table is broken is scanned whole to rebuild it, still without
+  keeping the bytes).
+
+Neither Pillow nor its decompression-bomb check (``Image.MAX_IMAGE_PIXELS``, a process-wide
+setting) is involved: the pixel limit is the caller's ``max_pixels``, checked on the header's size.
+"""
 
 from __future__ import annotations
 
-import threading
-import warnings
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO
 
-import pillow_heif
-import pypdfium2
-from PIL import Image, UnidentifiedImageError
+from server.photos import _pdfium
+from server.photos._binary import Malformed, read_prefix
+from server.photos._headers import HEIC, JPEG, PNG, PNG_SIGNATURE, read_header
 
-MEDIA_TYPES = ("image/jpeg", "image/png", "image/heic", "application/pdf")
-_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
-_GPS_IFD = 0x8825
-PDFIUM = threading.Lock()
-"""PDFium is not thread-safe: one call at a time in a process."""
+PDF = "application/pdf"
+MEDIA_TYPES = (JPEG, PNG, HEIC, PDF)
+REFUSAL_CODES = ("unsupported_type", "decompression_bomb", "unreadable")
+
+SNIFF_LENGTH = 32
+"""Bytes enough for ``sniff`` (the HEIF ``ftyp`` box with its first compatible brands)."""
+_HEIC_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"})
+_HEIF_GENERIC_BRANDS = frozenset({b"mif1", b"msf1"})
 
 
 class Refused(Exception):
-    """The file is not one Doorstep keeps: ``code`` is ``unsupported_type``, ``decompression_bomb``
-    or ``unreadable``."""
+    """The file is not accepted. ``code`` is one of ``REFUSAL_CODES``:
+
+    - ``unsupported_type``: the bytes are none of JPEG, PNG, HEIC, PDF (whatever the name says);
+    - ``decompression_bomb``: more pixels than the caller allows;
+    - ``unreadable``: the bytes claim one of the four types but do not follow it."""
 
     def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
+        if code not in REFUSAL_CODES:
+            raise ValueError(f"unknown refusal code {code!r}")
+        super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
 
@@ -34,122 +55,63 @@ class Refused(Exception):
 @dataclass(frozen=True)
 class Inspection:
     media_type: str
+    """One of MEDIA_TYPES, from the bytes."""
     width: int | None
     height: int | None
+    """Pixels of the image as shown upright (EXIF orientation 5–8 swaps the stored width and
+    height; HEIC's clean aperture and rotation are applied), i.e. of the served copy. None for PDF."""
     pages: int | None
+    """PDF only."""
     exif_latitude: float | None
     exif_longitude: float | None
+    """Signed decimal degrees (S and W negative) from EXIF GPS, when both are present and valid
+    (0°, 0°, what receivers without a fix write, counts as absent)."""
 
 
 def sniff(prefix: bytes) -> str | None:
-    """The media type its first bytes announce (of the four Doorstep keeps), or ``None``."""
+    """The media type from the first bytes (at least SNIFF_LENGTH given when the file is that
+    long), None if none of the four."""
     if prefix.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if prefix.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
+        return JPEG
+    if prefix.startswith(PNG_SIGNATURE):
+        return PNG
     if prefix.startswith(b"%PDF-"):
-        return "application/pdf"
-    if len(prefix) >= 12 and prefix[4:8] == b"ftyp" and prefix[8:12] in _HEIF_BRANDS:
-        return "image/heic"
+        return PDF
+    if _is_heic(prefix):
+        return HEIC
     return None
 
 
+def _is_heic(prefix: bytes) -> bool:
+    """An ISOBMFF ``ftyp`` box whose major brand is HEVC-coded HEIF, or the generic HEIF brand
+    with an HEVC one among the compatible brands given (AVIF, also HEIF, is not HEIC)."""
+    if len(prefix) < 12 or prefix[4:8] != b"ftyp":
+        return False
+    box_length = int.from_bytes(prefix[:4], "big")
+    if box_length < 16:
+        return False
+    major = prefix[8:12]
+    compatible = {prefix[i : i + 4] for i in range(16, min(box_length, len(prefix)) - 3, 4)}
+    return major in _HEIC_BRANDS or (major in _HEIF_GENERIC_BRANDS and bool(compatible & _HEIC_BRANDS))
+
+
 def inspect(fp: IO[bytes], max_pixels: int) -> Inspection:
-    """Inspect a seekable file; raises :class:`Refused`."""
-    fp.seek(0)
-    media_type = sniff(fp.read(32))
-    fp.seek(0)
+    """Reads headers only; raises Refused. fp is seekable but may be a lazy reader over a remote
+    object store, so it reads as little as possible (see the module's docstring for what, per
+    type). Nothing is decoded: a file over ``max_pixels`` (width × height of what a decoder would
+    allocate) is refused as ``decompression_bomb`` from its header alone. Bad EXIF is ignored.
+    Errors of ``fp`` itself (I/O) are raised as they are."""
+    media_type = sniff(read_prefix(fp, SNIFF_LENGTH))
     if media_type is None:
-        raise Refused("unsupported_type", "Only JPEG, PNG, HEIC and PDF files are accepted")
-    if media_type == "application/pdf":
-        return _pdf(fp)
-    if media_type == "image/heic":
-        return _heic(fp, max_pixels)
+        raise Refused("unsupported_type", "not a JPEG, PNG, HEIC or PDF file")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(fp, formats=["JPEG" if media_type == "image/jpeg" else "PNG"])
-    except Image.DecompressionBombError as exc:
-        raise Refused("decompression_bomb", str(exc)) from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise Refused("unreadable", f"The {media_type} header cannot be read") from exc
-    with image:
-        width, height = image.size
-        _check_pixels(width, height, max_pixels)
-        latitude, longitude = _gps(image)
-    return Inspection(media_type, width, height, None, latitude, longitude)
-
-
-def _check_pixels(width: int, height: int, max_pixels: int) -> None:
-    if width <= 0 or height <= 0:
-        raise Refused("unreadable", "The image has no pixels")
-    if width * height > max_pixels:
-        raise Refused("decompression_bomb", f"{width}×{height} pixels is over the limit of {max_pixels}")
-
-
-def _heic(fp: IO[bytes], max_pixels: int) -> Inspection:
-    """pillow-heif reads the whole file to parse it (at most the upload limit, 25 MiB by default)."""
-    try:
-        heif = pillow_heif.open_heif(fp, convert_hdr_to_8bit=True)
-        width, height = heif.size
-        exif = heif.info.get("exif")
-    except (ValueError, RuntimeError, OSError) as exc:
-        raise Refused("unreadable", "The HEIC file cannot be read") from exc
-    _check_pixels(width, height, max_pixels)
-    latitude = longitude = None
-    if exif:
-        parsed = Image.Exif()
-        try:
-            parsed.load(exif[6:] if exif.startswith(b"Exif\x00\x00") else exif)
-            latitude, longitude = _coordinates(parsed.get_ifd(_GPS_IFD))
-        except (SyntaxError, ValueError, OSError, KeyError):
-            pass
-    return Inspection("image/heic", width, height, None, latitude, longitude)
-
-
-def _pdf(fp: IO[bytes]) -> Inspection:
-    with PDFIUM:
-        try:
-            document = pypdfium2.PdfDocument(fp)
-        except pypdfium2.PdfiumError as exc:
-            raise Refused("unreadable", "The PDF cannot be read") from exc
-        try:
-            pages = len(document)
-        finally:
-            document.close()
-    if pages == 0:
-        raise Refused("unreadable", "The PDF has no pages")
-    return Inspection("application/pdf", None, None, pages, None, None)
-
-
-def _gps(image: Image.Image) -> tuple[float | None, float | None]:
-    try:
-        return _coordinates(image.getexif().get_ifd(_GPS_IFD))
-    except (SyntaxError, ValueError, OSError, KeyError, TypeError):
-        return None, None
-
-
-def _coordinates(gps: dict[int, Any]) -> tuple[float | None, float | None]:
-    """EXIF GPS (degrees, minutes, seconds and a hemisphere letter) as signed decimal degrees;
-    ``None`` for anything missing, malformed or out of range."""
-    latitude = _degrees(gps.get(2), gps.get(1), "N", "S", 90.0)
-    longitude = _degrees(gps.get(4), gps.get(3), "E", "W", 180.0)
-    if latitude is None or longitude is None:
-        return None, None
-    return latitude, longitude
-
-
-def _degrees(dms: Any, ref: Any, positive: str, negative: str, limit: float) -> float | None:
-    try:
-        degrees, minutes, seconds = (float(part) for part in dms)
-    except (TypeError, ValueError, ZeroDivisionError):
-        return None
-    if isinstance(ref, bytes):
-        ref = ref.decode(errors="replace")
-    ref = str(ref).strip("\x00 ").upper()
-    if ref not in (positive, negative) or not (0 <= minutes < 60 and 0 <= seconds < 60):
-        return None
-    value = degrees + minutes / 60 + seconds / 3600
-    if not 0 <= value <= limit:
-        return None
-    return round(-value if ref == negative else value, 7)
+        if media_type == PDF:
+            pages = _pdfium.page_count(fp)
+            return Inspection(PDF, None, None, pages, None, None)
+        header = read_header(fp, media_type)
+    except Malformed as e:
+        raise Refused("unreadable", f"{media_type}: {e}") from e
+    if header.pixels > max_pixels:
+        raise Refused("decompression_bomb", f"{header.pixels} pixels (at most {max_pixels})")
+    width, height = header.upright
+    return Inspection(media_type, width, height, None, header.exif.latitude, header.exif.longitude)
