@@ -33,7 +33,7 @@ from litestar.openapi.spec import (
     Schema,
     SecurityScheme,
 )
-from litestar.openapi.spec.enums import OpenAPIType
+from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from litestar.routes import HTTPRoute
 
 from schemas.mutations import Mutation
@@ -57,7 +57,11 @@ PROBLEM_DESCRIPTIONS: dict[int, str] = {
     415: "The body is not sent as JSON (code `unsupported_media_type`)",
     422: "An import refused: bad rows (`import_rejected`, `bad_rows` lists each line and reason) or a header"
     " with unknown or repeated columns (`unknown_columns`, `repeated_columns`); nothing was written",
+    412: "Not tus 1.0.0: `Tus-Resumable: 1.0.0` is required (code `tus_version_unsupported`; `Tus-Version` says"
+    " which version this server speaks)",
+    423: "Another request is writing to this upload; retry once it ends (code `upload_locked`)",
     429: "Too many attempts; retry after the seconds in `Retry-After` (code `rate_limited`)",
+    460: "The chunk's `Upload-Checksum` does not match its bytes; the chunk was not kept (code `checksum_mismatch`)",
     503: "The database is unavailable or the request met concurrent changes; retry later (code `unavailable`)",
 }
 
@@ -80,6 +84,14 @@ DOMAIN_PROBLEMS: dict[str, frozenset[int]] = {
     "roster_import": frozenset({422}),
     "calendar_import": frozenset({422}),
     "attendance_import": frozenset({422}),
+    # tus (docs/protocol.md): 409 a wrong Upload-Offset, 413 over the size limit or past Upload-Length,
+    # 422 a finished file refused (unsupported_type, decompression_bomb, unreadable, sha256_mismatch)
+    "create_upload": frozenset({400, 404, 412, 413, 415, 422, 423, 460}),
+    "upload_state": frozenset({412}),
+    "upload_chunk": frozenset({400, 409, 412, 413, 415, 422, 423, 460}),
+    "terminate_upload": frozenset({412, 423}),
+    "form_photo_file": frozenset({409}),  # photo_not_received, photo_processing (with Retry-After)
+    "form_photo_thumbnail": frozenset({409}),
 }
 
 
@@ -94,6 +106,11 @@ class PushRequest(msgspec.Struct):
 
 
 _CSV = Schema(type=OpenAPIType.STRING, description="A CSV file, UTF-8 (a BOM is allowed); see docs/imports.md")
+_CHUNK = Schema(
+    type=OpenAPIType.STRING,
+    format=OpenAPIFormat.BINARY,
+    description="The file's bytes from `Upload-Offset` on (tus 1.0.0; see docs/protocol.md)",
+)
 
 # Handlers that read their body themselves: the body as the OpenAPI describes it.
 RAW_BODIES: dict[str, tuple[str, type[msgspec.Struct] | Schema]] = {
@@ -102,6 +119,7 @@ RAW_BODIES: dict[str, tuple[str, type[msgspec.Struct] | Schema]] = {
     "roster_import": ("text/csv", _CSV),
     "calendar_import": ("text/csv", _CSV),
     "attendance_import": ("text/csv", _CSV),
+    "upload_chunk": ("application/offset+octet-stream", _CHUNK),
 }
 
 
@@ -241,7 +259,7 @@ def describe(app: Litestar) -> OpenAPI:
         for status in sorted(statuses):
             if str(status) not in own:
                 responses[str(status)] = OpenAPIResponse(
-                    description=PROBLEM_DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
+                    description=PROBLEM_DESCRIPTIONS.get(status) or HTTPStatus(status).phrase,
                     content={PROBLEM_MEDIA_TYPE: problem},
                     headers={"Retry-After": RETRY_AFTER} if status == 429 else None,
                 )

@@ -60,7 +60,7 @@ class MemoryStore:
                 found[ref] = Current(0, {"uploads": self.uploads.get((ref.id, user_id), [])})
         return found
 
-    def finished_upload(self, photo_id: uuid.UUID, user_id: uuid.UUID, upload: Data) -> None:
+    async def finished_upload(self, photo_id: uuid.UUID, user_id: uuid.UUID, upload: Data) -> None:
         """A file arrived for a photo (what the server's upload routes record)."""
         self.uploads.setdefault((photo_id, user_id), []).insert(0, upload)
 

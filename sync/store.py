@@ -215,6 +215,11 @@ class Seeder(Protocol):
 
     async def delete(self, ref: Ref) -> int: ...
 
+    async def finished_upload(self, photo_id: uuid.UUID, user_id: uuid.UUID, upload: Data) -> None:
+        """A photo's file came by upload from ``user_id`` (``{"sha256", "error", "exif_latitude",
+        "exif_longitude"}``, see ``PHOTO_UPLOADS``), as the server's upload routes record it."""
+        ...
+
     async def snapshot(self, user_id: uuid.UUID) -> dict[Ref, tuple[int, Data]]:
         """Every record in the user's scope now, with version and data (the truth pulls converge to)."""
         ...

@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -37,6 +37,7 @@ from server.cases.models import FormPhoto, Referral, VisitNote
 from server.schools.models import SchoolYear
 from server.settings import Settings
 from server.sync.models import Conflict
+from server.uploads.models import Upload
 from tests import factories as f
 from tests.conftest import PASSWORD, make_settings
 from tests.helpers import device
@@ -136,6 +137,14 @@ MATRIX: dict[str, Row] = {
         roles=CASEWORKERS, record="case", json=lambda w, r: {"title": "Call back", "due_on": "2025-10-01"}
     ),
     "GET /form-photos/{photo_id}": Row(roles=EVERYONE, record="form_photo"),
+    "GET /form-photos/{photo_id}/file": Row(roles=EVERYONE, record="form_photo"),
+    "GET /form-photos/{photo_id}/thumbnail": Row(roles=EVERYONE, record="form_photo"),
+    # tus: asked without Tus-Resumable, an allowed caller gets 412; an upload is its uploader's alone
+    # (another user's is 404: tests/server_sync/test_tus.py), so here only the role decides.
+    "POST /uploads": Row(roles=SYNCING),
+    "HEAD /uploads/{upload_id}": Row(roles=SYNCING, record="upload", scoped=False),
+    "PATCH /uploads/{upload_id}": Row(roles=SYNCING, record="upload", scoped=False),
+    "DELETE /uploads/{upload_id}": Row(roles=SYNCING, record="upload", scoped=False),
     "GET /students": Row(roles=EVERYONE, query={"student_number": "T0000000"}),
     "GET /students/{student_id}": Row(roles=EVERYONE, record="student"),
     "GET /students/{student_id}/truancy": Row(roles=EVERYONE, record="student"),
@@ -241,6 +250,21 @@ async def _photo(db: AsyncSession, case_id: uuid.UUID) -> uuid.UUID:
     return row.id
 
 
+async def _upload(db: AsyncSession, user_id: uuid.UUID) -> uuid.UUID:
+    row = Upload(
+        id=uuid.uuid4(),
+        form_photo_id=uuid.uuid4(),
+        user_id=user_id,
+        length=10,
+        metadata_={},
+        parts=[],
+        expires_at=datetime.now(UTC) + timedelta(hours=1),
+    )
+    db.add(row)
+    await db.flush()
+    return row.id
+
+
 async def _referral(
     db: AsyncSession, student_id: uuid.UUID, school_id: uuid.UUID, counselor: uuid.UUID, case_id: uuid.UUID | None
 ) -> uuid.UUID:
@@ -284,6 +308,7 @@ async def build_world(db: AsyncSession, settings: Settings) -> tuple[World, dict
             "device": devices_a.id,
             "school_year": year.id,
             "school": north.id,
+            "upload": await _upload(db, cm1),
         },
         other={
             "case": case_b.id,

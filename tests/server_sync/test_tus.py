@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from tusclient import client as tus_client
 from tusclient.exceptions import TusCommunicationError
 
+from server.audit import AuditEntry
 from server.photos import processing
 from server.photos.models import PhotoFile
 from server.uploads.models import Upload
@@ -160,6 +161,14 @@ async def test_the_same_photo_twice_is_stored_once_and_served_identically(served
         assert thumb.status_code == 200 and thumb.content[:3] == b"\xff\xd8\xff"
     assert bodies[0] == bodies[1]
     assert b"Exif\x00\x00" not in bodies[0]  # the served copy has no EXIF (the original had GPS)
+    async with served.field.factory() as s:
+        reads = (await s.scalars(select(AuditEntry).where(AuditEntry.entity_type == "form_photo"))).all()
+    actions = sorted((r.action, r.entity_id) for r in reads)
+    assert actions == sorted(
+        [("form_photo.file_read", str(pid)) for pid in (first, second)]
+        + [("form_photo.thumbnail_read", str(pid)) for pid in (first, second)]
+    )
+    assert all(r.student_id is not None for r in reads)
 
 
 async def test_a_file_before_its_registration_meets_it_when_it_comes(served: Served) -> None:
@@ -401,3 +410,63 @@ async def test_tuspy_reports_a_refused_file(served: Served) -> None:
     junk = b"%!PS-Adobe-3.0 not a photo\n" * 20
     with pytest.raises(TusCommunicationError):
         await asyncio.to_thread(uploader(served, junk, pid).upload)
+
+
+@pytest.fixture
+async def s3_served(field: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Served]:
+    """The same server with its files in an S3 bucket: a real S3 API (moto's standalone server)."""
+    import boto3
+    import uvicorn
+    from moto.server import ThreadedMotoServer
+
+    from server.app import create_app
+    from tests.conftest import make_settings
+
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    env = {"AWS_ACCESS_KEY_ID": "doorstep", "AWS_SECRET_ACCESS_KEY": "doorstep-secret", "AWS_REGION": "us-east-1"}
+    for name, value in (env | {"AWS_ENDPOINT": endpoint, "AWS_ALLOW_HTTP": "true"}).items():
+        monkeypatch.setenv(name, value)
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="forms")
+    settings = make_settings(data_dir=tmp_path, blob_url="s3://forms/doorstep")
+    app = create_app(settings, session_factory=field.factory)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110  (uvicorn offers no event to wait on)
+        await asyncio.sleep(0.01)
+    url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        yield Served(field, url, settings, app, http)
+    server.should_exit = True
+    await task
+    moto.stop()
+
+
+async def test_files_go_to_an_s3_bucket_when_configured(s3_served: Served) -> None:
+    import boto3
+
+    served = s3_served
+    data = jpeg(20, size=(600, 400), gps=(10.5, 20.25))
+    pid = uuid.uuid4()
+    await served.register(pid, data)
+    await asyncio.to_thread(uploader(served, data, pid, chunk_size=4096).upload)  # several parts, assembled
+    assert (await served.photo(pid))["upload_status"] == "received"
+    sha = hashlib.sha256(data).hexdigest()
+    s3 = boto3.client("s3", endpoint_url=_endpoint(), region_name="us-east-1")
+    listed = s3.list_objects_v2(Bucket="forms", Prefix="doorstep/")
+    assert [o["Key"] for o in listed.get("Contents", [])] == [f"doorstep/blobs/{sha}"]
+    assert s3.get_object(Bucket="forms", Key=f"doorstep/blobs/{sha}")["Body"].read() == data
+    async with served.field.factory() as s:
+        assert await processing.make_copies(s, served.app.state.blobs, sha) is True
+        await s.commit()
+    response = await served.http.get(f"/form-photos/{pid}/file", headers=served.auth)
+    assert response.status_code == 200 and response.content[:3] == b"\xff\xd8\xff"
+    assert b"Exif\x00\x00" not in response.content
+
+
+def _endpoint() -> str:
+    import os
+
+    return os.environ["AWS_ENDPOINT"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 import msgspec
 from sqlalchemy import select
@@ -16,6 +17,8 @@ from server.auth.models import User
 from server.db import SessionFactory
 from server.sync.models import SyncMutation
 from server.sync.pg_store import PgStore, _normalise
+from server.uploads import repository as uploads
+from server.uploads.models import Upload
 from sync.store import Batch, Data, Outcome, Ref, Store, Write
 from tests.sync.world import Backend
 
@@ -56,6 +59,29 @@ class PgSeeder:
 
     async def delete(self, ref: Ref) -> int:
         return await self._write(ref, None)
+
+    async def finished_upload(self, photo_id: uuid.UUID, user_id: uuid.UUID, upload: Data) -> None:
+        async with self.factory() as s:
+            if upload.get("error") is None:
+                file = {"sha256": upload["sha256"], "size": 1, "media_type": "image/jpeg"}
+                file |= {"exif_latitude": upload.get("exif_latitude"), "exif_longitude": upload.get("exif_longitude")}
+                await uploads.add_photo_file(s, file)
+            s.add(
+                Upload(
+                    id=uuid.uuid4(),
+                    form_photo_id=photo_id,
+                    user_id=user_id,
+                    length=1,
+                    upload_offset=1,
+                    metadata_={},
+                    parts=[],
+                    expires_at=datetime.now(UTC),
+                    finished_at=datetime.now(UTC),
+                    sha256=upload["sha256"],
+                    error=upload.get("error"),
+                )
+            )
+            await s.commit()
 
     async def snapshot(self, user_id: uuid.UUID) -> dict[Ref, tuple[int, Data]]:
         async with self.factory() as s:

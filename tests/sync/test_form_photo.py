@@ -82,3 +82,42 @@ async def test_a_photo_on_another_caseload_or_another_cases_visit_is_rejected(wo
         mutation(3, "form_photo.register", register(uuid.uuid4(), world.c2, visit_log_id=str(visit))),
     )
     assert [r.error.code if r.error else None for r in response.results] == [None, "not_in_scope", "case_mismatch"]
+
+
+OTHER = hashlib.sha256(b"another photo").hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("upload", "status", "error", "gps"),
+    [
+        (
+            {"sha256": SHA, "error": None, "exif_latitude": 40.5, "exif_longitude": -74.25},
+            "received",
+            None,
+            (40.5, -74.25),
+        ),
+        ({"sha256": OTHER, "error": None}, "refused", "sha256_mismatch", (None, None)),
+        ({"sha256": SHA, "error": "unsupported_type"}, "refused", "unsupported_type", (None, None)),
+    ],
+)
+async def test_a_file_that_came_first_meets_its_registration(
+    world: World, upload: dict[str, Any], status: str, error: str | None, gps: tuple[Any, Any]
+) -> None:
+    pid = uuid.uuid4()
+    await world.backend.seed.finished_upload(pid, world.a.user_id, upload)
+    response = await world.push(world.a, mutation(1, "form_photo.register", register(pid, world.c1)))
+    assert response.results[0].status is Status.APPLIED
+    held, _ = await world.pull_all(world.a)
+    data = held[Ref(RecordType.FORM_PHOTO, pid)][1]
+    assert (data["upload_status"], data["upload_error"]) == (status, error)
+    assert (data["exif_latitude"], data["exif_longitude"]) == gps
+    again = await world.push(world.a, mutation(2, "form_photo.register", register(pid, world.c1)))
+    assert (again.results[0].status, again.results[0].version) == (Status.APPLIED, 1)  # a replay: no conflict
+
+
+async def test_another_users_file_does_not_meet_a_registration(world: World) -> None:
+    pid = uuid.uuid4()
+    await world.backend.seed.finished_upload(pid, world.b.user_id, {"sha256": SHA, "error": None})
+    await world.push(world.a, mutation(1, "form_photo.register", register(pid, world.c1)))
+    held, _ = await world.pull_all(world.a)
+    assert held[Ref(RecordType.FORM_PHOTO, pid)][1]["upload_status"] == "pending"
