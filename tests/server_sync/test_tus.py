@@ -470,3 +470,30 @@ def _endpoint() -> str:
     import os
 
     return os.environ["AWS_ENDPOINT"]
+
+
+async def test_a_patch_cut_off_midway_keeps_nothing_and_the_upload_resumes_at_once(served: Served) -> None:
+    data = jpeg(21, size=(500, 400))
+    pid = uuid.uuid4()
+    await served.register(pid, data)
+    location = (await create(served, len(data), pid)).headers["Location"]
+
+    async def cut() -> AsyncIterator[bytes]:
+        yield data[:1500]
+        await asyncio.sleep(0.2)
+        raise ConnectionResetError("the phone lost its signal")
+
+    with pytest.raises(ConnectionResetError):
+        await patch(served, location, 0, cut())
+    for _ in range(50):  # the server notices the cut connection and lets the lease go
+        head = await served.http.head(location, headers=served.auth | TUS)
+        async with served.field.factory() as s:
+            upload = await s.get(Upload, uuid.UUID(location.rsplit("/", 1)[1]))
+        if upload is not None and upload.writer is None:
+            break
+        await asyncio.sleep(0.1)
+    assert head.headers["Upload-Offset"] == "0"
+    assert await stored_keys(served, "uploads/") == []
+    resumed = await patch(served, location, 0, data)
+    assert resumed.status_code == 204, resumed.text
+    assert (await served.photo(pid))["upload_status"] == "received"
