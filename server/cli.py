@@ -32,6 +32,7 @@ from server.audit import Actor
 from server.auth import repository as repo
 from server.auth import service as auth
 from server.auth.models import User
+from server.blobs import Blobs
 from server.db import EmbeddedPostgres, create_engine, create_session_factory, session_scope
 from server.errors import DoorstepError, NotFound
 from server.settings import Settings
@@ -119,7 +120,8 @@ def _load_demo(session: AsyncSession, settings: Settings, today: date | None = N
                     tasks[step] = bar.add_task(f"demo {step}", total=total)
                 bar.update(tasks[step], completed=done, total=total)
 
-            return await demo.load(session, demo.demo_password(settings.demo_password), progress, today=today)
+            password = demo.demo_password(settings.demo_password)
+            return await demo.load(session, password, progress, today=today, blobs=Blobs.from_settings(settings))
 
     return run()
 
@@ -127,6 +129,8 @@ def _load_demo(session: AsyncSession, settings: Settings, today: date | None = N
 def _announce_demo(result: demo.DemoResult, settings: Settings) -> None:
     if result.cases:
         console.print(f"opened {result.cases} demo cases")
+    if result.photos:
+        console.print(f"added {result.photos} photos of signed forms")
     if result.created == 0:
         console.print("demo users already loaded")
         return

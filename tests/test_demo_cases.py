@@ -1,23 +1,28 @@
-"""The demo caseloads: every case manager gets about 25 open cases across the lifecycle."""
+"""The demo caseloads: every case manager gets about 25 open cases across the lifecycle, and photos."""
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth.models import User
-from server.cases.models import Case, ContactAttempt, FollowUp, Referral, VisitNote
+from server.blobs import Blobs
+from server.cases.models import Case, ContactAttempt, FollowUp, FormPhoto, Referral, VisitNote
 from server.demo.cases import OPEN_PER_MANAGER, load_cases
 from server.demo.district import DemoYear
+from server.demo.photos import PHOTOS, load_photos
+from server.photos.models import PhotoFile
 from server.schools.models import CounselorSchool, School
 from server.students.models import Student
+from tests.conftest import make_settings
 
 
-async def test_demo_cases_give_every_case_manager_a_caseload_once(db: AsyncSession) -> None:
+async def test_demo_cases_give_every_case_manager_a_caseload_once(db: AsyncSession, tmp_path: Path) -> None:
     schools = [School(id=uuid.uuid4(), code=f"DEMO{n}", name=f"Demo {n}") for n in range(6)]
     db.add_all(schools)
     await db.flush()
@@ -59,6 +64,17 @@ async def test_demo_cases_give_every_case_manager_a_caseload_once(db: AsyncSessi
         assert low is not None and high is not None and start <= low and high < today, column
     due = (await db.scalars(select(FollowUp.due_on))).all()
     assert min(due) < today.date() < max(due)  # a few overdue, most ahead
+
+    # Photos of signed forms, as an upload leaves them: received, stored once, copies made.
+    blobs = Blobs.from_settings(make_settings(data_dir=tmp_path))
+    assert await load_photos(db, blobs) == PHOTOS
+    assert await load_photos(db, blobs) == 0
+    photos = (await db.scalars(select(FormPhoto))).all()
+    assert {p.upload_status for p in photos} == {"received"}
+    assert {p.content_type for p in photos} == {"image/jpeg", "application/pdf"}
+    stored = (await db.scalars(select(PhotoFile))).all()
+    assert len(stored) == PHOTOS and all(f.processed_at is not None for f in stored)
+    assert sorted(await blobs.keys("thumbs/")) == sorted(f"thumbs/{f.sha256}" for f in stored)
 
 
 def test_the_demo_year_is_the_one_containing_the_day_it_is_loaded() -> None:

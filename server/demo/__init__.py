@@ -13,8 +13,10 @@ from schemas.auth import Role
 from server.audit import Actor
 from server.auth import repository as repo
 from server.auth import service as auth
+from server.blobs import Blobs
 from server.demo import cases as demo_cases
 from server.demo import district as demo_district
+from server.demo import photos as demo_photos
 
 Progress = Callable[[str, int, int], None]
 
@@ -53,6 +55,8 @@ class DemoResult:
     """The demo school year (``2026-2027``)."""
     through: date | None = None
     """The last school day with attendance (the one before the demo's day), if any."""
+    photos: int = 0
+    """Photos of signed forms added by this load (with ``blobs`` only)."""
 
 
 def demo_password(configured: str | None) -> str:
@@ -66,12 +70,13 @@ async def load(
     *,
     district: bool = True,
     today: date | None = None,
+    blobs: Blobs | None = None,
 ) -> DemoResult:
     """Create every demo user that does not exist yet; existing users are left alone.
 
     With ``district`` (the default), also the synthetic district (once): the school year that
     contains ``today`` (default: the real today), with attendance through the school day before
-    it and cases opened over the weeks before it.
+    it and cases opened over the weeks before it; with ``blobs``, photos of signed forms on them.
     """
     actor = Actor.system()
     created = 0
@@ -94,6 +99,7 @@ async def load(
     year = demo_district.DemoYear.containing(today or date.today())
     students = await demo_district.load(session, year, progress) if district else 0
     cases = await demo_cases.load_cases(session, year, progress) if district else 0
+    photos = await demo_photos.load_photos(session, blobs) if district and blobs is not None else 0
     attended = year.attended_days()
     return DemoResult(
         created=created,
@@ -102,4 +108,5 @@ async def load(
         cases=cases,
         year=year.name,
         through=attended[-1] if attended else None,
+        photos=photos,
     )
