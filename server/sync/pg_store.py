@@ -60,6 +60,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from schemas.sync import Change, Del, MutationResult, Put, RecordType
 from server import scope
@@ -67,7 +68,7 @@ from server.cases.models import Case, ContactAttempt, FollowUp, FormPhoto, Visit
 from server.students.models import Household, Student
 from server.sync.models import Conflict, SyncChange, SyncClient, SyncMutation, SyncScopeEpoch
 from sync.policies import RECORD_TYPES
-from sync.store import CASE_HOME, Batch, ChangePage, ClientState, Current, Data, Principal, Ref
+from sync.store import CASE_HOME, VISIT_HOME, Batch, ChangePage, ClientState, Current, Data, Principal, Ref
 
 MODELS: dict[str, Any] = {
     RecordType.HOUSEHOLD: Household,
@@ -576,10 +577,9 @@ def _load_statement(types: tuple[str, ...]) -> tuple[str, tuple[str, ...], dict[
     user_id = bindparam("user_id", type_=postgresql.UUID(as_uuid=True))
     parts = []
     for n, record_type in enumerate(types):
-        if record_type == CASE_HOME:
-            parts.append(
-                _home_select(bindparam(f"ids_{n}", type_=postgresql.ARRAY(postgresql.UUID(as_uuid=True))), user_id)
-            )
+        if record_type in (CASE_HOME, VISIT_HOME):
+            ids = bindparam(f"ids_{n}", type_=postgresql.ARRAY(postgresql.UUID(as_uuid=True)))
+            parts.append(_home_select(ids, user_id) if record_type == CASE_HOME else _visit_home_select(ids, user_id))
             continue
         model = MODELS[record_type]
         deleted = model.deleted_at.is_not(None) if hasattr(model, "deleted_at") else false()
@@ -618,6 +618,30 @@ def _home_select(ids: Any, user_id: Any) -> Select[Any]:
         .join(Student, Student.id == Case.student_id)
         .outerjoin(Household, Household.id == Student.household_id)
         .where(Case.id == any_(ids))
+    )
+
+
+def _visit_home_select(ids: Any, user_id: Any) -> Select[Any]:
+    """The derived ``VISIT_HOME`` records (see ``sync.store``): each visit log's case's household
+    coordinates, in scope as the visit log is. (The case is aliased: the scope predicate's own
+    ``Case`` must not correlate to it.)"""
+    case_ = aliased(Case)
+    return (
+        select(
+            literal(VISIT_HOME).label("type"),
+            VisitLog.id.label("id"),
+            func.coalesce(Household.version, 0).label("version"),
+            false().label("deleted"),
+            reach(RecordType.VISIT_LOG, user_id).label("in_scope"),
+            func.jsonb_build_object(
+                literal("latitude"), Household.latitude, literal("longitude"), Household.longitude
+            ).label("data"),
+        )
+        .select_from(VisitLog)
+        .join(case_, case_.id == VisitLog.case_id)
+        .join(Student, Student.id == case_.student_id)
+        .outerjoin(Household, Household.id == Student.household_id)
+        .where(VisitLog.id == any_(ids))
     )
 
 

@@ -178,6 +178,77 @@ async def test_check_out_once_keeps_the_outcome(world: World) -> None:
 
 
 @pytest.mark.parametrize(
+    ("metres", "accuracy", "expected"),
+    [
+        (None, 0, []),  # no fix: the check-out adds nothing
+        (140, 0, []),
+        (160, 0, ["location_mismatch"]),
+        (200, 10, ["location_mismatch"]),
+        (200, 60, []),  # the accuracy counts in the device's favour, as at check-in
+        (240, 100, []),
+        (240, 101, ["location_low_accuracy"]),
+        (1000, 101, ["location_mismatch", "location_low_accuracy"]),
+    ],
+)
+async def test_a_check_out_fix_is_checked_against_home_like_the_check_in(
+    world: World, metres: float | None, accuracy: float, expected: list[str]
+) -> None:
+    await geocode(world)
+    vid = uuid.uuid4()
+    out: dict[str, Any] = {"id": str(vid), "at": recent(), "outcome": "family_met"}
+    if metres is not None:
+        lat, lon = north(metres)
+        out |= {"latitude": lat, "longitude": lon, "accuracy_m": accuracy}
+    start = iso(datetime.now(UTC) - timedelta(hours=2))
+    response = await world.push(
+        world.a,
+        mutation(1, "visit_log.check_in", check_in(vid, world.c1, at=start, at_m=2)),
+        mutation(2, "visit_log.check_out", out),
+    )
+    assert [(r.status, r.flags) for r in response.results] == [(Status.APPLIED, []), (Status.APPLIED, expected)]
+    _, data = await world.record(world.a, Ref(RecordType.VISIT_LOG, vid)) or (0, {})
+    assert (data["flags"], data["out_accuracy_m"]) == (expected, accuracy if metres is not None else None)
+    replay = await world.push(world.a, mutation(3, "visit_log.check_out", out))
+    assert (replay.results[0].status, replay.results[0].version, replay.results[0].flags) == (
+        Status.APPLIED,
+        2,
+        expected,
+    )
+
+
+async def test_check_out_flags_join_the_check_ins_each_stored_once(world: World) -> None:
+    await geocode(world)
+    far, poor = uuid.uuid4(), uuid.uuid4()
+    lat, lon = north(900)
+    response = await world.push(
+        world.a,
+        mutation(1, "visit_log.check_in", check_in(far, world.c1, at_m=900)),
+        mutation(2, "visit_log.check_in", check_in(poor, world.c1, at_m=0, accuracy=300)),
+        mutation(3, "visit_log.check_out", {"id": str(far), "at": recent(), "outcome": "moved"} | _fix(lat, lon, 5)),
+        mutation(4, "visit_log.check_out", {"id": str(poor), "at": recent(), "outcome": "moved"} | _fix(lat, lon, 5)),
+    )
+    assert [r.flags for r in response.results] == [
+        ["location_mismatch"],
+        ["location_low_accuracy"],
+        ["location_mismatch"],
+        ["location_mismatch", "location_low_accuracy"],
+    ]
+    # a home without coordinates: the check-in named it; a far check-out cannot mismatch it
+    vid = uuid.uuid4()
+    lat, lon = north(5000)
+    response = await world.push(
+        world.b,
+        mutation(1, "visit_log.check_in", check_in(vid, world.c3, at_m=0)),
+        mutation(2, "visit_log.check_out", {"id": str(vid), "at": recent(), "outcome": "moved"} | _fix(lat, lon, 5)),
+    )
+    assert [r.flags for r in response.results] == [["home_not_geocoded"], ["home_not_geocoded"]]
+
+
+def _fix(lat: float, lon: float, accuracy: float) -> dict[str, float]:
+    return {"latitude": lat, "longitude": lon, "accuracy_m": accuracy}
+
+
+@pytest.mark.parametrize(
     ("name", "args", "path"),
     [
         ("visit_log.check_in", {"latitude": 91.0}, "latitude"),
