@@ -239,6 +239,7 @@ def visit_log_check_in(view: BatchView, m: VisitLogCheckIn) -> Decision:
         "out_longitude": None,
         "out_accuracy_m": None,
         "flags": flags.ordered(found),
+        "truancy": None,  # server context: the PostgreSQL store fills it (server.visits.context)
     }
     decision = policies.create(view, ref, data)
     return _with_flags(view, ref, decision)

@@ -67,6 +67,7 @@ from server import scope
 from server.cases.models import Case, ContactAttempt, FollowUp, FormPhoto, VisitLog, VisitNote, VisitNoteAddendum
 from server.students.models import Household, Student
 from server.sync.models import Conflict, SyncChange, SyncClient, SyncMutation, SyncScopeEpoch
+from server.visits import context
 from sync.policies import RECORD_TYPES
 from sync.store import CASE_HOME, VISIT_HOME, Batch, ChangePage, ClientState, Current, Data, Principal, Ref
 
@@ -91,6 +92,9 @@ TIME_FIELDS: dict[str, tuple[str, ...]] = {
     RecordType.FOLLOW_UP: ("completed_at",),
     RecordType.FORM_PHOTO: ("taken_at",),
 }
+SERVER_FILLED: dict[str, tuple[str, ...]] = {RecordType.VISIT_LOG: ("truancy",)}
+"""Fields the server fills when it inserts a record (see ``_visit_context``) and no device writes:
+an update leaves them as they are."""
 XMIN: Any = literal_column("(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
 _ANY_EPOCH = -1  # a fresh snapshot's cursor: it takes the epoch its statement reads
 
@@ -245,6 +249,8 @@ class PgStore:
             else:
                 row["expected"] = w.expected_version
                 updates.setdefault(w.ref.type, []).append(row)
+        if new_visits := [row for row in inserts.get(RecordType.VISIT_LOG, []) if not row["deleted"]]:
+            await self._visit_context(new_visits)
         # One statement per table, parents first; the last one rides with the outcomes and the
         # client's advance in one statement (data-modifying CTEs), one round trip fewer each.
         steps = [
@@ -275,6 +281,14 @@ class PgStore:
         ((written,),) = await self._fetch(sql, *args)
         if last is not None and last[0] == "update" and written != len(last[2]):
             raise StaleWrite(f"{len(last[2]) - written} {last[1]} record(s) changed under the batch")
+
+    async def _visit_context(self, rows: list[dict[str, Any]]) -> None:
+        """Fill each new visit log's ``truancy`` (the student's status on the visit's date) in the
+        push's transaction, before the insert: server context that the handlers leave null
+        (``server.visits.context``). An update never writes it (``SERVER_FILLED``)."""
+        visits = [(uuid.UUID(row["case_id"]), datetime.fromisoformat(row["checked_in_at"])) for row in rows]
+        for row, truancy in zip(rows, await context.truancy(self.session, visits), strict=True):
+            row["truancy"] = truancy
 
     async def _write(self, kind: str, record_type: str, rows: list[dict[str, Any]], client_id: uuid.UUID) -> None:
         if kind == "insert":
@@ -672,7 +686,7 @@ def _update_sql(record_type: str, rows: str) -> str:
     """The version-guarded update of a table's records from the JSON rows in parameter ``rows``."""
     model = MODELS[record_type]
     names = fields(record_type)
-    sets = [f"{n} = r.{n}" for n in names] + ["version = r.version"]
+    sets = [f"{n} = r.{n}" for n in names if n not in SERVER_FILLED.get(record_type, ())] + ["version = r.version"]
     if hasattr(model, "deleted_at"):
         sets.append("deleted_at = CASE WHEN r.deleted THEN coalesce(t.deleted_at, now()) END")
     if hasattr(model, "updated_at"):
