@@ -140,6 +140,40 @@ async def test_a_closed_case_flags_visits_after_its_closing_only(world: World) -
     assert [r.flags for r in response.results] == [[], ["case_closed", "outside_case_period"]]
 
 
+@pytest.mark.parametrize(("owner", "expected"), [("a", []), ("b", ["case_reassigned"]), (None, ["case_reassigned"])])
+async def test_a_visit_on_a_case_that_is_not_the_senders_now_is_case_reassigned(
+    world: World, owner: str | None, expected: list[str]
+) -> None:
+    await geocode(world)
+    manager = getattr(world, owner).user_id if owner else None
+    await world.backend.seed.put(Ref(RecordType.CASE, world.c1), case_data(world.s1, manager))
+    assert await flags_of(world, check_in(uuid.uuid4(), world.c1)) == expected
+
+
+@pytest.mark.parametrize(("status", "expected"), [("active", []), ("closed", ["case_closed"])])
+async def test_a_case_closed_with_no_closing_time_flags_every_visit(
+    world: World, status: str, expected: list[str]
+) -> None:
+    await geocode(world)
+    await world.backend.seed.put(Ref(RecordType.CASE, world.c1), case_data(world.s1, world.a.user_id, status))
+    assert await flags_of(world, check_in(uuid.uuid4(), world.c1)) == expected
+
+
+@pytest.mark.parametrize(("ahead", "expected"), [(timedelta(hours=23), []), (timedelta(hours=25), ["time_in_future"])])
+async def test_a_check_out_more_than_a_day_ahead_is_flagged_for_its_own_time(
+    world: World, ahead: timedelta, expected: list[str]
+) -> None:
+    await geocode(world)
+    vid = uuid.uuid4()
+    out = {"id": str(vid), "at": iso(datetime.now(UTC) + ahead), "outcome": "family_met"}
+    response = await world.push(
+        world.a, mutation(1, "visit_log.check_in", check_in(vid, world.c1)), mutation(2, "visit_log.check_out", out)
+    )
+    assert [r.flags for r in response.results] == [[], expected]
+    _, data = await world.record(world.a, Ref(RecordType.VISIT_LOG, vid)) or (0, {})
+    assert (data["flags"], data["checked_out_at"]) == (expected, out["at"])
+
+
 async def test_flags_are_repeated_on_replay_and_a_second_check_in_is_a_no_op(world: World) -> None:
     vid = uuid.uuid4()
     m = mutation(1, "visit_log.check_in", check_in(vid, world.c1, at_m=None))
