@@ -127,6 +127,8 @@ def _load_demo(session: AsyncSession, settings: Settings, today: date | None = N
 def _announce_demo(result: demo.DemoResult, settings: Settings) -> None:
     if result.cases:
         console.print(f"opened {result.cases} demo cases")
+    if result.visits:
+        console.print(f"logged {result.visits} demo home visits")
     if result.created == 0:
         console.print("demo users already loaded")
         return

@@ -15,6 +15,7 @@ from server.auth import repository as repo
 from server.auth import service as auth
 from server.demo import cases as demo_cases
 from server.demo import district as demo_district
+from server.demo import visits as demo_visits
 
 Progress = Callable[[str, int, int], None]
 
@@ -49,6 +50,8 @@ class DemoResult:
     """Students of the synthetic district created by this load (0: it was there already, or not asked for)."""
     cases: int = 0
     """Demo cases opened by this load."""
+    visits: int = 0
+    """Demo visit logs made by this load."""
     year: str = ""
     """The demo school year (``2026-2027``)."""
     through: date | None = None
@@ -71,7 +74,7 @@ async def load(
 
     With ``district`` (the default), also the synthetic district (once): the school year that
     contains ``today`` (default: the real today), with attendance through the school day before
-    it and cases opened over the weeks before it.
+    it, cases opened over the weeks before it, and the visit logs of their home visits.
     """
     actor = Actor.system()
     created = 0
@@ -94,12 +97,14 @@ async def load(
     year = demo_district.DemoYear.containing(today or date.today())
     students = await demo_district.load(session, year, progress) if district else 0
     cases = await demo_cases.load_cases(session, year, progress) if district else 0
+    visits = await demo_visits.load_visits(session, year, progress) if district else 0
     attended = year.attended_days()
     return DemoResult(
         created=created,
         password=password if created else None,
         students=students,
         cases=cases,
+        visits=visits,
         year=year.name,
         through=attended[-1] if attended else None,
     )
