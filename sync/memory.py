@@ -68,16 +68,6 @@ class MemoryStore:
                 found[ref] = replace(home, in_scope=Ref(RecordType.CASE, ref.id) in reach)
         return found
 
-    def _visit_homes(self, visit_ids: list[uuid.UUID], reach: set[Ref]) -> dict[Ref, Current]:
-        """The derived ``VISIT_HOME`` records: each visit log's case's home (see ``sync.store``)."""
-        found = {}
-        for visit_id in visit_ids:
-            visit = self.records.get(Ref(RecordType.VISIT_LOG, visit_id))
-            home = self._home(uuid.UUID(visit.data["case_id"])) if visit is not None else None
-            if home is not None:
-                found[Ref(VISIT_HOME, visit_id)] = replace(home, in_scope=Ref(RecordType.VISIT_LOG, visit_id) in reach)
-        return found
-
     def _home(self, case_id: uuid.UUID) -> Current | None:
         """The derived ``CASE_HOME`` record of a case (see ``sync.store``)."""
         case = self.records.get(Ref(RecordType.CASE, case_id))
@@ -90,6 +80,16 @@ class MemoryStore:
             return Current(0, {"latitude": None, "longitude": None})
         data = {"latitude": household.data.get("latitude"), "longitude": household.data.get("longitude")}
         return Current(household.version, data)
+
+    def _visit_homes(self, visit_ids: list[uuid.UUID], reach: set[Ref]) -> dict[Ref, Current]:
+        """The derived ``VISIT_HOME`` records: each visit log's case's home (see ``sync.store``)."""
+        found = {}
+        for visit_id in visit_ids:
+            visit = self.records.get(Ref(RecordType.VISIT_LOG, visit_id))
+            home = self._home(uuid.UUID(visit.data["case_id"])) if visit is not None else None
+            if home is not None:
+                found[Ref(VISIT_HOME, visit_id)] = replace(home, in_scope=Ref(RecordType.VISIT_LOG, visit_id) in reach)
+        return found
 
     async def commit_batch(self, batch: Batch) -> None:
         for w in batch.writes:

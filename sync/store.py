@@ -55,17 +55,18 @@ it, ``{"latitude", "longitude"}`` (both ``None`` when the household has no coord
 student no household), ``in_scope`` as the case's. Never written, never pulled; it lets a
 handler reach case → student → household within ``load``'s one read."""
 
-VISIT_HOME = "visit_home"
-"""The same, keyed by a visit log id: the home of the visit's case (visit log → case → student →
-household), ``in_scope`` as the visit log's; absent when there is no such visit log. A check-out
-names only its visit, and checks its fix against this."""
-
 
 class Ref(NamedTuple):
     """A record's address: its type (``schemas.sync.RecordType``) and id."""
 
     type: str
     id: uuid.UUID
+
+
+VISIT_HOME = "visit_home"
+"""A derived, read-only ref keyed by a visit log id: its case's home, as ``CASE_HOME`` finds it
+(visit log → case → student → household), ``in_scope`` as the visit log's; absent when there is
+no such visit log. A check-out names only its visit, and checks its fix against this."""
 
 
 @dataclass(frozen=True)
