@@ -44,6 +44,7 @@ from server.settings import Settings
 from server.students.routes import router as students_router
 from server.sync.routes import router as sync_router
 from server.uploads.routes import router as uploads_router
+from server.visits.routes import router as visits_router
 from sync.engine import SyncError
 
 PROBLEM_TYPE = "urn:doorstep:problem:"
@@ -178,6 +179,7 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
             auth_router,
             cases_router,
             students_router,
+            visits_router,
             conflicts_router,
             referrals_router,
             sync_router,

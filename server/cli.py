@@ -131,6 +131,8 @@ def _announce_demo(result: demo.DemoResult, settings: Settings) -> None:
         console.print(f"opened {result.cases} demo cases")
     if result.photos:
         console.print(f"added {result.photos} photos of signed forms")
+    if result.visits:
+        console.print(f"logged {result.visits} demo home visits")
     if result.created == 0:
         console.print("demo users already loaded")
         return

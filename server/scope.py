@@ -8,8 +8,9 @@ Each predicate is a SQL ``WHERE`` clause over its table, for a ``Reader``:
 
 - **Online** (``Reader.of(principal)``: the role is known): what a user may read through the API.
   Case managers: their cases and everything under them. Supervisors: their team's cases (their
-  own included) and the unassigned referred ones, which they assign. Office staff and admins:
-  everything. Attendance counselors: the cases and students of their schools.
+  own included) and the unassigned referred ones, which they assign, and the visit logs their
+  team made, wherever the case went since. Office staff and admins: everything. Attendance
+  counselors: the cases and students of their schools.
 - **On a device** (``Reader.device(user_id)``: the role is read from the user's row in SQL, so
   the sync store's statements are built once for every user): what a phone may hold offline.
   Narrower: live cases only, and neither the unassigned referrals nor a school's students, since
@@ -127,7 +128,12 @@ def team_reach(record_type: str, r: Reader) -> ColumnElement[bool]:
         case RecordType.FORM_PHOTO:
             return exists().where(Case.id == FormPhoto.case_id, cases)
         case RecordType.VISIT_LOG:
-            return exists().where(Case.id == VisitLog.case_id, cases)
+            by_case = exists().where(Case.id == VisitLog.case_id, cases)
+            if r.role is Role.SUPERVISOR:
+                # Her team's visits stay hers to review after their case left the team (a visit made
+                # offline on a case reassigned meanwhile). Online only: a phone follows the case.
+                return or_(by_case, VisitLog.created_by.in_(_team(r)))
+            return by_case
         case RecordType.CONFLICT:
             members = select(User.id).where(User.supervisor_id == r.user_id)
             return or_(Conflict.author_id == r.user_id, Conflict.author_id.in_(members))

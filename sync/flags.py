@@ -72,6 +72,22 @@ def location_flags(
     return flags, distance
 
 
+def check_out_flags(
+    fix: Location | None,
+    home: tuple[float, float] | None,
+    radius_m: float = MATCH_RADIUS_M,
+    low_accuracy_m: float = LOW_ACCURACY_M,
+) -> list[VisitFlag]:
+    """The location flags a check-out adds: its fix, when it has one, against home, with the same
+    thresholds as a check-in's and its accuracy counting in the device's favour. A check-out
+    without a fix adds nothing (the check-in says whether the visit was located), nor does a home
+    without coordinates (the check-in already named it ``home_not_geocoded``)."""
+    if fix is None:
+        return []
+    found, _ = location_flags(fix, home, radius_m, low_accuracy_m)
+    return [f for f in found if f in (VisitFlag.LOCATION_MISMATCH, VisitFlag.LOCATION_LOW_ACCURACY)]
+
+
 def case_flags(case: CaseFile, sender_id: str, at: datetime) -> list[VisitFlag]:
     """The case-file flags of a visit at ``at`` by ``sender_id``. The server keeps no assignment
     history, so ``case_reassigned`` means the case is not the sender's now."""

@@ -32,7 +32,7 @@ from schemas.mutations import (
 from schemas.sync import RecordType, Status
 from sync import flags, photos, policies
 from sync.policies import BatchView, Decision, Rejected
-from sync.store import CASE_HOME, PHOTO_UPLOADS, Current, Ref
+from sync.store import CASE_HOME, PHOTO_UPLOADS, VISIT_HOME, Current, Ref
 
 M = TypeVar("M", bound=MutationBase)
 Apply = Callable[[BatchView, M], Decision]
@@ -213,10 +213,7 @@ def visit_log_check_in(view: BatchView, m: VisitLogCheckIn) -> Decision:
     case = view.get(case_ref(m.args.case_id))
     if case is None or case.deleted:
         raise Rejected("unknown_case", f"no case {m.args.case_id}")
-    home = view.get(Ref(CASE_HOME, m.args.case_id))
-    coordinates = None
-    if home is not None and home.data.get("latitude") is not None and home.data.get("longitude") is not None:
-        coordinates = (float(home.data["latitude"]), float(home.data["longitude"]))
+    coordinates = _coordinates(view.get(Ref(CASE_HOME, m.args.case_id)))
     case_file = flags.CaseFile(
         case.data.get("case_manager_id"),
         case.data.get("status", ""),
@@ -242,9 +239,17 @@ def visit_log_check_in(view: BatchView, m: VisitLogCheckIn) -> Decision:
         "out_longitude": None,
         "out_accuracy_m": None,
         "flags": flags.ordered(found),
+        "truancy": None,  # server context: the PostgreSQL store fills it (server.visits.context)
     }
     decision = policies.create(view, ref, data)
     return _with_flags(view, ref, decision)
+
+
+def _coordinates(home: Current | None) -> tuple[float, float] | None:
+    """A derived home record's coordinates, if it has both."""
+    if home is None or home.data.get("latitude") is None or home.data.get("longitude") is None:
+        return None
+    return float(home.data["latitude"]), float(home.data["longitude"])
 
 
 def _with_flags(view: BatchView, ref: Ref, decision: Decision) -> Decision:
@@ -253,10 +258,12 @@ def _with_flags(view: BatchView, ref: Ref, decision: Decision) -> Decision:
     return Decision(decision.status, decision.version, decision.conflict_id, stored)
 
 
-@handler(VisitLogCheckOut, refs=lambda m: [_visit_ref(m.args.id)])
+@handler(VisitLogCheckOut, refs=lambda m: [_visit_ref(m.args.id), Ref(VISIT_HOME, m.args.id)])
 def visit_log_check_out(view: BatchView, m: VisitLogCheckOut) -> Decision:
     """``open`` → ``checked_out`` once; the same check-out again is a no-op. The author may check
-    out of a visit on a case that left her while she was offline, as she could check in."""
+    out of a visit on a case that left her while she was offline, as she could check in. Its fix
+    is checked against home like the check-in's (``sync.flags.check_out_flags``); what it finds
+    joins the visit's flags, each stored once."""
     ref = _visit_ref(m.args.id)
     current = _own_visit(view, ref)
     if current is None:
@@ -272,11 +279,21 @@ def visit_log_check_out(view: BatchView, m: VisitLogCheckOut) -> Decision:
         "out_latitude": m.args.latitude,
         "out_longitude": m.args.longitude,
         "out_accuracy_m": m.args.accuracy_m,
-        "flags": flags.ordered(list(current.data.get("flags") or []) + flags.time_flags(m.args.at, view.received_at)),
+        "flags": flags.ordered(
+            list(current.data.get("flags") or [])
+            + flags.check_out_flags(_fix(m.args), _coordinates(_visit_home(view, ref, current)))
+            + flags.time_flags(m.args.at, view.received_at)
+        ),
     }
     expected = m.base_version if m.base_version is not None else current.version
     decision = policies.transition(view, ref, expected, VisitLogStatus.CHECKED_OUT.value, extra)
     return _with_flags(view, ref, decision)
+
+
+def _visit_home(view: BatchView, ref: Ref, visit: Current) -> Current | None:
+    """The home of a visit's case: loaded by the visit's id, or, for a visit checked in earlier in
+    this batch (not there when the batch was loaded), by its case's, which that check-in loaded."""
+    return view.get(Ref(VISIT_HOME, ref.id)) or view.get(Ref(CASE_HOME, uuid.UUID(visit.data["case_id"])))
 
 
 # --- follow_up.complete --------------------------------------------------------------------------

@@ -18,7 +18,19 @@ import msgspec
 
 from schemas.auth import Role
 from schemas.sync import Change, Del, MutationResult, Put, RecordType
-from sync.store import CASE_HOME, PHOTO_UPLOADS, Batch, ChangePage, ClientState, Current, Data, Outcome, Principal, Ref
+from sync.store import (
+    CASE_HOME,
+    PHOTO_UPLOADS,
+    VISIT_HOME,
+    Batch,
+    ChangePage,
+    ClientState,
+    Current,
+    Data,
+    Outcome,
+    Principal,
+    Ref,
+)
 
 KEEP_CURSORS = 16
 _TYPE_ORDER = {t.value: n for n, t in enumerate(RecordType)}
@@ -53,6 +65,7 @@ class MemoryStore:
     async def load(self, user_id: uuid.UUID, refs: Collection[Ref]) -> dict[Ref, Current]:
         reach = self._reach(user_id)
         found = {ref: replace(self.records[ref], in_scope=ref in reach) for ref in refs if ref in self.records}
+        found |= self._visit_homes([ref.id for ref in refs if ref.type == VISIT_HOME], reach)
         for ref in refs:
             if ref.type == CASE_HOME and (home := self._home(ref.id)) is not None:
                 found[ref] = replace(home, in_scope=Ref(RecordType.CASE, ref.id) in reach)
@@ -76,6 +89,16 @@ class MemoryStore:
             return Current(0, {"latitude": None, "longitude": None})
         data = {"latitude": household.data.get("latitude"), "longitude": household.data.get("longitude")}
         return Current(household.version, data)
+
+    def _visit_homes(self, visit_ids: list[uuid.UUID], reach: set[Ref]) -> dict[Ref, Current]:
+        """The derived ``VISIT_HOME`` records: each visit log's case's home (see ``sync.store``)."""
+        found = {}
+        for visit_id in visit_ids:
+            visit = self.records.get(Ref(RecordType.VISIT_LOG, visit_id))
+            home = self._home(uuid.UUID(visit.data["case_id"])) if visit is not None else None
+            if home is not None:
+                found[Ref(VISIT_HOME, visit_id)] = replace(home, in_scope=Ref(RecordType.VISIT_LOG, visit_id) in reach)
+        return found
 
     async def commit_batch(self, batch: Batch) -> None:
         for w in batch.writes:

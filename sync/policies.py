@@ -17,7 +17,8 @@ visit_note         keep_both      a save from a stale base leaves the server tex
 visit_note_        insert_only    an addendum to a submitted note; like contact_attempt
 addendum
 visit_log          insert_only    a check-in with an id that exists is a no-op; ``status`` is a state
-                                  machine (open → checked_out, once), the check-out adds its fields
+                                  machine (open → checked_out, once), the check-out adds its fields;
+                                  ``truancy`` is the server's context, filled on PostgreSQL only
 follow_up          keep_both      made on the server; a device only completes it: ``status`` open →
                                   done with an expected version (a stale one: a conflict, still open)
 form_photo         insert_only    a photo of a signed form, registered by the phone; the file follows
@@ -83,7 +84,8 @@ RECORD_TYPES: dict[str, RecordPolicy] = {
     RecordType.VISIT_LOG: RecordPolicy(
         Policy.INSERT_ONLY,
         ("case_id", "created_by", "status", "checked_in_at", "latitude", "longitude", "accuracy_m", "altitude_m")
-        + ("distance_m", "checked_out_at", "outcome", "out_latitude", "out_longitude", "out_accuracy_m", "flags"),
+        + ("distance_m", "checked_out_at", "outcome", "out_latitude", "out_longitude", "out_accuracy_m", "flags")
+        + ("truancy",),
         state_field="status",
         transitions=frozenset({("open", "checked_out")}),
     ),

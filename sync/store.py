@@ -18,7 +18,10 @@ visit notes it names), and no case can be reassigned or deleted between the deci
 so a push is atomic there by construction.
 
 Data: a record's ``data`` is a dict of JSON values (UUIDs and datetimes as ISO strings), exactly
-the fields ``sync.policies.RECORD_TYPES`` lists for its type; both stores must return the same.
+the fields ``sync.policies.RECORD_TYPES`` lists for its type; both stores must return the same,
+but for context the server attaches that no sync decision rests on: a new visit log's
+``truancy`` (the student's truancy report on the visit's date) is filled by the PostgreSQL store
+from the rules engine, and left null by the memory store, which has none.
 
 Scope (what a device may see, computed by the store from the user and read at pull time):
 
@@ -64,6 +67,12 @@ class Ref(NamedTuple):
 
     type: str
     id: uuid.UUID
+
+
+VISIT_HOME = "visit_home"
+"""A derived, read-only ref keyed by a visit log id: its case's home, as ``CASE_HOME`` finds it
+(visit log → case → student → household), ``in_scope`` as the visit log's; absent when there is
+no such visit log. A check-out names only its visit, and checks its fix against this."""
 
 
 @dataclass(frozen=True)

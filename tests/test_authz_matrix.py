@@ -33,7 +33,7 @@ from schemas.sync import SCHEMA_VERSION
 from server.app import create_app
 from server.auth import tokens
 from server.auth.models import Device
-from server.cases.models import FormPhoto, Referral, VisitNote
+from server.cases.models import FormPhoto, Referral, VisitLog, VisitNote
 from server.schools.models import SchoolYear
 from server.settings import Settings
 from server.sync.models import Conflict
@@ -169,6 +169,8 @@ MATRIX: dict[str, Row] = {
     ),
     "GET /school-years/{school_year_id}/rules/versions": Row(roles=RULE_READERS, record="school_year", scoped=False),
     "GET /parent-meetings/overdue": Row(roles=frozenset({ADMIN, SUP, OFFICE, CM})),
+    "GET /visit-logs": Row(roles=EVERYONE, query={"flagged": "true"}),
+    "GET /visit-logs/{visit_log_id}": Row(roles=EVERYONE, record="visit_log"),
     "POST /rosters/imports": Row(roles=IMPORTERS, csv=b"student_number\n"),
     "POST /calendars/imports": Row(roles=IMPORTERS, csv=b"school_code\n"),
     "POST /attendance/imports": Row(roles=IMPORTERS, csv=b"student_number\n"),
@@ -265,6 +267,20 @@ async def _upload(db: AsyncSession, user_id: uuid.UUID) -> uuid.UUID:
     return row.id
 
 
+async def _visit_log(db: AsyncSession, case_id: uuid.UUID, author: uuid.UUID) -> uuid.UUID:
+    row = VisitLog(
+        id=uuid.uuid4(),
+        case_id=case_id,
+        created_by=author,
+        status="open",
+        checked_in_at=datetime.now(UTC),
+        flags=["location_missing"],
+    )
+    db.add(row)
+    await db.flush()
+    return row.id
+
+
 async def _referral(
     db: AsyncSession, student_id: uuid.UUID, school_id: uuid.UUID, counselor: uuid.UUID, case_id: uuid.UUID | None
 ) -> uuid.UUID:
@@ -304,6 +320,7 @@ async def build_world(db: AsyncSession, settings: Settings) -> tuple[World, dict
             "student": kid_a.id,
             "conflict": await _conflict(db, case_a.id, cm1),
             "form_photo": await _photo(db, case_a.id),
+            "visit_log": await _visit_log(db, case_a.id, cm1),
             "referral": await _referral(db, kid_a.id, north.id, counselor1, None),
             "device": devices_a.id,
             "school_year": year.id,
@@ -315,6 +332,7 @@ async def build_world(db: AsyncSession, settings: Settings) -> tuple[World, dict
             "student": kid_b.id,
             "conflict": await _conflict(db, case_b.id, cm5),
             "form_photo": await _photo(db, case_b.id),
+            "visit_log": await _visit_log(db, case_b.id, cm5),
             "referral": await _referral(db, kid_b.id, south.id, counselor2, case_b.id),
             "device": devices_b.id,
         },

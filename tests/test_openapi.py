@@ -124,6 +124,21 @@ def test_every_authenticated_operation_documents_401_and_every_record_404(doc: d
             assert {"400", "413"} <= set(op["responses"]), f"{method} {path}"
 
 
+def test_the_visit_log_routes_document_their_filters_and_the_record(doc: dict[str, Any]) -> None:
+    listing = doc["paths"]["/visit-logs"]["get"]
+    assert {p["name"] for p in listing["parameters"]} == {"limit", "cursor", "flagged", "flag", "case_id", "status"}
+    flag = next(p for p in listing["parameters"] if p["name"] == "flag")
+    assert {"$ref": "#/components/schemas/VisitFlag"} in flag["schema"]["oneOf"]
+    page = listing["responses"]["200"]["content"]["application/json"]["schema"]
+    assert page == {"$ref": "#/components/schemas/VisitLogPage"}
+    one = doc["paths"]["/visit-logs/{visit_log_id}"]["get"]["responses"]
+    assert one["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/VisitLogOut"}
+    assert {"401", "404", "503"} <= set(one)
+    record = doc["components"]["schemas"]["VisitLogOut"]
+    assert "truancy" in record["properties"] and "truancy" not in record["required"]  # an added optional field
+    assert {"flags", "distance_m", "outcome", "status", "checked_in_at"} <= set(record["required"])
+
+
 async def test_a_problem_is_sent_as_documented(client: Client) -> None:
     response = await client.get("/users/me")
     assert response.status_code == 401

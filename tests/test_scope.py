@@ -20,7 +20,7 @@ from schemas.cases import CaseStatus
 from schemas.sync import RecordType
 from server import scope
 from server.auth.models import User
-from server.cases.models import Case, ContactAttempt, VisitNote
+from server.cases.models import Case, ContactAttempt, VisitLog, VisitNote
 from server.students.models import Household, Student
 from tests import factories as f
 
@@ -30,13 +30,15 @@ MODELS: dict[str, Any] = {
     RecordType.HOUSEHOLD: Household,
     RecordType.CONTACT_ATTEMPT: ContactAttempt,
     RecordType.VISIT_NOTE: VisitNote,
+    RecordType.VISIT_LOG: VisitLog,
 }
 USERS = ("cm1", "cm5", "sup1", "sup2", "office1", "admin", "counselor1")
 
 
 @dataclass
 class District:
-    cases: dict[str, Case]  # by label: cm1, cm5, unassigned, deleted
+    cases: dict[str, Case]  # by label: cm1, cm5, unassigned, deleted, moved (cm5's)
+    visits: dict[str, VisitLog]  # by label: moved (made by cm1 on the moved case)
 
 
 @pytest.fixture
@@ -57,11 +59,28 @@ async def district(db: AsyncSession) -> District:
             ContactAttempt(id=uuid.uuid4(), case_id=case.id, method="phone", outcome="reached", at=datetime.now(UTC))
         )
         db.add(VisitNote(id=uuid.uuid4(), case_id=case.id, author_id=author, body="b", status="draft"))
+        db.add(_visit(case.id, author))
         cases[label] = case
+    # cm1 visited a case that went to cm5 (sup2's team) before her phone synced
+    moved = await f.case(db, await f.student(db, other_school), manager=await f.user_id(db, "cm5"))
+    visits = {"moved": _visit(moved.id, await f.user_id(db, "cm1"))}
+    db.add(visits["moved"])
+    cases["moved"] = moved
     cases["deleted"].deleted_at = datetime.now(UTC)
     assert cases["unassigned"].status == CaseStatus.REFERRED
     await db.flush()
-    return District(cases)
+    return District(cases, visits)
+
+
+def _visit(case_id: uuid.UUID, author: uuid.UUID) -> VisitLog:
+    return VisitLog(
+        id=uuid.uuid4(),
+        case_id=case_id,
+        created_by=author,
+        status="open",
+        checked_in_at=datetime.now(UTC),
+        flags=["case_reassigned"],
+    )
 
 
 async def _seen(db: AsyncSession, record_type: str, reader: scope.Reader) -> set[uuid.UUID]:
@@ -76,9 +95,9 @@ async def _students_of(db: AsyncSession, d: District, *labels: str) -> set[uuid.
 async def test_online_cases_follow_the_roles(db: AsyncSession, district: District) -> None:
     expected = {
         "cm1": {"cm1", "deleted"},
-        "cm5": {"cm5"},
+        "cm5": {"cm5", "moved"},
         "sup1": {"cm1", "deleted", "unassigned"},
-        "sup2": {"cm5", "unassigned"},
+        "sup2": {"cm5", "unassigned", "moved"},
         "counselor1": {"cm1"},
     }
     ours = {c.id: label for label, c in district.cases.items()}
@@ -114,3 +133,18 @@ async def test_a_device_holds_live_caseload_records_only(db: AsyncSession, distr
     assert district.cases["deleted"].student_id not in await _seen(db, RecordType.STUDENT, device)
     sup1 = scope.Reader.device(await f.user_id(db, "sup1"))
     assert district.cases["unassigned"].id not in await _seen(db, RecordType.CASE, sup1)  # online only
+
+
+async def test_a_supervisor_reads_her_teams_visits_after_their_case_left_the_team(
+    db: AsyncSession, district: District
+) -> None:
+    moved = district.visits["moved"].id
+    readers = {u: (await db.scalars(select(User).where(User.username == u))).one() for u in ("sup1", "sup2", "cm1")}
+    online = {u: scope.Reader(user.id, Role(user.role)) for u, user in readers.items()}
+    assert moved in await _seen(db, RecordType.VISIT_LOG, online["sup1"])  # her team made it
+    assert district.cases["moved"].id not in await _seen(db, RecordType.CASE, online["sup1"])  # not the case
+    assert moved in await _seen(db, RecordType.VISIT_LOG, online["sup2"])  # the case is her team's now
+    assert moved not in await _seen(db, RecordType.VISIT_LOG, online["cm1"])  # a case manager: her cases only
+    assert moved not in await _seen(
+        db, RecordType.VISIT_LOG, scope.Reader.device(readers["sup1"].id)
+    )  # phones follow the case

@@ -17,6 +17,7 @@ from server.blobs import Blobs
 from server.demo import cases as demo_cases
 from server.demo import district as demo_district
 from server.demo import photos as demo_photos
+from server.demo import visits as demo_visits
 
 Progress = Callable[[str, int, int], None]
 
@@ -51,6 +52,8 @@ class DemoResult:
     """Students of the synthetic district created by this load (0: it was there already, or not asked for)."""
     cases: int = 0
     """Demo cases opened by this load."""
+    visits: int = 0
+    """Demo visit logs made by this load."""
     year: str = ""
     """The demo school year (``2026-2027``)."""
     through: date | None = None
@@ -76,7 +79,8 @@ async def load(
 
     With ``district`` (the default), also the synthetic district (once): the school year that
     contains ``today`` (default: the real today), with attendance through the school day before
-    it and cases opened over the weeks before it; with ``blobs``, photos of signed forms on them.
+    it, cases opened over the weeks before it, the visit logs of their home visits, and (with
+    ``blobs``) photos of signed forms on them.
     """
     actor = Actor.system()
     created = 0
@@ -99,6 +103,7 @@ async def load(
     year = demo_district.DemoYear.containing(today or date.today())
     students = await demo_district.load(session, year, progress) if district else 0
     cases = await demo_cases.load_cases(session, year, progress) if district else 0
+    visits = await demo_visits.load_visits(session, year, progress) if district else 0
     photos = await demo_photos.load_photos(session, blobs) if district and blobs is not None else 0
     attended = year.attended_days()
     return DemoResult(
@@ -106,6 +111,7 @@ async def load(
         password=password if created else None,
         students=students,
         cases=cases,
+        visits=visits,
         year=year.name,
         through=attended[-1] if attended else None,
         photos=photos,

@@ -37,6 +37,16 @@ async def report_near(session: AsyncSession, student_id: uuid.UUID, day: date) -
         return None if last_day is None else await student_truancy(session, student_id, last_day)
 
 
+async def truancy_on(session: AsyncSession, student_id: uuid.UUID, as_of: date) -> TruancyReport | None:
+    """What ``GET /students/{id}/truancy?as_of=`` answers, or ``None`` where it answers a problem
+    instead (no school year contains the day, no such student): for callers that must not fail
+    for want of a report (a visit log's context)."""
+    try:
+        return await student_truancy(session, student_id, as_of)
+    except (OutsideSchoolYear, NotFound):
+        return None
+
+
 async def student_truancy(session: AsyncSession, student_id: uuid.UUID, as_of: date) -> TruancyReport:
     """Classify the student's absences and apply the school year's rules, as they stood on ``as_of``.
 

@@ -60,6 +60,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from schemas.sync import Change, Del, MutationResult, Put, RecordType
 from server import scope
@@ -67,8 +68,20 @@ from server.cases.models import Case, ContactAttempt, FollowUp, FormPhoto, Visit
 from server.students.models import Household, Student
 from server.sync.models import Conflict, SyncChange, SyncClient, SyncMutation, SyncScopeEpoch
 from server.uploads import repository as uploads
+from server.visits import context
 from sync.policies import RECORD_TYPES
-from sync.store import CASE_HOME, PHOTO_UPLOADS, Batch, ChangePage, ClientState, Current, Data, Principal, Ref
+from sync.store import (
+    CASE_HOME,
+    PHOTO_UPLOADS,
+    VISIT_HOME,
+    Batch,
+    ChangePage,
+    ClientState,
+    Current,
+    Data,
+    Principal,
+    Ref,
+)
 
 MODELS: dict[str, Any] = {
     RecordType.HOUSEHOLD: Household,
@@ -91,6 +104,9 @@ TIME_FIELDS: dict[str, tuple[str, ...]] = {
     RecordType.FOLLOW_UP: ("completed_at",),
     RecordType.FORM_PHOTO: ("taken_at",),
 }
+SERVER_FILLED: dict[str, tuple[str, ...]] = {RecordType.VISIT_LOG: ("truancy",)}
+"""Fields the server fills when it inserts a record (see ``_visit_context``) and no device writes:
+an update leaves them as they are."""
 XMIN: Any = literal_column("(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
 _ANY_EPOCH = -1  # a fresh snapshot's cursor: it takes the epoch its statement reads
 
@@ -247,6 +263,8 @@ class PgStore:
             else:
                 row["expected"] = w.expected_version
                 updates.setdefault(w.ref.type, []).append(row)
+        if new_visits := [row for row in inserts.get(RecordType.VISIT_LOG, []) if not row["deleted"]]:
+            await self._visit_context(new_visits)
         # One statement per table, parents first; the last one rides with the outcomes and the
         # client's advance in one statement (data-modifying CTEs), one round trip fewer each.
         steps = [
@@ -277,6 +295,14 @@ class PgStore:
         ((written,),) = await self._fetch(sql, *args)
         if last is not None and last[0] == "update" and written != len(last[2]):
             raise StaleWrite(f"{len(last[2]) - written} {last[1]} record(s) changed under the batch")
+
+    async def _visit_context(self, rows: list[dict[str, Any]]) -> None:
+        """Fill each new visit log's ``truancy`` (the student's status on the visit's date) in the
+        push's transaction, before the insert: server context that the handlers leave null
+        (``server.visits.context``). An update never writes it (``SERVER_FILLED``)."""
+        visits = [(uuid.UUID(row["case_id"]), datetime.fromisoformat(row["checked_in_at"])) for row in rows]
+        for row, truancy in zip(rows, await context.truancy(self.session, visits), strict=True):
+            row["truancy"] = truancy
 
     async def _write(self, kind: str, record_type: str, rows: list[dict[str, Any]], client_id: uuid.UUID) -> None:
         if kind == "insert":
@@ -579,10 +605,9 @@ def _load_statement(types: tuple[str, ...]) -> tuple[str, tuple[str, ...], dict[
     user_id = bindparam("user_id", type_=postgresql.UUID(as_uuid=True))
     parts = []
     for n, record_type in enumerate(types):
-        if record_type == CASE_HOME:
-            parts.append(
-                _home_select(bindparam(f"ids_{n}", type_=postgresql.ARRAY(postgresql.UUID(as_uuid=True))), user_id)
-            )
+        if record_type in (CASE_HOME, VISIT_HOME):
+            ids = bindparam(f"ids_{n}", type_=postgresql.ARRAY(postgresql.UUID(as_uuid=True)))
+            parts.append(_home_select(ids, user_id) if record_type == CASE_HOME else _visit_home_select(ids, user_id))
             continue
         if record_type == PHOTO_UPLOADS:
             ids = bindparam(f"ids_{n}", type_=postgresql.ARRAY(postgresql.UUID(as_uuid=True)))
@@ -628,6 +653,30 @@ def _home_select(ids: Any, user_id: Any) -> Select[Any]:
     )
 
 
+def _visit_home_select(ids: Any, user_id: Any) -> Select[Any]:
+    """The derived ``VISIT_HOME`` records (see ``sync.store``): each visit log's case's household
+    coordinates, in scope as the visit log is. (The case is aliased: the scope predicate's own
+    ``Case`` must not correlate to it.)"""
+    case_ = aliased(Case)
+    return (
+        select(
+            literal(VISIT_HOME).label("type"),
+            VisitLog.id.label("id"),
+            func.coalesce(Household.version, 0).label("version"),
+            false().label("deleted"),
+            reach(RecordType.VISIT_LOG, user_id).label("in_scope"),
+            func.jsonb_build_object(
+                literal("latitude"), Household.latitude, literal("longitude"), Household.longitude
+            ).label("data"),
+        )
+        .select_from(VisitLog)
+        .join(case_, case_.id == VisitLog.case_id)
+        .join(Student, Student.id == case_.student_id)
+        .outerjoin(Household, Household.id == Student.household_id)
+        .where(VisitLog.id == any_(ids))
+    )
+
+
 @functools.cache
 def _insert_sql(record_type: str, rows: str, client: str) -> str:
     """The insert of a table's new records from the JSON rows in parameter ``rows``; ``client``
@@ -655,7 +704,7 @@ def _update_sql(record_type: str, rows: str) -> str:
     """The version-guarded update of a table's records from the JSON rows in parameter ``rows``."""
     model = MODELS[record_type]
     names = fields(record_type)
-    sets = [f"{n} = r.{n}" for n in names] + ["version = r.version"]
+    sets = [f"{n} = r.{n}" for n in names if n not in SERVER_FILLED.get(record_type, ())] + ["version = r.version"]
     if hasattr(model, "deleted_at"):
         sets.append("deleted_at = CASE WHEN r.deleted THEN coalesce(t.deleted_at, now()) END")
     if hasattr(model, "updated_at"):

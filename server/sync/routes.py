@@ -8,12 +8,15 @@ after three tries the answer is 503 with ``last_mutation_id`` unchanged. A reque
 problem document, and the refusal, with the body as sent, is kept in the audit log.
 
 A pull page that delivers student records adds one audit row per student (``sync.pull.student``,
-FERPA's record of access), in one statement; a page without students writes nothing.
+FERPA's record of access), in one statement; a page without students writes nothing. A page that
+delivers visit logs carrying a student's truancy report adds one row per such student
+(``sync.pull.truancy``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from typing import Any, TypeVar
 
 import msgspec
@@ -169,7 +172,21 @@ async def pull(request: AuthRequest, db: Db) -> PullResponse:
     students = [(c.id, c.version) for c in response.changes if type(c) is Put and c.type == RecordType.STUDENT]
     if students:
         await audit.record_students(db, actor_of(request), "sync.pull.student", students)
+    _audit_truancy(db, request, response)
     return response
+
+
+def _audit_truancy(db: Db, request: AuthRequest, response: PullResponse) -> None:
+    """A visit log carries its student's truancy report (the as_of answer, every absence in it),
+    which is her record like the report ``GET /students/{id}/truancy`` answers: one row per student
+    whose report a page delivers (``sync.pull.truancy``), naming the visit logs."""
+    delivered: dict[uuid.UUID, list[str]] = {}
+    for change in response.changes:
+        if type(change) is Put and change.type == RecordType.VISIT_LOG and change.data.get("truancy"):
+            student_id = uuid.UUID(change.data["truancy"]["student_id"])
+            delivered.setdefault(student_id, []).append(str(change.id))
+    for student_id, visit_logs in delivered.items():
+        audit.record(db, actor_of(request), "sync.pull.truancy", "student", student_id, visit_log_ids=visit_logs)
 
 
 router = Router(path="/", route_handlers=[push, pull])

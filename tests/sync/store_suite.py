@@ -12,7 +12,8 @@ import msgspec
 import pytest
 
 from schemas.sync import MutationResult, Put, RecordType, Status
-from sync.store import CASE_HOME, Batch, Current, Outcome, Ref, Write
+from sync.policies import RECORD_TYPES
+from sync.store import CASE_HOME, VISIT_HOME, Batch, Current, Data, Outcome, Ref, Write
 from tests.sync.world import World, case_data, household_data, student_data
 
 
@@ -68,6 +69,20 @@ class StoreSuite:
         assert loaded[refs[2]] == Current(0, {"latitude": None, "longitude": None}, in_scope=False)
         assert refs[3] not in loaded
         assert loaded[refs[4]].data["opened_at"] == case_data(world.s1, None)["opened_at"]
+
+    async def test_load_answers_a_visits_home_through_its_case_in_the_same_read(self, world: World) -> None:
+        located = household_data("555-0101") | {"latitude": 40.5, "longitude": -75.25}
+        version = await world.backend.seed.put(Ref(RecordType.HOUSEHOLD, world.h1), located)
+        on_c1, on_c3 = uuid.uuid4(), uuid.uuid4()
+        for vid, case, who in ((on_c1, world.c1, world.a), (on_c3, world.c3, world.b)):
+            data = {"case_id": str(case), "created_by": str(who.user_id), "status": "open"}
+            await world.backend.seed.put(Ref(RecordType.VISIT_LOG, vid), _visit_data(data))
+        refs = [Ref(VISIT_HOME, v) for v in (on_c1, on_c3, uuid.uuid4())]
+        async with world.backend.tx() as store:
+            loaded = await store.load(world.a.user_id, refs)
+        assert loaded[refs[0]] == Current(version, {"latitude": 40.5, "longitude": -75.25})
+        assert loaded[refs[1]] == Current(1, {"latitude": None, "longitude": None}, in_scope=False)
+        assert refs[2] not in loaded
 
     async def test_load_reads_many_types_at_once_with_tombstones_and_scope(self, world: World) -> None:
         await world.backend.seed.delete(Ref(RecordType.HOUSEHOLD, world.h2))
@@ -202,3 +217,9 @@ class StoreSuite:
             ("household", h),
         }
         assert {(c.type, c.id) for c in page.changes if not isinstance(c, Put)} == {("student", world.s1)}
+
+
+def _visit_data(given: Data) -> Data:
+    """A visit log record's data: ``given`` over an open check-in without a fix."""
+    blank = dict.fromkeys(RECORD_TYPES[RecordType.VISIT_LOG].fields)
+    return blank | {"checked_in_at": "2025-03-04T10:00:00Z", "flags": []} | given

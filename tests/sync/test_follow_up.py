@@ -6,29 +6,15 @@ import uuid
 from typing import Any
 
 from schemas.sync import RecordType, Status
-from sync.store import Data, Ref
-from tests.sync.world import World, mutation
+from sync.store import Ref
+from tests.sync.world import World, follow_up_data, mutation
 
 AT = "2025-03-04T10:00:00Z"
 
 
-def follow_up_data(world: World, case: uuid.UUID, student: uuid.UUID) -> Data:
-    return {
-        "case_id": str(case),
-        "student_id": str(student),
-        "kind": "follow_up",
-        "title": "Call the school nurse",
-        "due_on": "2025-03-10",
-        "status": "open",
-        "completed_at": None,
-        "completed_by": None,
-        "note": None,
-    }
-
-
 async def seeded(world: World, case: uuid.UUID, student: uuid.UUID) -> uuid.UUID:
     fid = uuid.uuid4()
-    await world.backend.seed.put(Ref(RecordType.FOLLOW_UP, fid), follow_up_data(world, case, student))
+    await world.backend.seed.put(Ref(RecordType.FOLLOW_UP, fid), follow_up_data(case, student))
     return fid
 
 
@@ -39,7 +25,7 @@ def complete(fid: uuid.UUID, **extra: Any) -> dict[str, Any]:
 async def test_a_follow_up_is_pulled_under_its_case_and_completed_once(world: World) -> None:
     fid = await seeded(world, world.c1, world.s1)
     held, cursor = await world.pull_all(world.a)
-    assert held[Ref(RecordType.FOLLOW_UP, fid)] == (1, follow_up_data(world, world.c1, world.s1))
+    assert held[Ref(RecordType.FOLLOW_UP, fid)] == (1, follow_up_data(world.c1, world.s1))
     b_held, _ = await world.pull_all(world.b)
     assert Ref(RecordType.FOLLOW_UP, fid) not in b_held
     response = await world.push(
@@ -62,7 +48,7 @@ async def test_a_follow_up_is_pulled_under_its_case_and_completed_once(world: Wo
 async def test_completing_from_a_stale_version_is_a_conflict_and_stays_open(world: World) -> None:
     fid = await seeded(world, world.c1, world.s1)
     await world.backend.seed.put(
-        Ref(RecordType.FOLLOW_UP, fid), follow_up_data(world, world.c1, world.s1) | {"title": "Renamed"}
+        Ref(RecordType.FOLLOW_UP, fid), follow_up_data(world.c1, world.s1) | {"title": "Renamed"}
     )
     response = await world.push(world.a, mutation(1, "follow_up.complete", complete(fid), base_version=1))
     (result,) = response.results

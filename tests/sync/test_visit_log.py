@@ -140,6 +140,40 @@ async def test_a_closed_case_flags_visits_after_its_closing_only(world: World) -
     assert [r.flags for r in response.results] == [[], ["case_closed", "outside_case_period"]]
 
 
+@pytest.mark.parametrize(("owner", "expected"), [("a", []), ("b", ["case_reassigned"]), (None, ["case_reassigned"])])
+async def test_a_visit_on_a_case_that_is_not_the_senders_now_is_case_reassigned(
+    world: World, owner: str | None, expected: list[str]
+) -> None:
+    await geocode(world)
+    manager = getattr(world, owner).user_id if owner else None
+    await world.backend.seed.put(Ref(RecordType.CASE, world.c1), case_data(world.s1, manager))
+    assert await flags_of(world, check_in(uuid.uuid4(), world.c1)) == expected
+
+
+@pytest.mark.parametrize(("status", "expected"), [("active", []), ("closed", ["case_closed"])])
+async def test_a_case_closed_with_no_closing_time_flags_every_visit(
+    world: World, status: str, expected: list[str]
+) -> None:
+    await geocode(world)
+    await world.backend.seed.put(Ref(RecordType.CASE, world.c1), case_data(world.s1, world.a.user_id, status))
+    assert await flags_of(world, check_in(uuid.uuid4(), world.c1)) == expected
+
+
+@pytest.mark.parametrize(("ahead", "expected"), [(timedelta(hours=23), []), (timedelta(hours=25), ["time_in_future"])])
+async def test_a_check_out_more_than_a_day_ahead_is_flagged_for_its_own_time(
+    world: World, ahead: timedelta, expected: list[str]
+) -> None:
+    await geocode(world)
+    vid = uuid.uuid4()
+    out = {"id": str(vid), "at": iso(datetime.now(UTC) + ahead), "outcome": "family_met"}
+    response = await world.push(
+        world.a, mutation(1, "visit_log.check_in", check_in(vid, world.c1)), mutation(2, "visit_log.check_out", out)
+    )
+    assert [r.flags for r in response.results] == [[], expected]
+    _, data = await world.record(world.a, Ref(RecordType.VISIT_LOG, vid)) or (0, {})
+    assert (data["flags"], data["checked_out_at"]) == (expected, out["at"])
+
+
 async def test_flags_are_repeated_on_replay_and_a_second_check_in_is_a_no_op(world: World) -> None:
     vid = uuid.uuid4()
     m = mutation(1, "visit_log.check_in", check_in(vid, world.c1, at_m=None))
@@ -175,6 +209,77 @@ async def test_check_out_once_keeps_the_outcome(world: World) -> None:
     assert unknown.results[0].error is not None and unknown.results[0].error.code == "unknown_record"
     stranger = await world.push(world.b, mutation(1, "visit_log.check_out", out))
     assert stranger.results[0].error is not None and stranger.results[0].error.code == "not_in_scope"
+
+
+@pytest.mark.parametrize(
+    ("metres", "accuracy", "expected"),
+    [
+        (None, 0, []),  # no fix: the check-out adds nothing
+        (140, 0, []),
+        (160, 0, ["location_mismatch"]),
+        (200, 10, ["location_mismatch"]),
+        (200, 60, []),  # the accuracy counts in the device's favour, as at check-in
+        (240, 100, []),
+        (240, 101, ["location_low_accuracy"]),
+        (1000, 101, ["location_mismatch", "location_low_accuracy"]),
+    ],
+)
+async def test_a_check_out_fix_is_checked_against_home_like_the_check_in(
+    world: World, metres: float | None, accuracy: float, expected: list[str]
+) -> None:
+    await geocode(world)
+    vid = uuid.uuid4()
+    out: dict[str, Any] = {"id": str(vid), "at": recent(), "outcome": "family_met"}
+    if metres is not None:
+        lat, lon = north(metres)
+        out |= {"latitude": lat, "longitude": lon, "accuracy_m": accuracy}
+    start = iso(datetime.now(UTC) - timedelta(hours=2))
+    response = await world.push(
+        world.a,
+        mutation(1, "visit_log.check_in", check_in(vid, world.c1, at=start, at_m=2)),
+        mutation(2, "visit_log.check_out", out),
+    )
+    assert [(r.status, r.flags) for r in response.results] == [(Status.APPLIED, []), (Status.APPLIED, expected)]
+    _, data = await world.record(world.a, Ref(RecordType.VISIT_LOG, vid)) or (0, {})
+    assert (data["flags"], data["out_accuracy_m"]) == (expected, accuracy if metres is not None else None)
+    replay = await world.push(world.a, mutation(3, "visit_log.check_out", out))
+    assert (replay.results[0].status, replay.results[0].version, replay.results[0].flags) == (
+        Status.APPLIED,
+        2,
+        expected,
+    )
+
+
+async def test_check_out_flags_join_the_check_ins_each_stored_once(world: World) -> None:
+    await geocode(world)
+    far, poor = uuid.uuid4(), uuid.uuid4()
+    lat, lon = north(900)
+    response = await world.push(
+        world.a,
+        mutation(1, "visit_log.check_in", check_in(far, world.c1, at_m=900)),
+        mutation(2, "visit_log.check_in", check_in(poor, world.c1, at_m=0, accuracy=300)),
+        mutation(3, "visit_log.check_out", {"id": str(far), "at": recent(), "outcome": "moved"} | _fix(lat, lon, 5)),
+        mutation(4, "visit_log.check_out", {"id": str(poor), "at": recent(), "outcome": "moved"} | _fix(lat, lon, 5)),
+    )
+    assert [r.flags for r in response.results] == [
+        ["location_mismatch"],
+        ["location_low_accuracy"],
+        ["location_mismatch"],
+        ["location_mismatch", "location_low_accuracy"],
+    ]
+    # a home without coordinates: the check-in named it; a far check-out cannot mismatch it
+    vid = uuid.uuid4()
+    lat, lon = north(5000)
+    response = await world.push(
+        world.b,
+        mutation(1, "visit_log.check_in", check_in(vid, world.c3, at_m=0)),
+        mutation(2, "visit_log.check_out", {"id": str(vid), "at": recent(), "outcome": "moved"} | _fix(lat, lon, 5)),
+    )
+    assert [r.flags for r in response.results] == [["home_not_geocoded"], ["home_not_geocoded"]]
+
+
+def _fix(lat: float, lon: float, accuracy: float) -> dict[str, float]:
+    return {"latitude": lat, "longitude": lon, "accuracy_m": accuracy}
 
 
 @pytest.mark.parametrize(

@@ -77,6 +77,21 @@ def household_data(phone: str) -> Data:
     }
 
 
+def follow_up_data(case: uuid.UUID, student: uuid.UUID) -> Data:
+    """An open follow-up on the case, as the office makes one."""
+    return {
+        "case_id": str(case),
+        "student_id": str(student),
+        "kind": "follow_up",
+        "title": "Call the school nurse",
+        "due_on": "2025-03-10",
+        "status": "open",
+        "completed_at": None,
+        "completed_by": None,
+        "note": None,
+    }
+
+
 def ids(n: int) -> list[uuid.UUID]:
     return [uuid.uuid4() for _ in range(n)]
 

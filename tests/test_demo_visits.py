@@ -1,0 +1,72 @@
+"""The demo district's field records: visit logs for the caseloads' home visits, with a realistic
+mix of flags, check-outs, truancy context, notes linked to visits, an addendum, a done follow-up."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server import demo
+from server.auth.models import User
+from server.cases.models import Case, FollowUp, VisitLog, VisitNote, VisitNoteAddendum
+from server.demo.district import DemoYear
+from server.demo.visits import load_visits
+from server.rules import service as rules
+from tests.conftest import PASSWORD
+
+TODAY = date(2026, 12, 1)
+
+
+async def test_the_demo_district_has_flagged_and_clean_visits_with_their_casework(db: AsyncSession) -> None:
+    result = await demo.load(db, PASSWORD, today=TODAY)
+    visits = (await db.scalars(select(VisitLog).order_by(VisitLog.checked_in_at))).all()
+    assert result.visits == len(visits) > 50
+
+    counts = Counter(flag for v in visits for flag in v.flags)
+    clean = sum(1 for v in visits if not v.flags)
+    assert clean > len(visits) / 2, "most visits are clean"
+    for flag in ("location_mismatch", "location_low_accuracy", "location_missing"):
+        assert 0 < counts[flag] < len(visits) / 4, (flag, counts)
+    assert counts["case_reassigned"] == 1 and set(counts) <= {
+        "location_mismatch",
+        "location_low_accuracy",
+        "location_missing",
+        "case_reassigned",
+    }
+    (moved,) = [v for v in visits if "case_reassigned" in v.flags]
+    users = {u.username: u.id for u in (await db.scalars(select(User))).all()}
+    owner = await db.scalar(select(Case.case_manager_id).where(Case.id == moved.case_id))
+    assert (moved.created_by, owner) == (users["cm1"], users["cm5"])
+
+    out = [v for v in visits if v.status == "checked_out"]
+    assert len(visits) * 0.8 < len(out) < len(visits)
+    assert {v.outcome for v in out} >= {"family_met", "no_one_home"}
+    assert all(v.checked_out_at is not None and v.checked_in_at < v.checked_out_at for v in out)
+    today = datetime(2026, 12, 1, tzinfo=UTC)
+    assert all(v.checked_in_at < today for v in visits)
+
+    # Each visit carries the student's truancy as the rules answered it on the visit's date.
+    assert all(v.truancy is not None for v in visits)
+    sample = visits[len(visits) // 2]
+    student_id = await db.scalar(select(Case.student_id).where(Case.id == sample.case_id))
+    assert student_id is not None and sample.truancy is not None
+    report = await rules.student_truancy(db, student_id, sample.checked_in_at.astimezone(UTC).date())
+    assert sample.truancy["as_of"] == report.as_of.isoformat()
+    assert sample.truancy["absence_count"] == report.absence_count
+    assert any(v.truancy and v.truancy["truant"] for v in visits)
+
+    linked = (await db.scalars(select(VisitNote).where(VisitNote.visit_log_id.is_not(None)))).all()
+    by_id = {v.id: v for v in visits}
+    assert len(linked) > 50
+    assert all(by_id[n.visit_log_id].case_id == n.case_id for n in linked if n.visit_log_id)
+    (addendum,) = (await db.scalars(select(VisitNoteAddendum))).all()
+    note = await db.get(VisitNote, addendum.note_id)
+    assert note is not None and note.status == "submitted" and addendum.author_id == users["cm1"]
+    done = (await db.scalars(select(FollowUp).where(FollowUp.status == "done"))).all()
+    assert [(f.completed_by, f.version) for f in done] == [(users["cm1"], 2)]
+
+    assert await load_visits(db, DemoYear.containing(TODAY)) == 0  # idempotent
+    assert await db.scalar(select(func.count()).select_from(VisitLog)) == len(visits)
