@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from tusclient import client as tus_client
 from tusclient.exceptions import TusCommunicationError
 
@@ -85,6 +85,13 @@ async def test_a_stock_client_uploads_a_registered_photo_which_becomes_received_
     assert photo["exif_longitude"] == pytest.approx(-74.006, abs=1e-4)
     assert await stored_keys(served, "blobs/") == [f"blobs/{hashlib.sha256(data).hexdigest()}"]
     assert await stored_keys(served, "uploads/") == []  # the parts are gone
+    async with served.field.factory() as s:  # its served copy and thumbnail are asked of the job queue
+        jobs = (
+            await s.execute(
+                text("SELECT args FROM procrastinate.procrastinate_jobs WHERE task_name = 'photos.process'")
+            )
+        ).scalars()
+        assert list(jobs) == [{"sha256": hashlib.sha256(data).hexdigest()}]
     head = await served.http.head(up.url, headers=served.auth | TUS)
     assert (head.status_code, head.headers["Upload-Offset"], head.headers["Upload-Length"]) == (
         200,
@@ -138,7 +145,7 @@ async def test_a_corrupt_chunk_is_refused_with_460_and_not_kept(served: Served) 
     assert (await served.photo(pid))["upload_status"] == "received"
 
 
-async def test_the_same_photo_twice_is_stored_once_and_served_identically(served: Served) -> None:
+async def test_the_same_photo_twice_is_stored_once_and_served_identically(served: Served, fresh_database: str) -> None:
     data = jpeg(4, gps=(1.0, 2.0))
     first, second = uuid.uuid4(), uuid.uuid4()
     await served.register(first, data, mutation_id=1)
@@ -149,8 +156,9 @@ async def test_the_same_photo_twice_is_stored_once_and_served_identically(served
     assert await stored_keys(served, "blobs/") == [f"blobs/{sha}"]
     async with served.field.factory() as s:
         assert await s.scalar(select(func.count()).select_from(PhotoFile)) == 1
-        assert await processing.make_copies(s, served.app.state.blobs, sha) is True
-        await s.commit()
+    early = await served.http.get(f"/form-photos/{first}/file", headers=served.auth)
+    assert (early.status_code, early.json()["code"], early.headers["Retry-After"]) == (409, "photo_processing", "5")
+    await processing.run_process(fresh_database, served.settings, sha)  # the queued job, as the worker runs it
     bodies = []
     for pid in (first, second):
         response = await served.http.get(f"/form-photos/{pid}/file", headers=served.auth)
