@@ -15,7 +15,7 @@ import uuid
 from datetime import timedelta
 
 from PIL import Image, ImageDraw, ImageFont
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.cases import CaseStatus, FormType, UploadStatus
@@ -75,14 +75,21 @@ def _dms(value: float) -> tuple[float, float, float]:
 
 
 async def load_photos(session: AsyncSession, blobs: Blobs) -> int:
-    """Photos on the first demo cases with a case manager; returns how many were added."""
+    """Photos on the first demo cases with a case manager (those with a home visit first, on their
+    first visit); returns how many were added."""
+    visited = (
+        select(VisitLog.case_id, func.min(VisitLog.checked_in_at).label("first_visit"))
+        .group_by(VisitLog.case_id)
+        .subquery()
+    )
     cases = (
         await session.execute(
             select(Case, Household.latitude, Household.longitude)
             .join(Student, Student.id == Case.student_id)
             .outerjoin(Household, Household.id == Student.household_id)
+            .outerjoin(visited, visited.c.case_id == Case.id)
             .where(Case.case_manager_id.is_not(None), Case.status != CaseStatus.CLOSED.value)
-            .order_by(Case.opened_at, Case.id)
+            .order_by(visited.c.first_visit.is_(None), Case.opened_at, Case.id)  # visited cases first
             .limit(PHOTOS)
         )
     ).all()
