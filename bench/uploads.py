@@ -68,55 +68,57 @@ BYTES_PER_PIXEL = 1.98
 NOTE = """
 Reading the figures: the ratios matter, not the absolute numbers (the machine is shared; the load
 average above says how busy it was). **Memory** meets its target with room to spare: a PATCH body
-never exists whole in the API worker. uvicorn hands it over as it reads it from the socket, in pieces
-of 256,000 bytes (uvloop's read buffer: 84 for the photo), `_Chunk.read` hashes each and passes it on,
-and obstore gathers them into 1 MB parts, two in flight. The largest extra is the first upload's and
-most of it stays (thread-pool threads, modules loaded on first use); later uploads add about 2 MB.
-5 MB chunks change nothing: the finish's second pass (below) streams too.
+never exists whole in the API worker. uvicorn hands it over as it reads it from the socket, in
+pieces of 256,000 bytes (uvloop's read buffer: 84 for the photo), `_Chunk.read` hashes each and
+passes it on, and obstore gathers them into 1 MB parts, two in flight. The largest extra is the
+first upload's and most of it stays (thread-pool threads, modules loaded on first use); later
+uploads add about 2 MB. 5 MB chunks change nothing: the finish's second pass (below) streams too.
 
 **Throughput** misses its target, and no server that hashes the file could meet it against this
-baseline: a raw `obstore.put` of 20 MB into pages the kernel has just freed is a memory copy (~4 ms),
-while the server must compute the file's sha256 (a file is kept by it and checked against the
-registration's), and `hashlib.sha256` of the same bytes alone takes ~9.5 ms on this CPU: hashing then
-writing reaches ~0.3 of raw (third line). One PATCH reaches ~0.1 of raw, ~0.3 of hash-then-write.
-Where its ~43 ms go (timed inside the server by wrapping the service's functions, an experiment not
-committed, and by parts in isolation, 2026-12-01): (1) ~14 ms is what any upload costs whatever its
-size (the small photo's line): two requests, each on a new connection (tuspy's `requests`),
-authentication, the lease taken and committed, the part recorded, the finish (header inspection in a
-thread, the photo's lock, the rename, the `photo_file` row, the job enqueued: ~4 ms), the lease
-released, the commit; ~15 ms of the server's CPU. (2) `hashlib.sha256` of each piece on the event
-loop, ~9.5 ms. (3) obstore writing from an async iterator of 84 pieces, ~6 ms (4 ms for one `put` of
-the bytes; with 64 KB pieces it would be ~12 ms). (4) The rest, ~8 ms, is receiving 20 MB over
-loopback: the client's send, the kernel's copy, uvloop's reads and the ASGI messages (a bare Python
-socket pair moves 20 MB in 6 to 10 ms here). (2) to (4) take turns on one thread: uvicorn stops
-reading the socket while more than 64 KB waits for the app, so nothing overlaps the hashing. Worth
-doing, largest first: hash off the event loop (hashlib drops the GIL for large buffers; a thread fed
-1 MB at a time would hide most of (2) behind (3) and (4) on two cores, though the upload would still
-take ~30 ms, ~0.15 of raw), and fewer commits per PATCH (lease, part and release are a round trip
-and a commit each). **5 MB chunks** take three times as long as one PATCH: each of the four PATCHes
-pays the per-request costs, and the finish reads every part back and writes them again as one file
-while hashing it (a file in several parts has no running hash). In the server that second pass took
-~90 ms of wall time but ~16 ms of the event loop's CPU: it waits on obstore's threads for each 256 KB
-piece read back and each 1 MB part written. The same pass in-process took 117 ms (median) through
-`Blobs.stream` and `put_stream`, 74 ms with 8 MB pieces and parts, and 33 ms as plain file reads,
-hashing and writes in one worker thread: for a `LocalStore` the finish should concatenate and hash
-in one thread (better still, keep a running sha256 in the worker across consecutive PATCHes and
-re-read only when another worker or a restart broke the chain). **Fresh pages.** This machine is a
-virtual one whose host backs its memory lazily: 20 MB written into pages never touched before took
-~50 ms, into pages just freed ~4.5 ms. Each timed write therefore starts after a 64 MB scratch file
-was written and deleted. With `--no-prime` the same day the raw `obstore.put` took 30.8 ms (median;
-best 13.2) while a plain file write of the same bytes took 4.1 ms, and one PATCH came out at 0.78 of
-raw, "met": which pages a write happened to get decided it, not the code.
+baseline: a raw `obstore.put` of 20 MB into pages the kernel has just freed is a memory copy (~4
+ms), while the server must compute the file's sha256 (a file is kept by it and checked against the
+registration's), and `hashlib.sha256` of the same bytes alone takes 9.5 to 12 ms on this CPU:
+hashing then writing reaches ~0.3 of raw (third line). One PATCH reaches ~0.1 of raw, ~0.35 of
+hash-then-write. Where its ~45 ms go (timed inside the server by wrapping the service's functions,
+an experiment not committed, and by parts in isolation, 2026-12-01): (1) ~15 ms is what any upload
+costs whatever its size (the small photo's line): two requests, each on a new connection (tuspy's
+`requests`), authentication, the lease taken and committed, the part recorded, the finish (header
+inspection in a thread, the photo's lock, the rename, the `photo_file` row, the job enqueued: ~4
+ms), the lease released, the commit; ~15 ms of the server's CPU. (2) `hashlib.sha256` of each piece
+on the event loop, ~10 ms. (3) obstore writing from an async iterator of 84 pieces, ~6 ms (4 ms for
+one `put` of the bytes; with 64 KB pieces it would be ~12 ms). (4) The rest, ~10 ms, is receiving 20
+MB over loopback: the client's send, the kernel's copy, uvloop's reads and the ASGI messages (a bare
+Python socket pair moves 20 MB in 6 to 10 ms here). (2) to (4) take turns on one thread: uvicorn
+stops reading the socket while more than 64 KB waits for the app, so nothing overlaps the hashing.
+Worth doing, largest first: hash off the event loop (hashlib drops the GIL for large buffers; a
+thread fed 1 MB at a time would hide most of (2) behind (3) and (4) on two cores, though the upload
+would still take ~35 ms, ~0.12 of raw), and fewer commits per PATCH (lease, part and release are a
+round trip and a commit each). **5 MB chunks** take three times as long as one PATCH: each of the
+four PATCHes pays the per-request costs, and the finish reads every part back and writes them again
+as one file while hashing it (a file in several parts has no running hash). In the server that
+second pass took ~90 ms of wall time but ~16 ms of the event loop's CPU: it waits on obstore's
+threads for each 256 KB piece read back and each 1 MB part written. The same pass in-process took
+117 ms (median) through `Blobs.stream` and `put_stream`, 74 ms with 8 MB pieces and parts, and 33 ms
+as plain file reads, hashing and writes in one worker thread: for a `LocalStore` the finish should
+concatenate and hash in one thread (better still, keep a running sha256 in the worker across
+consecutive PATCHes and re-read only when another worker or a restart broke the chain). **Fresh
+pages.** This machine is a virtual one whose host backs its memory lazily: 20 MB written into pages
+never touched before took 40 to 50 ms, into pages just freed ~4 ms. Each timed write therefore
+starts after a 64 MB scratch file was written and deleted by a thread on each CPU, as freed pages
+wait in per-CPU lists: freed by one thread only, they served the benchmark's own file writes (3.9
+ms) but not obstore's writer threads (27.8 ms), and one PATCH came out at 0.67 of raw, "met"; with
+`--no-prime`, at 0.78. Which pages a write happened to get decided those, not the code.
 
 **Resumption.** A new client resumes at the server's offset, the acknowledged chunks, and nothing of
 the lost half chunk is kept (the folder holds the three acknowledged parts and the resumed one). One
 that comes back a second later sends again only the half chunk it lost. One that comes back at once
 (tus-js-client's documented retry delays start at 0 ms) may find the dead PATCH's lease still held:
-the server lets go 2 to 10 ms after the socket closes (probed with empty PATCHes), and the new
-PATCH's chunk, sent whole before the answer, is refused with 423: 1.5 chunks sent again. The fix: a
-PATCH that finds the lease held polls for it briefly (say up to 2 s) before answering 423, so that
-the dead writer's release is seen. Also, a PATCH whose client goes away is logged with status 500
-(Litestar raises `InternalServerException("client disconnected prematurely")`), so every dropped
+the server lets go once it has read what came and seen the close (2 to 10 ms after the close when
+the half chunk had been read already: timed inside the server, then probed with empty PATCHes), and
+the new PATCH's chunk, sent whole before the answer, is refused with 423: 1.5 chunks sent again. The
+fix: a PATCH that finds the lease held polls for it briefly (say up to 2 s) before answering 423, so
+that the dead writer's release is seen. Also, a PATCH whose client goes away is logged with status
+500 (Litestar raises `InternalServerException("client disconnected prematurely")`), so every dropped
 phone connection counts as a server error in the request log.
 """
 
@@ -399,16 +401,26 @@ def _memory(phone: Phone, served: Served, photos: Iterator[bytes], o: Options, f
 
 def settle(folder: Path, prime: bytes) -> None:
     """Before a timed write: ``os.sync()``, so that it does not start with another's dirty pages to
-    write back; then, with ``prime``, a scratch file of it written and deleted, so that the write's
-    page cache comes from pages the kernel has just had in use. (This machine is a virtual one whose
-    host backs its memory lazily: 20 MB written into pages never touched before took ~50 ms, into
-    pages just freed ~4.5 ms; which kind a write got would otherwise decide the figures.)"""
+    write back; then, with ``prime``, a scratch file of it written and deleted by a thread on each
+    CPU in turn, so that the write's page cache comes from pages the kernel has just had in use,
+    whichever CPU the writing thread runs on (freed pages wait in per-CPU lists). This machine is a
+    virtual one whose host backs its memory lazily: 20 MB written into pages never touched before
+    took ~50 ms, into pages just freed ~4 ms; which kind a write got would otherwise decide."""
     os.sync()
-    if prime:
-        scratch = folder / "scratch"
+    if not prime:
+        return
+
+    def free_on(cpu: int) -> None:
+        os.sched_setaffinity(0, {cpu})  # this thread only
+        scratch = folder / f"scratch-{cpu}"
         with scratch.open("wb") as out:
             out.write(prime)
         scratch.unlink()
+
+    for cpu in sorted(os.sched_getaffinity(0)):
+        thread = threading.Thread(target=free_on, args=(cpu,), name=f"settle-{cpu}")
+        thread.start()
+        thread.join()
 
 
 def _throughput(
@@ -737,9 +749,9 @@ def _report(f: Figures, o: Options, load: tuple[str, str], total_s: float) -> st
     load_before, load_after = load
     workers = f"{f.workers} API worker process{'es' if f.workers > 1 else ''}"
     settled = (
-        "`os.sync()` and a 64 MB scratch file written and deleted (see below)"
+        '`os.sync()` and a 64 MB scratch file written and deleted on each CPU (see `settle`, and\n"Fresh pages" below)'
         if o.prime
-        else "`os.sync()` (`--no-prime`)"
+        else '`os.sync()` alone (`--no-prime`: see "Fresh pages" below)'
     )
     return f"""## uploads: a {_mb(size)} MB photo by tus through a real `doorstep serve`
 
@@ -770,9 +782,10 @@ before by writing 5 to `/proc/<pid>/clear_refs`); the target takes the larger. I
 
 Each round writes fresh bytes into a folder beside the server's blobs (same disk): the raw writes from the
 benchmark's process, then an upload in one PATCH, one in {label["chunks"]} and one of a small photo; each after
-{settled}. An upload's time is the client's, from the creation `POST` to the last PATCH's answer (the registration
-before it is not counted); server ms is the request log's `ms` of its requests added up (first middleware to the
-response's start: the PATCH body is read inside it); server CPU is the serve process's, all threads (`schedstat`).
+{settled}. An upload's time is the client's, from the creation `POST` to the last
+PATCH's answer (the registration before it is not counted); server ms is the request log's `ms` of its requests
+added up (first middleware to the response's start: the PATCH body is read inside it); server CPU is the serve
+process's, all its threads (`/proc/<pid>/task/*/schedstat`).
 
 | path | median ms | best ms | worst ms | MB/s | ratio to raw | ratio to sha256 + raw | server ms | server CPU ms | target |
 |---|---:|---:|---:|---:|---:|---:|---:|---:|---|
