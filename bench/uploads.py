@@ -78,9 +78,10 @@ uploads add about 2 MB. 5 MB chunks change nothing: the finish's second pass (be
 baseline: a raw `obstore.put` of 20 MB into pages the kernel has just freed is a memory copy (~4
 ms), while the server must compute the file's sha256 (a file is kept by it and checked against the
 registration's), and `hashlib.sha256` of the same bytes alone takes 9.5 to 12 ms on this CPU:
-hashing then writing reaches ~0.3 of raw (third line). One PATCH reaches ~0.1 of raw, ~0.35 of
-hash-then-write. Where its ~45 ms go (timed inside the server by wrapping the service's functions,
-an experiment not committed, and by parts in isolation, 2026-12-01): (1) ~15 ms is what any upload
+hashing then writing reaches ~0.3 of raw (third line). In the runs of 2026-12-01 one PATCH reached
+0.07 to 0.10 of raw (0.25 to 0.35 of hash-then-write), 43 to 60 ms as the machine's load came and
+went. Where that time goes (timed inside the server by wrapping the service's functions, an
+experiment not committed, and by parts in isolation, 2026-12-01): (1) 14 to 21 ms is what any upload
 costs whatever its size (the small photo's line): two requests, each on a new connection (tuspy's
 `requests`), authentication, the lease taken and committed, the part recorded, the finish (header
 inspection in a thread, the photo's lock, the rename, the `photo_file` row, the job enqueued: ~4
@@ -91,23 +92,23 @@ MB over loopback: the client's send, the kernel's copy, uvloop's reads and the A
 Python socket pair moves 20 MB in 6 to 10 ms here). (2) to (4) take turns on one thread: uvicorn
 stops reading the socket while more than 64 KB waits for the app, so nothing overlaps the hashing.
 Worth doing, largest first: hash off the event loop (hashlib drops the GIL for large buffers; a
-thread fed 1 MB at a time would hide most of (2) behind (3) and (4) on two cores, though the upload
-would still take ~35 ms, ~0.12 of raw), and fewer commits per PATCH (lease, part and release are a
-round trip and a commit each). **5 MB chunks** take three times as long as one PATCH: each of the
-four PATCHes pays the per-request costs, and the finish reads every part back and writes them again
-as one file while hashing it (a file in several parts has no running hash). In the server that
-second pass took ~90 ms of wall time but ~16 ms of the event loop's CPU: it waits on obstore's
-threads for each 256 KB piece read back and each 1 MB part written. The same pass in-process took
-117 ms (median) through `Blobs.stream` and `put_stream`, 74 ms with 8 MB pieces and parts, and 33 ms
-as plain file reads, hashing and writes in one worker thread: for a `LocalStore` the finish should
-concatenate and hash in one thread (better still, keep a running sha256 in the worker across
-consecutive PATCHes and re-read only when another worker or a restart broke the chain). **Fresh
-pages.** This machine is a virtual one whose host backs its memory lazily: 20 MB written into pages
-never touched before took 40 to 50 ms, into pages just freed ~4 ms. Each timed write therefore
-starts after a 64 MB scratch file was written and deleted by a thread on each CPU, as freed pages
-wait in per-CPU lists: freed by one thread only, they served the benchmark's own file writes (3.9
-ms) but not obstore's writer threads (27.8 ms), and one PATCH came out at 0.67 of raw, "met"; with
-`--no-prime`, at 0.78. Which pages a write happened to get decided those, not the code.
+thread fed 1 MB at a time would hide most of (2) behind (3) and (4) on two cores, which saves ~10 ms
+at best: ~0.12 of raw), and fewer commits per PATCH (lease, part and release are a round trip and a
+commit each). **5 MB chunks** take three times as long as one PATCH: each of the four PATCHes pays
+the per-request costs, and the finish reads every part back and writes them again as one file while
+hashing it (a file in several parts has no running hash). In the server that second pass took ~90 ms
+of wall time but ~16 ms of the event loop's CPU: it waits on obstore's threads for each 256 KB piece
+read back and each 1 MB part written. The same pass in-process took 117 ms (median) through
+`Blobs.stream` and `put_stream`, 74 ms with 8 MB pieces and parts, and 33 ms as plain file reads,
+hashing and writes in one worker thread: for a `LocalStore` the finish should concatenate and hash
+in one thread (better still, keep a running sha256 in the worker across consecutive PATCHes and
+re-read only when another worker or a restart broke the chain). **Fresh pages.** This machine is a
+virtual one whose host backs its memory lazily: 20 MB written into pages never touched before took
+40 to 50 ms, into pages just freed ~4 ms. Each timed write therefore starts after a 64 MB scratch
+file was written and deleted by a thread on each CPU, as freed pages wait in per-CPU lists: freed by
+one thread only, they served the benchmark's own file writes (3.9 ms) but not obstore's writer
+threads (27.8 ms), and one PATCH came out at 0.67 of raw, "met"; with `--no-prime`, at 0.78. Which
+pages a write happened to get decided those, not the code.
 
 **Resumption.** A new client resumes at the server's offset, the acknowledged chunks, and nothing of
 the lost half chunk is kept (the folder holds the three acknowledged parts and the resumed one). One
