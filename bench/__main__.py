@@ -1,10 +1,10 @@
-"""``python -m bench rules|sync [options]`` (``scripts/bench``)."""
+"""``python -m bench rules|sync|uploads [options]`` (``scripts/bench``)."""
 
 from __future__ import annotations
 
 import typer
 
-from bench import rules, sync
+from bench import rules, sync, uploads
 
 app = typer.Typer(help="Doorstep benchmarks.", no_args_is_help=True)
 
@@ -16,6 +16,7 @@ def benchmarks() -> None:
 
 app.command("rules")(rules.rules)
 app.command("sync")(sync.sync)
+app.command("uploads")(uploads.uploads)
 
 
 def main() -> None:

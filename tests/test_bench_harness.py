@@ -83,3 +83,32 @@ def test_profile_samples_go_to_the_innermost_known_layer() -> None:
     assert layer_of([*loop, "Connection.fetch (asyncpg/connection.py:9)"]) == "asyncpg (protocol, codecs)"
     assert layer_of([*loop, "gc_collect_main (libpython3.11.so.1.0)"]) == "garbage collection"
     assert layer_of(loop) == "Litestar (routing, middleware, DI, response)"
+
+
+def test_upload_photos_are_distinct_jpegs_the_server_accepts() -> None:
+    import hashlib
+    import io
+
+    from PIL import Image
+
+    from bench.uploads import photo_jpeg, variant
+    from server.photos import inspect
+
+    photo = photo_jpeg(40_000)
+    variants = [variant(photo, n) for n in (1, 2, 252)]
+    assert len({hashlib.sha256(v).digest() for v in [photo, *variants]}) == 4
+    for data in variants:
+        assert len(data) == len(photo)
+        found = inspect.inspect(io.BytesIO(data), 80_000_000)
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()  # the payload still decodes
+            assert (found.media_type, found.width, found.height) == ("image/jpeg", *image.size)
+
+
+def test_upload_server_times_add_up_an_uploads_requests(tmp_path: Path) -> None:
+    from bench.uploads import server_seconds
+
+    log = tmp_path / "serve.log"
+    line = '{"request_id": "%s", "path": "/uploads", "status": 204, "ms": %s, "event": "request"}\n'
+    log.write_text(line % ("up-1", "2.5") + line % ("up-1", "40.0") + line % ("up-2", "3.0") + "not json {\n")
+    assert server_seconds(log, {"up-1"}) == {"up-1": 0.0425}
