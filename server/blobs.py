@@ -17,6 +17,7 @@ import io
 from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import suppress
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 import obstore
@@ -64,13 +65,15 @@ class _Raw(io.RawIOBase):
 class Blobs:
     store: ObjectStore
     chunk_size: int
+    folder: Path | None = None
+    """The local folder, when the store is one (object stores have no folders to leave behind)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Blobs:
         if settings.blob_url is None:
             folder = (settings.data_dir / "blobs").absolute()
             folder.mkdir(parents=True, exist_ok=True)
-            return cls(LocalStore(folder), LOCAL_CHUNK)
+            return cls(LocalStore(folder), LOCAL_CHUNK, folder)
         # Credentials, region and endpoint come from the environment (AWS_ACCESS_KEY_ID,
         # AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT, AWS_ALLOW_HTTP for a plain-HTTP endpoint).
         return cls(from_url(settings.blob_url), S3_CHUNK)
@@ -122,6 +125,19 @@ class Blobs:
         return found
 
     async def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under ``prefix`` (a folder: it ends with ``/``), and the folder."""
         keys = await self.keys(prefix)
         await self.delete(*keys)
+        self.prune(prefix)
         return len(keys)
+
+    def prune(self, prefix: str) -> None:
+        """A local store keeps the folders of deleted objects: remove those left empty under
+        ``prefix``, deepest first."""
+        if self.folder is None or not (top := self.folder / prefix.strip("/")).is_dir():
+            return
+        for path in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+            with suppress(OSError):
+                path.rmdir()
+        with suppress(OSError):
+            top.rmdir()

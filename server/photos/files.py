@@ -73,6 +73,7 @@ async def finish(
     else:
         await blobs.delete(source)
     await blobs.delete(*(p for p in parts if p != source))
+    blobs.prune(f"uploads/{upload.id}/")
     upload.sha256 = sha256
     upload.error = refusal.code if refusal else None
     upload.finished_at = datetime.now(UTC)

@@ -10,6 +10,7 @@ chunk finishes the upload: the file is hashed, checked by content and stored onc
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 import uuid
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from litestar.exceptions import InternalServerException
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.blobs import Blobs
@@ -31,6 +33,10 @@ from server.uploads.models import Upload
 LEASE = timedelta(minutes=2)
 RENEW_SECONDS = 30.0
 """A writer renews its lease this often while bytes come, so a slow phone keeps it."""
+LOCK_WAIT_SECONDS = 2.0
+"""A PATCH that finds another writer waits this long for it before answering 423: a phone that
+resumes the moment its connection dropped meets the lost PATCH, which lets go a few ms later."""
+LOCK_POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -92,12 +98,7 @@ async def write(
 ) -> Written:
     """Write one chunk at ``offset``. Commits in steps (lease, then part); see the module."""
     writer = uuid.uuid4()
-    upload = await repo.take_lease(db, upload_id, user_id, writer, LEASE)
-    if upload is None:
-        existing = await repo.get(db, upload_id, user_id)
-        if existing is None:
-            raise tus.UploadGone(f"No upload {upload_id}")
-        raise tus.UploadLocked("Another request is writing to this upload; retry after it ends")
+    upload = await _lease(db, upload_id, user_id, writer)
     try:
         if upload.finished_at is not None or offset != upload.upload_offset:
             raise tus.OffsetMismatch(
@@ -134,6 +135,20 @@ async def write(
         raise
 
 
+async def _lease(db: AsyncSession, upload_id: uuid.UUID, user_id: uuid.UUID, writer: uuid.UUID) -> Upload:
+    """Take the upload's lease, waiting a little for a writer that holds it (no transaction is
+    kept open while waiting)."""
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while (upload := await repo.take_lease(db, upload_id, user_id, writer, LEASE)) is None:
+        if await repo.get(db, upload_id, user_id) is None:
+            raise tus.UploadGone(f"No upload {upload_id}")
+        await db.rollback()
+        if time.monotonic() >= deadline:
+            raise tus.UploadLocked("Another request is writing to this upload; retry after it ends")
+        await asyncio.sleep(LOCK_POLL_SECONDS)
+    return upload
+
+
 class _Chunk:
     """A PATCH body on its way to the blob store: counted, hashed, checked, the lease renewed."""
 
@@ -153,7 +168,7 @@ class _Chunk:
     async def read(self, body: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
         room = self.upload.length - self.upload.upload_offset
         renewed = time.monotonic()
-        async for data in body:
+        async for data in _until_hung_up(body):
             if not data:
                 continue
             self.size += len(data)
@@ -173,14 +188,17 @@ class _Chunk:
             raise tus.ChecksumMismatch(f"The chunk's {self.checksum[0]} does not match Upload-Checksum")
 
 
+async def _until_hung_up(body: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    try:
+        async for data in body:
+            yield data
+    except InternalServerException as exc:  # Litestar's word for an http.disconnect mid-body
+        raise tus.ClientGone("The connection closed before the chunk was whole") from exc
+
+
 async def terminate(db: AsyncSession, blobs: Blobs, upload_id: uuid.UUID, user_id: uuid.UUID) -> None:
     """DELETE: the upload and its parts go (a finished upload's file stays if a photo has it)."""
-    writer = uuid.uuid4()
-    upload = await repo.take_lease(db, upload_id, user_id, writer, LEASE)
-    if upload is None:
-        if await repo.get(db, upload_id, user_id) is None:
-            raise tus.UploadGone(f"No upload {upload_id}")
-        raise tus.UploadLocked("Another request is writing to this upload; retry after it ends")
+    upload = await _lease(db, upload_id, user_id, uuid.uuid4())
     await db.delete(upload)
     await db.flush()
     await blobs.delete_prefix(f"uploads/{upload.id}/")

@@ -72,6 +72,13 @@ class BodyTooLong(TusError):
     status, code, title = 413, "upload_overflow", "The chunk runs past the Upload-Length: it was not kept"
 
 
+class ClientGone(TusError):
+    """The client hung up before its chunk was whole: nothing was kept. Nobody reads the answer;
+    it keeps the request log honest (a phone losing its signal is not a server error)."""
+
+    status, code, title = 400, "client_disconnected", "The connection closed before the chunk was whole"
+
+
 class UploadGone(TusError):
     status, code, title = 404, "not_found", "No such upload"
 

@@ -85,6 +85,7 @@ async def test_a_stock_client_uploads_a_registered_photo_which_becomes_received_
     assert photo["exif_longitude"] == pytest.approx(-74.006, abs=1e-4)
     assert await stored_keys(served, "blobs/") == [f"blobs/{hashlib.sha256(data).hexdigest()}"]
     assert await stored_keys(served, "uploads/") == []  # the parts are gone
+    assert list((served.settings.data_dir / "blobs" / "uploads").iterdir()) == []  # nor an empty folder
     async with served.field.factory() as s:  # its served copy and thumbnail are asked of the job queue
         jobs = (
             await s.execute(
@@ -505,3 +506,20 @@ async def test_a_patch_cut_off_midway_keeps_nothing_and_the_upload_resumes_at_on
     resumed = await patch(served, location, 0, data)
     assert resumed.status_code == 204, resumed.text
     assert (await served.photo(pid))["upload_status"] == "received"
+
+
+async def test_a_patch_meeting_a_writer_that_is_letting_go_waits_for_it_instead_of_423(served: Served) -> None:
+    data = jpeg(22, size=(300, 200))
+    pid = uuid.uuid4()
+    await served.register(pid, data)
+    location = (await create(served, len(data), pid)).headers["Location"]
+    upload_id = uuid.UUID(location.rsplit("/", 1)[1])
+    async with served.field.factory() as s:  # a lost PATCH still holds the lease, for 0.3 s more
+        await s.execute(
+            Upload.__table__.update()  # type: ignore[attr-defined]
+            .where(Upload.id == upload_id)
+            .values(writer=uuid.uuid4(), writer_until=func.now() + text("interval '0.3 seconds'"))
+        )
+        await s.commit()
+    resumed = await patch(served, location, 0, data)
+    assert resumed.status_code == 204, resumed.text
