@@ -115,12 +115,11 @@ the lost half chunk is kept (the folder holds the three acknowledged parts and t
 that comes back a second later sends again only the half chunk it lost. One that comes back at once
 (tus-js-client's documented retry delays start at 0 ms) may find the dead PATCH's lease still held:
 the server lets go once it has read what came and seen the close (2 to 10 ms after the close when
-the half chunk had been read already: timed inside the server, then probed with empty PATCHes), and
-the new PATCH's chunk, sent whole before the answer, is refused with 423: 1.5 chunks sent again. The
-fix: a PATCH that finds the lease held polls for it briefly (say up to 2 s) before answering 423, so
-that the dead writer's release is seen. Also, a PATCH whose client goes away is logged with status
-500 (Litestar raises `InternalServerException("client disconnected prematurely")`), so every dropped
-phone connection counts as a server error in the request log.
+the half chunk had been read already: timed inside the server, then probed with empty PATCHes).
+Before, the new PATCH's chunk, sent whole before the answer, was refused with 423 and sent again:
+1.5 chunks. Now a PATCH that finds the lease held polls for it for up to 2 s before answering 423,
+sees the dead writer's release, and takes the chunk: 0.5. A PATCH whose client goes away is logged
+as 400 `client_disconnected`, not as a server error.
 """
 
 
