@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -19,6 +20,20 @@ from bench.harness import free_port
 
 READY_SECONDS = 120.0
 STOP_SECONDS = 60.0
+
+
+def request_log(log: Path) -> Iterator[tuple[str, float]]:
+    """Each request the JSON request log recorded: its request id and its ``ms``."""
+    with log.open(encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            if not line.startswith("{") or '"request"' not in line:
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("event") == "request" and "request_id" in entry:
+                yield entry["request_id"], float(entry["ms"])
 
 
 class Served:
@@ -98,17 +113,7 @@ class Served:
         """The request log's ``ms`` of each of ``request_ids``, in seconds (from the first middleware to the
         response's start; uvicorn's parsing and the socket are outside it)."""
         wanted = set(request_ids)
-        found: dict[str, float] = {}
-        with self.log.open(encoding="utf-8", errors="replace") as lines:
-            for line in lines:
-                if not line.startswith("{") or '"request"' not in line:
-                    continue
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue
-                if entry.get("event") == "request" and entry.get("request_id") in wanted:
-                    found[entry["request_id"]] = float(entry["ms"]) / 1000
+        found = {rid: spent / 1000 for rid, spent in request_log(self.log) if rid in wanted}
         missing = wanted - found.keys()
         if missing:
             raise RuntimeError(f"{len(missing)} requests missing from the log, e.g. {sorted(missing)[:3]}")

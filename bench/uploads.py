@@ -46,7 +46,7 @@ from tusclient.exceptions import TusUploadFailed
 
 from bench.harness import load_average, machine, ms, temporary_postgres, write_section
 from bench.phones import BENCH_PASSWORD, push_body
-from bench.served import Served
+from bench.served import Served, request_log
 from bench.sync import _create_database, _make_user, _one_manager, _py_spy, _scalar, _unit_sql
 from schemas.auth import Role
 from server.db import EmbeddedPostgres, create_engine, create_session_factory, session_scope
@@ -240,16 +240,9 @@ def watched(pids: list[int]) -> Iterator[dict[int, Memory]]:
 def server_seconds(log: Path, request_ids: set[str]) -> dict[str, float]:
     """The request log's ``ms`` summed by request id (an upload's requests share one), in seconds."""
     found: dict[str, float] = {}
-    with log.open(encoding="utf-8", errors="replace") as lines:
-        for line in lines:
-            if not line.startswith("{") or '"request"' not in line:
-                continue
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if entry.get("event") == "request" and entry.get("request_id") in request_ids:
-                found[entry["request_id"]] = found.get(entry["request_id"], 0.0) + float(entry["ms"]) / 1000
+    for rid, spent in request_log(log):
+        if rid in request_ids:
+            found[rid] = found.get(rid, 0.0) + spent / 1000
     return found
 
 
