@@ -87,18 +87,19 @@ async def sweep(session: AsyncSession, blobs: Blobs, settings: Settings, now: da
     - stored files, with their served copy and thumbnail, that no received form photo has and
       no remaining upload brought, once older than the orphan time.
 
-    And finish an upload whose last chunk was written but whose finish never committed (a worker
-    that died midway): its offset says complete, so its client will not send it again."""
+    Rows go first, in a transaction of their own; bytes only once it committed (bytes without a
+    row are harmless, a row without its bytes is not). Then it finishes each upload whose last
+    chunk was written but whose finish never committed (a worker that died midway: its client
+    will not send it again), each on its own, so that one that fails stops none of the others."""
     orphan_before = now - timedelta(seconds=settings.orphan_file_seconds)
-    counts = {"expired_uploads": 0, "old_uploads": 0, "files": 0, "finished": 0}
-    for upload in (await session.scalars(select(Upload).where(uploads.stale(now)))).all():
-        await blobs.delete_prefix(f"uploads/{upload.id}/")
-        await session.delete(upload)
-        counts["expired_uploads"] += 1
-    result = await session.execute(
-        delete(Upload).where(Upload.finished_at.is_not(None), Upload.finished_at < orphan_before).returning(Upload.id)
-    )
-    counts["old_uploads"] = len(result.all())
+    expired = (await session.scalars(delete(Upload).where(uploads.stale(now)).returning(Upload.id))).all()
+    old = (
+        await session.scalars(
+            delete(Upload)
+            .where(Upload.finished_at.is_not(None), Upload.finished_at < orphan_before)
+            .returning(Upload.id)
+        )
+    ).all()
     kept = or_(
         exists().where(FormPhoto.sha256 == PhotoFile.sha256, FormPhoto.upload_status == UploadStatus.RECEIVED.value),
         exists().where(Upload.sha256 == PhotoFile.sha256),
@@ -107,15 +108,18 @@ async def sweep(session: AsyncSession, blobs: Blobs, settings: Settings, now: da
         await session.scalars(
             select(PhotoFile.sha256)
             .where(PhotoFile.created_at < orphan_before, ~kept)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True)  # a finishing upload share-locks a file it reuses
         )
     ).all()
+    if orphans:
+        await session.execute(delete(PhotoFile).where(PhotoFile.sha256.in_(orphans)))
+    await session.commit()
+    for upload_id in expired:
+        await blobs.delete_prefix(f"uploads/{upload_id}/")
     for sha256 in orphans:
         await blobs.delete(files.blob_key(sha256), files.served_key(sha256), files.thumb_key(sha256))
-        await session.execute(delete(PhotoFile).where(PhotoFile.sha256 == sha256))
-        counts["files"] += 1
+    counts = {"expired_uploads": len(expired), "old_uploads": len(old), "files": len(orphans)}
     counts["finished"] = await _finish_stuck(session, blobs, settings)
-    await session.flush()
     if any(counts.values()):
         log.info("uploads_swept", **counts)
     return counts
@@ -138,8 +142,15 @@ async def _finish_stuck(session: AsyncSession, blobs: Blobs, settings: Settings)
             .returning(Upload)
         )
         if row is None:
+            await session.rollback()
             continue
-        await files.finish(session, blobs, settings, row, None)
-        await uploads.release(session, row.id, writer)
-        done += 1
+        try:
+            await files.finish(session, blobs, settings, row, None)
+        except Exception:
+            log.exception("upload_finish_failed", upload_id=str(upload_id))
+            await session.rollback()
+        else:
+            done += 1
+        await uploads.release(session, upload_id, writer)
+        await session.commit()
     return done

@@ -76,6 +76,7 @@ async def take_lease(
             Upload.id == upload_id,
             Upload.user_id == user_id,
             or_(Upload.writer.is_(None), Upload.writer_until < now),
+            or_(Upload.finished_at.is_not(None), Upload.expires_at > now),  # an expired upload is gone
         )
         .values(writer=writer, writer_until=now + lease)
         .returning(Upload)

@@ -96,7 +96,7 @@ async def write(
     checksum: tuple[str, bytes] | None,
     body: AsyncIterable[bytes],
 ) -> Written:
-    """Write one chunk at ``offset``. Commits in steps (lease, then part); see the module."""
+    """Write one chunk at ``offset``. Commits in steps (lease, part, the finish's own); see the module."""
     writer = uuid.uuid4()
     upload = await _lease(db, upload_id, user_id, writer)
     try:
@@ -110,23 +110,25 @@ async def write(
         whole = hashlib.sha256() if offset == 0 else None
         chunk = _Chunk(db, upload, writer, checksum, whole)
         await blobs.put_stream(key, chunk.read(body))
+        moved = upload
         if chunk.size == 0:
             await blobs.delete(key)
-            await repo.release(db, upload.id, writer)
-            return Written(upload)
-        expires = _now() + timedelta(seconds=settings.upload_expiry_seconds)
-        moved = await repo.add_part(db, upload.id, writer, offset, key, chunk.size, expires)
-        if moved is None:
-            await blobs.delete(key)
-            raise tus.UploadLocked("This request's turn to write ran out: resume from the server's offset")
+        else:
+            expires = _now() + timedelta(seconds=settings.upload_expiry_seconds)
+            added = await repo.add_part(db, upload.id, writer, offset, key, chunk.size, expires)
+            if added is None:
+                await blobs.delete(key)
+                raise tus.UploadLocked("This request's turn to write ran out: resume from the server's offset")
+            moved = added
+            await db.commit()  # the chunk counts, whatever happens to the finish
         if moved.upload_offset < moved.length:
             await repo.release(db, upload.id, writer)
             return Written(moved)
-        known = whole.hexdigest() if whole is not None and len(moved.parts) == 1 else None
+        # Every byte is here: finish (also for an empty PATCH on an upload a failed finish left).
+        known = whole.hexdigest() if whole is not None and chunk.size and len(moved.parts) == 1 else None
         refused = await files.finish(db, blobs, settings, moved, known)
         await repo.release(db, upload.id, writer)
-        if refused is not None:
-            await db.commit()  # the refusal is recorded, though the answer is a problem
+        await db.commit()  # a refusal is answered as a problem, which rolls back what is not committed
         return Written(moved, refused)
     except BaseException:
         await db.rollback()  # expires ``upload``: only ids from here on
@@ -140,7 +142,8 @@ async def _lease(db: AsyncSession, upload_id: uuid.UUID, user_id: uuid.UUID, wri
     kept open while waiting)."""
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
     while (upload := await repo.take_lease(db, upload_id, user_id, writer, LEASE)) is None:
-        if await repo.get(db, upload_id, user_id) is None:
+        existing = await repo.get(db, upload_id, user_id)
+        if existing is None or (existing.finished_at is None and existing.expires_at < _now()):
             raise tus.UploadGone(f"No upload {upload_id}")
         await db.rollback()
         if time.monotonic() >= deadline:

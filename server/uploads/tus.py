@@ -26,6 +26,7 @@ EXPOSED = (
     "Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm"
 )
 _KEY = re.compile(r"^[!-+\--~]+$")  # printable ASCII but space and comma
+_DIGITS = re.compile(r"[0-9]{1,15}")
 
 
 class TusError(DoorstepError):
@@ -123,7 +124,7 @@ def non_negative(headers: Mapping[str, str], name: str) -> int:
     raw = headers.get(name.lower())
     if raw is None:
         raise BadUploadHeader(f"{name} is required", header=name)
-    if not raw.isdigit() or len(raw) > 15:
+    if not _DIGITS.fullmatch(raw):  # ASCII digits only (str.isdigit takes "²")
         raise BadUploadHeader(f"{name} must be a non-negative integer, got {raw[:40]!r}", header=name)
     return int(raw)
 
@@ -144,6 +145,8 @@ def parse_metadata(raw: str | None) -> dict[str, str]:
             raise BadUploadHeader(
                 f"Upload-Metadata value of {key!r} is not base64 of UTF-8 text", header="Upload-Metadata"
             ) from exc
+    if any("\x00" in value for value in found.values()):
+        raise BadUploadHeader("Upload-Metadata values may not contain NUL", header="Upload-Metadata")
     return found
 
 
