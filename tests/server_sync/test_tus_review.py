@@ -13,6 +13,7 @@ from sqlalchemy import select
 from server.photos import files, processing
 from server.photos.models import PhotoFile
 from server.uploads.models import Upload
+from sync import photos
 from tests.server_sync.conftest import Served, jpeg
 from tests.server_sync.test_tus import TUS, _meta, create, patch, stored_keys, uploader
 
@@ -20,10 +21,8 @@ from tests.server_sync.test_tus import TUS, _meta, create, patch, stored_keys, u
 async def test_a_unicode_digit_upload_length_is_a_400_not_a_500(served: Served) -> None:
     # tus.non_negative: "²".isdigit() is True but int("²") raises ValueError -> 500.
     pid = uuid.uuid4()
-    response = await served.http.post(
-        "/uploads/",
-        headers=served.auth | TUS | {"Upload-Metadata": _meta(pid), "Upload-Length": "²".encode("latin-1")},
-    )
+    headers = [(k.encode(), v.encode()) for k, v in (served.auth | TUS | {"Upload-Metadata": _meta(pid)}).items()]
+    response = await served.http.post("/uploads/", headers=[*headers, (b"Upload-Length", "²".encode("latin-1"))])
     assert response.status_code == 400, response.text
 
 
@@ -80,7 +79,7 @@ async def test_a_finish_that_fails_after_deleting_the_parts_leaves_a_resumable_u
     location = (await create(served, len(data), pid)).headers["Location"]
     assert (await patch(served, location, 0, data[:half])).status_code == 204
 
-    real_meet = files.photos.meet
+    real_meet = photos.meet
     calls = {"n": 0}
 
     def failing_meet(*args: object, **kw: object) -> object:
@@ -89,7 +88,7 @@ async def test_a_finish_that_fails_after_deleting_the_parts_leaves_a_resumable_u
             raise RuntimeError("the database went away")
         return real_meet(*args, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(files.photos, "meet", failing_meet)
+    monkeypatch.setattr(photos, "meet", failing_meet)
     failed = await patch(served, location, half, data[half:])
     assert failed.status_code == 500
     head = await served.http.head(location, headers=served.auth | TUS)
