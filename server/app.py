@@ -14,11 +14,14 @@ from litestar.config.app import ExperimentalFeatures
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.config import OpenAPIConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.plugins.problem_details import (
     ProblemDetailsConfig,
     ProblemDetailsException,
     ProblemDetailsPlugin,
 )
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from server import api_docs, queue
@@ -32,6 +35,7 @@ from server.auth.routes import router as auth_router
 from server.blobs import Blobs
 from server.cases.routes import router as cases_router
 from server.conflicts.routes import router as conflicts_router
+from server.console import routes as console
 from server.errors import DoorstepError, Unavailable
 from server.health import health, ready
 from server.inputs import DoorstepRequest, query_guard_middleware
@@ -193,6 +197,10 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
             attendance_import,
             api_docs.assets_router(),
             audit_router,
+            console.console_router(settings),
+            create_static_files_router(
+                path="/console/static", directories=[console.STATIC], opt=PUBLIC, include_in_schema=False
+            ),
         ],
         dependencies={
             "db": Provide(dbmod.provide_db),
@@ -220,6 +228,7 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
             openapi_router=Router(path="/schema", route_handlers=[], opt=PUBLIC, include_in_schema=False),
             render_plugins=[api_docs.render_plugin()],
         ),
+        template_config=TemplateConfig(directory=console.TEMPLATES, engine=JinjaTemplateEngine),
         request_max_body_size=settings.max_body_bytes,
         request_class=DoorstepRequest,
         lifespan=[lifespan],

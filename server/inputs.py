@@ -25,7 +25,8 @@ from schemas.text import NUL, NUL_ESCAPE, nul_path
 from server.errors import DoorstepError, InvalidInput
 
 BODY = "body"
-JSON, SYNC, RAW = "json", "sync", "raw"
+JSON, SYNC, RAW, FORM = "json", "sync", "raw", "form"
+"""``FORM``: the console's HTML forms (``application/x-www-form-urlencoded``), decoded by Litestar."""
 MAX_JSON_DEPTH = 32
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)

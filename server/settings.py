@@ -65,6 +65,8 @@ class Settings:
     jwt_secret: str = field(default="", repr=False)
     access_token_seconds: int = 15 * 60
     refresh_token_seconds: int = 30 * 24 * 3600
+    console_session_seconds: int = 8 * 3600
+    """How long a console sign-in lasts (``DOORSTEP_CONSOLE_SESSION_SECONDS``); signing out ends it at once."""
     max_body_bytes: int = 1_000_000
     login_rate_per_minute: int = 10
     """Failed logins per client address per minute; also refreshes per device per minute."""
@@ -110,6 +112,7 @@ class Settings:
             jwt_secret=env.get("DOORSTEP_JWT_SECRET") or "",
             access_token_seconds=_int(env, "DOORSTEP_ACCESS_TOKEN_SECONDS", 15 * 60),
             refresh_token_seconds=_int(env, "DOORSTEP_REFRESH_TOKEN_SECONDS", 30 * 24 * 3600),
+            console_session_seconds=_at_least(env, "DOORSTEP_CONSOLE_SESSION_SECONDS", 8 * 3600, 60),
             max_body_bytes=_int(env, "DOORSTEP_MAX_BODY_BYTES", 1_000_000),
             login_rate_per_minute=_at_least(env, "DOORSTEP_LOGIN_RATE_PER_MINUTE", 10, 1),
             login_lockout_failures=_at_least(env, "DOORSTEP_LOGIN_LOCKOUT_FAILURES", 5, 1),

@@ -88,6 +88,10 @@ class Row:
     json: Body | None = None
     csv: bytes | None = None
     query: dict[str, str] = field(default_factory=dict)
+    console: int | None = None
+    """A console page (not a bearer route): what it answers every role's bearer token, since that is
+    no console session (303 to the sign-in page; a form post without its CSRF token is 403). The
+    session, its roles and its scope are tested in tests/test_console.py."""
 
 
 def _transition(w: World, r: Role) -> dict[str, Any]:
@@ -176,6 +180,19 @@ MATRIX: dict[str, Row] = {
     "POST /attendance/imports": Row(roles=IMPORTERS, csv=b"student_number\n"),
     "GET /schools/{school_id}/calendar": Row(roles=EVERYONE, record="school", scoped=False),
     "GET /audit": Row(roles=frozenset({ADMIN})),
+    # The console: a session cookie, never a bearer token (tests/test_console.py)
+    "GET /console": Row(roles=None, console=303),
+    "GET /console/sign-in": Row(roles=None, console=200),
+    "POST /console/sign-in": Row(roles=None, console=403),
+    "POST /console/sign-out": Row(roles=None, console=303),  # no session: to sign-in, before CSRF
+    "GET /console/cases": Row(roles=None, console=303),
+    "GET /console/cases/{case_id}": Row(roles=None, console=303, record="case", scoped=False),
+    "GET /console/approvals": Row(roles=None, console=303),
+    "GET /console/conflicts": Row(roles=None, console=303),
+    "GET /console/truant-students": Row(roles=None, console=303),
+    "GET /console/dashboard": Row(roles=None, console=303),
+    "GET /console/static/{file_path}": Row(roles=None),
+    "HEAD /console/static/{file_path}": Row(roles=None),
     # The documentation (public: the schema is no secret)
     "GET /schema": PUBLIC_DOCS,
     "GET /schema/openapi.json": PUBLIC_DOCS,
@@ -395,7 +412,9 @@ async def test_authorization_matrix(
     row = MATRIX.get(route)
     if row is None:
         pytest.fail(f"{route} is in the app but not in the authorization matrix: add its row to MATRIX")
-    if row.roles is None:  # public: asked without a token (login and refresh with the role's own credentials)
+    if row.console is not None:  # asked with each role's bearer token, which opens no console page
+        w, bearers = await build_world(db, settings)
+    elif row.roles is None:  # public: asked without a token (login and refresh with the role's own credentials)
         w, bearers = World(own={}, other={}), dict.fromkeys(Role, "")
     else:
         w, bearers = await build_world(db, settings)
@@ -409,6 +428,10 @@ async def test_authorization_matrix(
                 response = await _request(client, route, row, w, role, bearers[role], record)
             finally:
                 await savepoint.rollback()
+            if row.console is not None:
+                if response.status_code != row.console:
+                    wrong.append(f"{role}: a bearer token got {response.status_code}, not {row.console}")
+                continue
             expected = _expected(row, role, which)
             known = KNOWN_DEVIATIONS.get((route, role, which))
             if known is not None:

@@ -48,7 +48,33 @@ def _now() -> datetime:
 async def login(
     session: AsyncSession, settings: Settings, body: LoginRequest, request_id: str | None, address: str
 ) -> TokenPair:
-    """Check the login limits and the password, register or rebind the device, and issue a token pair.
+    """Log a phone (or any API client) in: ``sign_in``, then a token pair for its device."""
+    user, device = await sign_in(session, settings, body, request_id, address)
+    pair = await _issue_pair(session, settings, user, device)
+    audit.record(session, _actor(user, device, request_id), "auth.login", "user_account", user.id)
+    return pair
+
+
+async def console_sign_in(
+    session: AsyncSession, settings: Settings, body: LoginRequest, request_id: str | None, address: str
+) -> str:
+    """Sign a browser in to the console: ``sign_in`` (the same limits, password check and device
+    rules as ``login``), then one ``console`` token for the session cookie. No refresh token: the
+    session lasts ``console_session_seconds`` and signing out (``logout``) ends it at once."""
+    user, device = await sign_in(session, settings, body, request_id, address)
+    claims = tokens.new_claims("console", user.id, device.id, device.session_epoch, settings.console_session_seconds)
+    audit.record(session, _actor(user, device, request_id), "auth.console_sign_in", "user_account", user.id)
+    return tokens.encode(settings.jwt_secret, claims)
+
+
+def _actor(user: User, device: Device, request_id: str | None) -> Actor:
+    return Actor(user_id=user.id, role=user.role, device_id=device.id, request_id=request_id)
+
+
+async def sign_in(
+    session: AsyncSession, settings: Settings, body: LoginRequest, request_id: str | None, address: str
+) -> tuple[User, Device]:
+    """Check the login limits and the password, and register or rebind the device.
 
     ``address``: the client's, as ``server.auth.clients`` decides it. A refused attempt adds an
     ``auth.login_throttled`` or ``auth.login_failed`` audit row before raising; the route
@@ -110,9 +136,7 @@ async def login(
     device.app_version = body.device.app_version
     device.last_seen_at = _now()
     await session.flush()
-    pair = await _issue_pair(session, settings, user, device)
-    audit.record(session, actor, "auth.login", "user_account", user.id)
-    return pair
+    return user, device
 
 
 async def refresh(session: AsyncSession, settings: Settings, raw_token: str, request_id: str | None) -> TokenPair:
@@ -154,9 +178,12 @@ async def logout(session: AsyncSession, principal: Principal, request_id: str | 
     audit.record(session, principal.actor(request_id), "auth.logout", "device", device.id)
 
 
-async def authenticate(session: AsyncSession, settings: Settings, raw_token: str) -> Principal:
-    """Turn a bearer access token into a Principal, checking device and user in the database."""
-    claims = tokens.decode(settings.jwt_secret, raw_token, "access")
+async def authenticate(
+    session: AsyncSession, settings: Settings, raw_token: str, typ: tokens.TokenType = "access"
+) -> Principal:
+    """Turn a bearer access token (or the console's session token, ``typ="console"``) into a
+    Principal, checking device and user in the database."""
+    claims = tokens.decode(settings.jwt_secret, raw_token, typ)
     found = await repo.device_auth(session, claims.device_id)
     if found is None:
         raise TokenInvalid()

@@ -16,7 +16,9 @@ import jwt
 from server.errors import TokenInvalid
 
 ALGORITHM = "HS256"
-TokenType = Literal["access", "refresh"]
+TokenType = Literal["access", "refresh", "console"]
+"""``console``: the web console's session (server/console/session.py), kept in an HttpOnly cookie;
+never accepted as a bearer token."""
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.cases.models import Case, ContactAttempt, FollowUp, ServiceReferral
+from server.cases.models import Case, ContactAttempt, FollowUp, ServiceReferral, VisitNote
 
 
 async def page(
@@ -57,4 +57,13 @@ async def follow_ups(session: AsyncSession, case_id: uuid.UUID) -> Sequence[Foll
 
 async def service_referrals(session: AsyncSession, case_id: uuid.UUID) -> Sequence[ServiceReferral]:
     query = select(ServiceReferral).where(ServiceReferral.case_id == case_id).order_by(ServiceReferral.referred_on)
+    return (await session.scalars(query)).all()
+
+
+async def notes(session: AsyncSession, case_id: uuid.UUID) -> Sequence[VisitNote]:
+    query = (
+        select(VisitNote)
+        .where(VisitNote.case_id == case_id, VisitNote.deleted_at.is_(None))
+        .order_by(VisitNote.created_at, VisitNote.id)
+    )
     return (await session.scalars(query)).all()

@@ -3,26 +3,40 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
 
+import msgspec
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from schemas.attendance import AbsenceClass
 from schemas.auth import Role
 from schemas.cases import (
+    CaseDetail,
+    CaseOut,
     CaseStatus,
+    CaseTruancy,
+    ContactAttemptOut,
     FollowUpIn,
     FollowUpKind,
+    FollowUpOut,
     ServiceReferralIn,
+    ServiceReferralOut,
+    StudentSummary,
     TransitionRequest,
 )
+from schemas.rules import Rule
 from server import audit
 from server.audit import Actor
 from server.auth import repository as users
 from server.auth.service import Principal
 from server.cases import repository as repo
-from server.cases.models import Case, FollowUp, ServiceReferral
+from server.cases.models import Case, FollowUp, ServiceReferral, VisitNote
 from server.cases.scope import visible_cases
 from server.errors import Forbidden, InvalidInput, InvalidTransition, NotFound
+from server.rules import service as rules
+from server.students import repository as students
 
 S = CaseStatus
 LIFECYCLE: dict[CaseStatus, frozenset[CaseStatus]] = {
@@ -183,3 +197,73 @@ async def add_follow_up(
         session, actor, "follow_up.create", "follow_up", row.id, student_id=case.student_id, case_id=str(case.id)
     )
     return row
+
+
+def case_out(case: object) -> CaseOut:
+    return msgspec.convert(case, CaseOut, from_attributes=True)
+
+
+async def page(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+    status: CaseStatus | None = None,
+) -> tuple[list[Case], bool]:
+    """Up to ``limit`` cases the principal may see, in (opened_at, id) order, and whether more follow."""
+    rows = await repo.page(session, visible_cases(principal), limit=limit, after=after, status=status)
+    return list(rows[:limit]), len(rows) > limit
+
+
+async def read(session: AsyncSession, principal: Principal, actor: Actor, case_id: uuid.UUID) -> CaseDetail:
+    """The case with its student and casework, if the principal may see it (``case.read``, naming the
+    student); otherwise 404, as for no case, and the refusal kept (``case.read_refused``)."""
+    case = await repo.get(session, case_id, visible_cases(principal))
+    if case is None:
+        student_id = await session.scalar(select(Case.student_id).where(Case.id == case_id))
+        await audit.refuse_read(session, actor, "case", case_id, student_id=student_id)
+    student = await students.get(session, case.student_id)
+    audit.record(session, actor, "case.read", "case", case.id, student_id=case.student_id)
+    return CaseDetail(
+        case=case_out(case),
+        student=msgspec.convert(student, StudentSummary, from_attributes=True),
+        contact_attempts=[
+            msgspec.convert(c, ContactAttemptOut, from_attributes=True)
+            for c in await repo.contact_attempts(session, case.id)
+        ],
+        follow_ups=[
+            msgspec.convert(f, FollowUpOut, from_attributes=True) for f in await repo.follow_ups(session, case.id)
+        ],
+        truancy=await _truancy(session, case),
+        service_referrals=[
+            msgspec.convert(s, ServiceReferralOut, from_attributes=True)
+            for s in await repo.service_referrals(session, case.id)
+        ],
+    )
+
+
+async def _truancy(session: AsyncSession, case: Case) -> CaseTruancy | None:
+    report = await rules.report_near(session, case.student_id, date.today())
+    if report is None:
+        return None
+    opened = case.opened_at.date()
+    unexcused = [a.day for a in report.absences if a.classification == AbsenceClass.UNEXCUSED]
+    truant_rules = (Rule.MONTHLY, Rule.YEARLY, Rule.HABITUAL)
+    return CaseTruancy(
+        as_of=report.as_of,
+        school_year=report.school_year,
+        truant=report.truant,
+        habitual=report.habitual,
+        chronic=report.chronic,
+        became_truant_on=min((e.became_on for e in report.episodes if e.rule in truant_rules), default=None),
+        episodes=report.episodes,
+        unexcused_before_case=sum(1 for day in unexcused if day < opened),
+        unexcused_since_case=sum(1 for day in unexcused if day >= opened),
+        absences_since_case=sum(1 for a in report.absences if a.day >= opened),
+    )
+
+
+async def notes(session: AsyncSession, case_id: uuid.UUID) -> Sequence[VisitNote]:
+    """The live notes of a case the caller has already been shown (``read``), oldest first."""
+    return await repo.notes(session, case_id)

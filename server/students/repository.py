@@ -33,3 +33,10 @@ async def guardians(session: AsyncSession, household_id: uuid.UUID | None) -> Se
         return []
     query = select(Guardian).where(Guardian.household_id == household_id).order_by(Guardian.name)
     return (await session.scalars(query)).all()
+
+
+async def many(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, Student]:
+    """Students by id (callers pass ids of records already in the caller's scope)."""
+    if not ids:
+        return {}
+    return {s.id: s for s in await session.scalars(select(Student).where(Student.id.in_(ids)))}
