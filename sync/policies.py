@@ -32,7 +32,8 @@ conflict           server_owned   made by the engine, seen by its author
 =================  =============  ======================================================================
 
 For every policy, an edit of a deleted record wins: the record comes back with the edit, and the
-pair goes to review as an ``edit_vs_delete`` conflict. A conflict row holds ``base_version`` (the
+pair goes to review as an ``edit_vs_delete`` conflict (but for a record in a locked state, which
+nothing a device sends brings back or changes). A conflict row holds ``base_version`` (the
 version the device started from; the server keeps no history, so the base text itself is not
 kept), ``mine`` (what the device sent) and ``theirs`` (the server's record when it arrived).
 """
@@ -248,11 +249,11 @@ def edit(view: BatchView, ref: Ref, base_version: int | None, changes: Data) -> 
     rules = RECORD_TYPES[ref.type]
     if rules.policy in (Policy.SERVER_OWNED, Policy.INSERT_ONLY):
         raise Rejected("read_only", f"a device cannot change a {ref.type}")
+    state = current.data.get(rules.state_field) if rules.state_field else None
+    if state in rules.locked_states:  # locked for good, even against a delete: nothing restores it
+        return _keep_theirs(view, ConflictKind.EDITED_AFTER_APPROVAL, ref, base_version, changes, current)
     if current.deleted:
         return _restore(view, ref, base_version, changes, current)
-    state = current.data.get(rules.state_field) if rules.state_field else None
-    if state in rules.locked_states:
-        return _keep_theirs(view, ConflictKind.EDITED_AFTER_APPROVAL, ref, base_version, changes, current)
     if state in rules.frozen_states:
         return _keep_theirs(view, ConflictKind.FROZEN, ref, base_version, changes, current)
     stale = base_version != current.version
@@ -281,11 +282,11 @@ def transition(
     rules = RECORD_TYPES[ref.type]
     assert rules.state_field is not None, f"{ref.type} has no state machine"
     change = {rules.state_field: to_state} | (extra or {})
+    state = current.data.get(rules.state_field)
+    if state in rules.locked_states:  # as in ``edit``
+        return _keep_theirs(view, ConflictKind.EDITED_AFTER_APPROVAL, ref, expected_version, change, current)
     if current.deleted:
         return _restore(view, ref, expected_version, change, current)
-    state = current.data.get(rules.state_field)
-    if state in rules.locked_states:
-        return _keep_theirs(view, ConflictKind.EDITED_AFTER_APPROVAL, ref, expected_version, change, current)
     if state == to_state:
         return Decision(Status.APPLIED, current.version)
     if (state, to_state) not in rules.transitions:

@@ -131,6 +131,18 @@ async def test_an_edit_that_arrives_after_approval_is_kept_for_review_and_never_
     assert added.results[0].status is Status.APPLIED, "an approved note takes addenda"
 
 
+async def test_an_approved_note_stays_locked_even_once_deleted(world: World) -> None:
+    nid, _ = await submitted_note(world)
+    await decide(world, nid, ReviewDecision.APPROVE)
+    deleted = await world.backend.seed.delete(Ref(RecordType.VISIT_NOTE, nid))
+    response = await world.push(world.a, mutation(4, "visit_note.save", save(nid, world.c1, "back"), base_version=3))
+    assert [(r.status, r.version) for r in response.results] == [(Status.CONFLICT, deleted)]
+    assert await world.record(world.a, Ref(RecordType.VISIT_NOTE, nid)) is None, "no edit brings it back"
+    held, _ = await world.pull_all(world.a)
+    conflict = held[Ref(RecordType.CONFLICT, response.results[0].conflict_id or uuid.uuid4())][1]
+    assert (conflict["kind"], conflict["mine"]) == ("edited_after_approval", {"body": "back"})
+
+
 async def test_a_returned_note_keeps_both_texts_from_a_stale_base_and_takes_addenda(world: World) -> None:
     nid, _ = await submitted_note(world)
     version = await decide(world, nid, ReviewDecision.RETURN, "More detail")
