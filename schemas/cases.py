@@ -51,8 +51,22 @@ class ContactOutcome(enum.StrEnum):
 
 
 class VisitNoteStatus(enum.StrEnum):
+    """``draft → submitted → approved``, or ``submitted → returned → submitted → …``: the phone
+    saves and submits; a supervisor approves or returns (docs/protocol.md, Note states)."""
+
     DRAFT = "draft"
     SUBMITTED = "submitted"
+    APPROVED = "approved"
+    """Locked for good: only addenda add to it."""
+    RETURNED = "returned"
+    """Sent back with a comment: the phone edits it with ``visit_note.save`` and submits it again."""
+
+
+class ReviewStatus(enum.StrEnum):
+    """A note's last review (``visit_note.review_status``): what the supervisor decided."""
+
+    APPROVED = "approved"
+    RETURNED = "returned"
 
 
 class FollowUpStatus(enum.StrEnum):

@@ -41,6 +41,28 @@ class ConflictOut(msgspec.Struct):
     version: int
 
 
+class DiffOp(enum.StrEnum):
+    EQUAL = "equal"
+    INSERT = "insert"
+    """Words in ``mine`` (the phone's) that ``theirs`` (the server's) does not have."""
+    DELETE = "delete"
+    """Words in ``theirs`` that ``mine`` does not have."""
+
+
+class DiffPart(msgspec.Struct):
+    op: DiffOp
+    text: str
+    """Words with the whitespace that follows each; the parts of one side, joined, are its text."""
+
+
+class ConflictDetail(ConflictOut, kw_only=True):
+    """A conflict for its reader (``GET /conflicts/{id}``), with a word-level diff of each text
+    field, from ``theirs`` to ``mine``: ``equal`` and ``delete`` parts joined give theirs,
+    ``equal`` and ``insert`` parts give mine. A reading aid; the merge is the person's."""
+
+    diff: dict[str, list[DiffPart]]
+
+
 class ConflictPage(msgspec.Struct):
     items: list[ConflictOut]
     next_cursor: str | None
@@ -50,3 +72,6 @@ class ResolveRequest(msgspec.Struct):
     choice: Choice
     note: Annotated[str, msgspec.Meta(max_length=4000)] = ""
     data: dict[str, Any] | None = None
+    expected_version: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    """The conflict's ``version`` the person read; if it has moved on (someone resolved it
+    meanwhile), 409 ``stale_version`` with the conflict as it is now. An added optional field."""

@@ -126,17 +126,19 @@ async def refuse_read(
     requested_id: object,
     *,
     student_id: uuid.UUID | None,
+    verb: str = "read",
     **detail: Any,
 ) -> NoReturn:
     """Refuse a read the caller may not make, and keep the refusal.
 
     The answer is the one a missing record gets (404 ``No such <entity_type>``): no hint that the
-    record exists. The row (``<entity_type>.read_refused``) names the requested id and the student
-    whose record it is (``None`` when there is no such record). An error rolls the request's
-    transaction back, so the row is committed here on its own, after rolling back whatever the
-    request did before (a read route has done nothing)."""
+    record exists. The row (``<entity_type>.read_refused``, or ``<entity_type>.<verb>_refused`` for
+    another act on a record out of reach, e.g. ``visit.decide_refused``) names the requested id
+    and the student whose record it is (``None`` when there is no such record). An error rolls the
+    request's transaction back, so the row is committed here on its own, after rolling back
+    whatever the request did before (a read route has done nothing)."""
     await session.rollback()
-    entry = record(session, actor, f"{entity_type}.read_refused", entity_type, requested_id, **detail)
+    entry = record(session, actor, f"{entity_type}.{verb}_refused", entity_type, requested_id, **detail)
     entry.student_id = student_id  # the requested id may name no student at all
     await session.commit()
     raise NotFound(f"No such {entity_type}")

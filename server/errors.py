@@ -77,6 +77,19 @@ class DuplicateWithDifferentContent(DoorstepError):
     status, code, title = 409, "duplicate_id", "This id was already used with different content"
 
 
+class StaleVersion(DoorstepError):
+    """The record changed since the caller read it (``expected_version``); ``current`` is the
+    record as it is now, so the caller can look again and decide."""
+
+    status, code, title = 409, "stale_version", "The record changed since you read it"
+
+
+class NotAwaitingDecision(DoorstepError):
+    """A decision on a visit whose note is not submitted (approved, returned, or a draft)."""
+
+    status, code, title = 409, "invalid_transition", "Only a submitted visit can be approved or returned"
+
+
 class OutsideSchoolYear(DoorstepError):
     """A date no school year covers (the rules are evaluated within one school year)."""
 

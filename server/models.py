@@ -10,6 +10,7 @@ from server.schools.models import CounselorSchool, InstructionalDay, School, Sch
 from server.students.models import Enrollment, Guardian, Household, Student
 from server.sync.models import Conflict, SyncChange, SyncClient, SyncMutation, SyncScopeEpoch
 from server.uploads.models import Upload
+from server.visits.models import VisitDecision
 
 __all__ = [
     "AttendanceRecord",
@@ -39,5 +40,6 @@ __all__ = [
     "TruancyEpisode",
     "Upload",
     "User",
+    "VisitDecision",
     "VisitNote",
 ]

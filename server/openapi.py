@@ -52,7 +52,8 @@ PROBLEM_DESCRIPTIONS: dict[int, str] = {
     " (codes `not_authenticated`, `token_invalid`, `device_revoked`, `invalid_credentials`)",
     403: "The caller's role may not do this, or not to this record (code `forbidden`)",
     404: "No such record, or not one the caller may see (code `not_found`)",
-    409: "The request contradicts what exists (codes `conflict`, `invalid_transition`, `duplicate_id`)",
+    409: "The request contradicts what exists (codes `conflict`, `invalid_transition`, `duplicate_id`,"
+    " `stale_version` with the record as it is now in `current`)",
     413: "The body is larger than this route accepts (code `body_too_large`)",
     415: "The body is not sent as JSON (code `unsupported_media_type`)",
     422: "An import refused: bad rows (`import_rejected`, `bad_rows` lists each line and reason) or a header"
@@ -79,6 +80,7 @@ DOMAIN_PROBLEMS: dict[str, frozenset[int]] = {
     "create_referral": frozenset({403, 404, 409}),  # a counselor refers only her schools' students
     "override_referral": frozenset({409}),
     "resolve_conflict": frozenset({409}),
+    "decide_visit": frozenset({409}),  # duplicate_id, stale_version, invalid_transition
     "push": frozenset({403}),  # a client_id that is not the token's device
     "pull": frozenset({403}),
     "roster_import": frozenset({422}),

@@ -43,6 +43,7 @@ from server.cases.models import (
 from server.schools.models import CounselorSchool
 from server.students.models import Household, Student
 from server.sync.models import Conflict
+from server.visits.models import VisitDecision
 
 ALL_SEEING = (Role.OFFICE_STAFF, Role.ADMIN)
 
@@ -178,6 +179,29 @@ def visit_note_addenda(r: Reader) -> ColumnElement[bool]:
 
 def visit_logs(r: Reader) -> ColumnElement[bool]:
     return reach(RecordType.VISIT_LOG, r)
+
+
+def visits(r: Reader) -> ColumnElement[bool]:
+    """Over ``VisitLog``: a visit record (the visit log with its note, addenda, photos and flags,
+    ``GET /visits``) is seen as its visit log is: a supervisor her team's, office staff and admins
+    all, a case manager those on her cases, a counselor her schools'."""
+    return visit_logs(r)
+
+
+def decidable_visits(r: Reader) -> ColumnElement[bool]:
+    """Over ``VisitLog``: the visits the reader may decide on (approve or return). An admin any;
+    a supervisor those her case managers made (the visit log's author is the case manager whose
+    work is reviewed, wherever the case went since); no one else."""
+    if r.role is Role.ADMIN:
+        return true()
+    if r.role is Role.SUPERVISOR:
+        return VisitLog.created_by.in_(select(User.id).where(User.supervisor_id == r.user_id))
+    return false()
+
+
+def visit_decisions(r: Reader) -> ColumnElement[bool]:
+    """Over ``VisitDecision``: a decision is seen by whoever sees its visit."""
+    return exists().where(VisitLog.id == VisitDecision.visit_log_id, visits(r))
 
 
 def follow_ups(r: Reader) -> ColumnElement[bool]:

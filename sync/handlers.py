@@ -137,6 +137,10 @@ def visit_note_save(view: BatchView, m: VisitNoteSave) -> Decision:
             "body": m.args.body,
             "status": VisitNoteStatus.DRAFT.value,
             "visit_log_id": visit_log_id,
+            "review_status": None,
+            "review_comment": None,
+            "reviewed_by": None,
+            "reviewed_at": None,
         }
         return policies.create(view, ref, data)
     current = require_record(view, ref)
@@ -154,11 +158,13 @@ def _addendum_ref(m: VisitNoteAddAddendum) -> Ref:
 
 @handler(VisitNoteAddAddendum, refs=lambda m: [_addendum_ref(m), _note_ref(m.args.note_id)])
 def visit_note_add_addendum(view: BatchView, m: VisitNoteAddAddendum) -> Decision:
-    """An addendum to a submitted note (a draft is still edited by ``visit_note.save``)."""
+    """An addendum to a note that was submitted: submitted, approved (the one way to add to it), or
+    returned since (the phone wrote it to a note it held as submitted). A draft is still edited by
+    ``visit_note.save``."""
     note = require_record(view, _note_ref(m.args.note_id))
     if note.deleted:
         raise Rejected("unknown_record", f"no visit_note {m.args.note_id}")
-    if note.data.get("status") != VisitNoteStatus.SUBMITTED.value:
+    if note.data.get("status") == VisitNoteStatus.DRAFT.value:
         raise Rejected("not_submitted", f"visit_note {m.args.note_id} is a draft: save it instead")
     data = {"note_id": str(m.args.note_id), "body": m.args.body, "author_id": str(view.principal.user_id)}
     return policies.create(view, _addendum_ref(m), data)

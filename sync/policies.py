@@ -11,10 +11,15 @@ household          field_lww      per-field last-writer-wins in server order; a 
 contact_attempt    insert_only    a create with an id that exists is a no-op (``applied``, same
                                   version); with other content, a ``duplicate_id`` conflict, no write
 visit_note         keep_both      a save from a stale base leaves the server text and keeps the
-                                  device's text in a conflict row; ``status`` is a state machine
-                                  (draft → submitted, with an expected version); a submitted note
-                                  is frozen: a save to it becomes a ``frozen`` conflict
-visit_note_        insert_only    an addendum to a submitted note; like contact_attempt
+                                  device's text in a conflict row; ``status`` is a state machine:
+                                  a device moves draft → submitted and returned → submitted (with
+                                  an expected version), a supervisor's review submitted → approved
+                                  or returned (``sync.review``, on the server); a submitted note
+                                  is frozen: a save to it becomes a ``frozen`` conflict; an
+                                  approved one is locked: any change a device sends becomes an
+                                  ``edited_after_approval`` conflict; a returned one is edited as
+                                  a draft is, and stays returned until it is submitted again
+visit_note_        insert_only    an addendum to a note past its draft; like contact_attempt
 addendum
 visit_log          insert_only    a check-in with an id that exists is a no-op; ``status`` is a state
                                   machine (open → checked_out, once), the check-out adds its fields;
@@ -27,7 +32,8 @@ conflict           server_owned   made by the engine, seen by its author
 =================  =============  ======================================================================
 
 For every policy, an edit of a deleted record wins: the record comes back with the edit, and the
-pair goes to review as an ``edit_vs_delete`` conflict. A conflict row holds ``base_version`` (the
+pair goes to review as an ``edit_vs_delete`` conflict (but for a record in a locked state, which
+nothing a device sends brings back or changes). A conflict row holds ``base_version`` (the
 version the device started from; the server keeps no history, so the base text itself is not
 kept), ``mine`` (what the device sent) and ``theirs`` (the server's record when it arrived).
 """
@@ -57,7 +63,14 @@ class RecordPolicy:
     """The keys of the record's ``data`` on the wire."""
     state_field: str | None = None
     transitions: frozenset[tuple[str, str]] = frozenset()
+    """The moves a device's mutation may make."""
     frozen_states: frozenset[str] = frozenset()
+    """States in which a device's edit is kept as a ``frozen`` conflict; the record stays."""
+    locked_states: frozenset[str] = frozenset()
+    """States a decision on the server locked for good: every change a device sends (an edit or a
+    move of the state) is kept as an ``edited_after_approval`` conflict; the record stays."""
+    review_transitions: frozenset[tuple[str, str]] = frozenset()
+    """The moves a reviewer's decision on the server makes (``sync.review``), never a device."""
 
 
 RECORD_TYPES: dict[str, RecordPolicy] = {
@@ -75,10 +88,13 @@ RECORD_TYPES: dict[str, RecordPolicy] = {
     ),
     RecordType.VISIT_NOTE: RecordPolicy(
         Policy.KEEP_BOTH,
-        ("case_id", "author_id", "body", "status", "visit_log_id"),
+        ("case_id", "author_id", "body", "status", "visit_log_id")
+        + ("review_status", "review_comment", "reviewed_by", "reviewed_at"),
         state_field="status",
-        transitions=frozenset({("draft", "submitted")}),
-        frozen_states=frozenset({"submitted"}),
+        transitions=frozenset({("draft", "submitted"), ("returned", "submitted")}),
+        frozen_states=frozenset({"submitted", "approved"}),
+        locked_states=frozenset({"approved"}),
+        review_transitions=frozenset({("submitted", "approved"), ("submitted", "returned")}),
     ),
     RecordType.VISIT_NOTE_ADDENDUM: RecordPolicy(Policy.INSERT_ONLY, ("note_id", "body", "author_id")),
     RecordType.VISIT_LOG: RecordPolicy(
@@ -114,6 +130,8 @@ class ConflictKind(enum.StrEnum):
     FROZEN = "frozen"
     EDIT_VS_DELETE = "edit_vs_delete"
     DUPLICATE_ID = "duplicate_id"
+    EDITED_AFTER_APPROVAL = "edited_after_approval"
+    """A change a device made (offline) to a record a supervisor has approved since."""
 
 
 class Rejected(Exception):
@@ -231,9 +249,12 @@ def edit(view: BatchView, ref: Ref, base_version: int | None, changes: Data) -> 
     rules = RECORD_TYPES[ref.type]
     if rules.policy in (Policy.SERVER_OWNED, Policy.INSERT_ONLY):
         raise Rejected("read_only", f"a device cannot change a {ref.type}")
+    state = current.data.get(rules.state_field) if rules.state_field else None
+    if state in rules.locked_states:  # locked for good, even against a delete: nothing restores it
+        return _keep_theirs(view, ConflictKind.EDITED_AFTER_APPROVAL, ref, base_version, changes, current)
     if current.deleted:
         return _restore(view, ref, base_version, changes, current)
-    if rules.state_field and current.data.get(rules.state_field) in rules.frozen_states:
+    if state in rules.frozen_states:
         return _keep_theirs(view, ConflictKind.FROZEN, ref, base_version, changes, current)
     stale = base_version != current.version
     if rules.policy is Policy.KEEP_BOTH:
@@ -261,9 +282,11 @@ def transition(
     rules = RECORD_TYPES[ref.type]
     assert rules.state_field is not None, f"{ref.type} has no state machine"
     change = {rules.state_field: to_state} | (extra or {})
+    state = current.data.get(rules.state_field)
+    if state in rules.locked_states:  # as in ``edit``
+        return _keep_theirs(view, ConflictKind.EDITED_AFTER_APPROVAL, ref, expected_version, change, current)
     if current.deleted:
         return _restore(view, ref, expected_version, change, current)
-    state = current.data.get(rules.state_field)
     if state == to_state:
         return Decision(Status.APPLIED, current.version)
     if (state, to_state) not in rules.transitions:

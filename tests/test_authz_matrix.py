@@ -102,6 +102,10 @@ def _resolve(w: World, r: Role) -> dict[str, Any]:
     return {"choice": "theirs", "note": "matrix"}
 
 
+def _decide(w: World, r: Role) -> dict[str, Any]:
+    return {"decision_id": str(uuid.uuid4()), "decision": "return", "comment": "matrix", "expected_version": 2}
+
+
 def _sync(w: World, r: Role) -> dict[str, Any]:
     return {"client_id": str(w.devices[r]), "schema_version": SCHEMA_VERSION, "mutations": []}
 
@@ -175,6 +179,10 @@ MATRIX: dict[str, Row] = {
     "GET /parent-meetings/overdue": Row(roles=frozenset({ADMIN, SUP, OFFICE, CM})),
     "GET /visit-logs": Row(roles=EVERYONE, query={"flagged": "true"}),
     "GET /visit-logs/{visit_log_id}": Row(roles=EVERYONE, record="visit_log"),
+    "GET /visits": Row(roles=EVERYONE, query={"status": "submitted"}),
+    "GET /visits/{visit_id}": Row(roles=EVERYONE, record="visit"),
+    # the visit's case manager's supervisor (sup1 for cm1's visit) or an admin; another team's: 404
+    "POST /visits/{visit_id}/decisions": Row(roles=frozenset({SUP, ADMIN}), record="visit", json=_decide),
     "POST /rosters/imports": Row(roles=IMPORTERS, csv=b"student_number\n"),
     "POST /calendars/imports": Row(roles=IMPORTERS, csv=b"school_code\n"),
     "POST /attendance/imports": Row(roles=IMPORTERS, csv=b"student_number\n"),
@@ -298,6 +306,24 @@ async def _visit_log(db: AsyncSession, case_id: uuid.UUID, author: uuid.UUID) ->
     return row.id
 
 
+async def _visit(db: AsyncSession, case_id: uuid.UUID, author: uuid.UUID) -> uuid.UUID:
+    """A visit in review: a visit log with its submitted note (at version 2)."""
+    visit_id = await _visit_log(db, case_id, author)
+    note = VisitNote(
+        id=uuid.uuid4(),
+        case_id=case_id,
+        author_id=author,
+        body="at the door",
+        status="submitted",
+        submitted_at=datetime.now(UTC),
+        visit_log_id=visit_id,
+        version=2,
+    )
+    db.add(note)
+    await db.flush()
+    return visit_id
+
+
 async def _referral(
     db: AsyncSession, student_id: uuid.UUID, school_id: uuid.UUID, counselor: uuid.UUID, case_id: uuid.UUID | None
 ) -> uuid.UUID:
@@ -338,6 +364,7 @@ async def build_world(db: AsyncSession, settings: Settings) -> tuple[World, dict
             "conflict": await _conflict(db, case_a.id, cm1),
             "form_photo": await _photo(db, case_a.id),
             "visit_log": await _visit_log(db, case_a.id, cm1),
+            "visit": await _visit(db, case_a.id, cm1),
             "referral": await _referral(db, kid_a.id, north.id, counselor1, None),
             "device": devices_a.id,
             "school_year": year.id,
@@ -350,6 +377,7 @@ async def build_world(db: AsyncSession, settings: Settings) -> tuple[World, dict
             "conflict": await _conflict(db, case_b.id, cm5),
             "form_photo": await _photo(db, case_b.id),
             "visit_log": await _visit_log(db, case_b.id, cm5),
+            "visit": await _visit(db, case_b.id, cm5),
             "referral": await _referral(db, kid_b.id, south.id, counselor2, case_b.id),
             "device": devices_b.id,
         },

@@ -19,6 +19,7 @@ from schemas.cases import (
     FollowUpStatus,
     FormType,
     ReferralStatus,
+    ReviewStatus,
     UploadStatus,
     VisitLogStatus,
     VisitNoteStatus,
@@ -82,15 +83,24 @@ class ContactAttempt(Tombstoned, Versioned, Base):
 
 
 class VisitNote(Tombstoned, Versioned, Base):
+    """A case manager's note, maybe about a visit (``visit_log_id``). ``status``: draft → submitted
+    → approved, or submitted → returned → submitted (``sync.policies``, ``sync.review``)."""
+
     __tablename__ = "visit_note"
-    __table_args__ = (one_of("status", VisitNoteStatus),)
+    __table_args__ = (one_of("status", VisitNoteStatus), one_of("review_status", ReviewStatus))
 
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_file.id"), nullable=False, index=True)
     author_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id"))
     body: Mapped[str] = mapped_column(Text, nullable=False, default="")
     status: Mapped[str] = mapped_column(String(16), nullable=False, default=VisitNoteStatus.DRAFT)
     submitted_at: Mapped[datetime | None] = mapped_column()
+    """When it was last submitted (set by the store when a push moves it to ``submitted``)."""
     visit_log_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("visit_log.id"), index=True)
+    review_status: Mapped[str | None] = mapped_column(String(16))
+    """The last review's outcome: ``approved`` or ``returned`` (kept after a resubmission)."""
+    review_comment: Mapped[str | None] = mapped_column(Text)
+    reviewed_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id"))
+    reviewed_at: Mapped[datetime | None] = mapped_column()
 
 
 class VisitNoteAddendum(Tombstoned, Versioned, Base):

@@ -10,7 +10,8 @@ from litestar import Router, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from schemas.auth import Role
-from schemas.conflicts import ConflictOut, ConflictPage, ConflictStatus, ResolveRequest
+from schemas.conflicts import ConflictDetail, ConflictOut, ConflictPage, ConflictStatus, ResolveRequest
+from schemas.sync import RecordType
 from server.auth.guards import allow
 from server.conflicts import service
 from server.deps import AuthRequest, Db, actor_of
@@ -28,19 +29,32 @@ async def list_conflicts(
     request: AuthRequest,
     db: Db,
     status: FromQuery[ConflictStatus | None] = ConflictStatus.OPEN,
+    record_type: FromQuery[RecordType | None] = None,
+    case_manager_id: FromQuery[uuid.UUID | None] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     cursor: FromQuery[str | None] = None,
 ) -> ConflictPage:
+    """Conflicts the caller may review, oldest first: ``status`` (open by default), ``record_type``
+    and ``case_manager_id`` (the conflict's author) filter."""
     after = decode_cursor(cursor) if cursor else None
-    rows = await service.page(db, request.user, status=status, limit=limit, after=after)
+    rows = await service.page(
+        db,
+        request.user,
+        status=status,
+        limit=limit,
+        after=after,
+        record_type=record_type,
+        case_manager_id=case_manager_id,
+    )
     items = [_out(r) for r in rows[:limit]]
     more = len(rows) > limit
     return ConflictPage(items=items, next_cursor=encode_cursor(items[-1].created_at, items[-1].id) if more else None)
 
 
 @get("/conflicts/{conflict_id:uuid}", opt=REVIEWERS)
-async def read_conflict(request: AuthRequest, db: Db, conflict_id: FromPath[uuid.UUID]) -> ConflictOut:
-    return _out(await service.get(db, request.user, conflict_id))
+async def read_conflict(request: AuthRequest, db: Db, conflict_id: FromPath[uuid.UUID]) -> ConflictDetail:
+    """The conflict with a word-level diff of its texts (``diff``: per field, theirs to mine)."""
+    return service.detail(await service.get(db, request.user, conflict_id))
 
 
 @post("/conflicts/{conflict_id:uuid}/resolve", opt=allow(Role.OFFICE_STAFF, Role.ADMIN), status_code=200)

@@ -100,6 +100,7 @@ TYPE_ORDER = list(MODELS)
 TIME_FIELDS: dict[str, tuple[str, ...]] = {
     RecordType.CASE: ("opened_at", "closed_at"),
     RecordType.CONTACT_ATTEMPT: ("at",),
+    RecordType.VISIT_NOTE: ("reviewed_at",),
     RecordType.VISIT_LOG: ("checked_in_at", "checked_out_at"),
     RecordType.FOLLOW_UP: ("completed_at",),
     RecordType.FORM_PHOTO: ("taken_at",),
@@ -503,6 +504,7 @@ class PgStore:
 _INSERT_EXTRAS: dict[str, dict[str, str]] = {
     RecordType.HOUSEHOLD: {"external_id": "r.id::text"},
     RecordType.CONTACT_ATTEMPT: {"device_id": "{client}"},
+    RecordType.VISIT_NOTE: {"submitted_at": "CASE WHEN r.status = 'submitted' THEN now() END"},
     RecordType.VISIT_LOG: {"device_id": "{client}"},
     RecordType.FORM_PHOTO: {"device_id": "{client}"},
 }
@@ -710,7 +712,13 @@ def _update_sql(record_type: str, rows: str) -> str:
     if hasattr(model, "updated_at"):
         sets.append("updated_at = now()")
     if record_type == RecordType.VISIT_NOTE:
-        sets.append("submitted_at = CASE WHEN r.status = 'submitted' THEN coalesce(t.submitted_at, now()) END")
+        # when it was last submitted: stamped as it becomes submitted (from a draft, or again from
+        # returned), kept through review and while a returned note is edited, cleared for a draft
+        sets.append(
+            "submitted_at = CASE WHEN r.status = 'draft' THEN NULL "
+            "WHEN r.status = 'submitted' AND t.status <> 'submitted' THEN now() "
+            "WHEN r.status = 'submitted' THEN coalesce(t.submitted_at, now()) ELSE t.submitted_at END"
+        )
     return (
         f"UPDATE {model.__tablename__} AS t SET {', '.join(sets)} "
         f"FROM jsonb_to_recordset({rows}::jsonb) AS r(expected int, {_recordset_types(record_type)}) "

@@ -1,5 +1,8 @@
 """Visit logs for review: ``GET /visit-logs`` (a supervisor's flagged visits, with filters) and
-``GET /visit-logs/{id}``; scoped by ``server.scope`` and audited by ``server.visits.service``."""
+``GET /visit-logs/{id}``; scoped by ``server.scope`` and audited by ``server.visits.service``.
+
+Visit records in review (``server.visits.approvals``): ``GET /visits`` (the queue),
+``GET /visits/{id}`` (the whole record) and ``POST /visits/{id}/decisions`` (approve or return)."""
 
 from __future__ import annotations
 
@@ -7,16 +10,17 @@ import uuid
 from typing import Annotated
 
 import msgspec
-from litestar import Router, get
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar import Router, get, post
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from schemas.auth import Role
 from schemas.cases import VisitFlag, VisitLogStatus
-from schemas.visits import VisitLogOut, VisitLogPage
+from schemas.visits import DecisionIn, VisitLogOut, VisitLogPage, VisitOut, VisitPage, VisitState, VisitStatus
 from server.auth.guards import ALL_ROLES, allow
 from server.deps import AuthRequest, Db, actor_of
 from server.pagination import decode_cursor, encode_cursor
-from server.visits import service
-from server.visits.repository import Filters
+from server.visits import approvals, service
+from server.visits.repository import Filters, QueueFilters
 
 
 def visit_log_out(row: object) -> VisitLogOut:
@@ -50,4 +54,39 @@ async def read_visit_log(request: AuthRequest, db: Db, visit_log_id: FromPath[uu
     return visit_log_out(await service.read(db, request.user, actor_of(request), visit_log_id))
 
 
-router = Router(path="/", route_handlers=[list_visit_logs, read_visit_log])
+@get("/visits", opt=allow(*ALL_ROLES))
+async def list_visits(
+    request: AuthRequest,
+    db: Db,
+    status: FromQuery[VisitStatus | None] = None,
+    case_manager_id: FromQuery[uuid.UUID | None] = None,
+    flag: FromQuery[VisitFlag | None] = None,
+    older_than_days: Annotated[int | None, QueryParameter(ge=0, le=3650)] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+    cursor: FromQuery[str | None] = None,
+) -> VisitPage:
+    """Visit records in review (a visit log whose note was submitted), oldest submission first: a
+    supervisor her team's, office staff and admins all, a case manager those on her cases.
+    ``status`` (submitted, approved, returned), ``case_manager_id`` (who made the visit), ``flag``
+    and ``older_than_days`` (since the note's last submission) filter."""
+    filters = QueueFilters(status=status, case_manager_id=case_manager_id, flag=flag, older_than_days=older_than_days)
+    after = decode_cursor(cursor) if cursor else None
+    return await approvals.page(db, request.user, actor_of(request), filters, limit=limit, after=after)
+
+
+@get("/visits/{visit_id:uuid}", opt=allow(*ALL_ROLES))
+async def read_visit(request: AuthRequest, db: Db, visit_id: FromPath[uuid.UUID]) -> VisitOut:
+    """The whole visit record: note, addenda, photos, flags, location check and truancy context."""
+    return await approvals.read(db, request.user, actor_of(request), visit_id)
+
+
+@post("/visits/{visit_id:uuid}/decisions", opt=allow(Role.SUPERVISOR, Role.ADMIN), status_code=200)
+async def decide_visit(
+    request: AuthRequest, db: Db, visit_id: FromPath[uuid.UUID], data: JSONBody[DecisionIn]
+) -> VisitState:
+    """Approve or return a submitted visit (its case manager's supervisor, or an admin): the visit's
+    new state. Idempotent by ``decision_id``."""
+    return await approvals.decide(db, request.user, actor_of(request), visit_id, data)
+
+
+router = Router(path="/", route_handlers=[list_visit_logs, read_visit_log, list_visits, read_visit, decide_visit])

@@ -324,7 +324,11 @@ async def test_note_save_then_edit_from_its_version(world: World) -> None:
     assert [(r.status, r.version) for r in response.results] == [(Status.APPLIED, 1), (Status.APPLIED, 2)]
     _, data = await world.record(world.a, Ref(RecordType.VISIT_NOTE, nid)) or (0, {})
     assert data == {"case_id": str(world.c1), "author_id": str(world.a.user_id), "body": "v2", "status": "draft"} | {
-        "visit_log_id": None
+        "visit_log_id": None,
+        "review_status": None,
+        "review_comment": None,
+        "reviewed_by": None,
+        "reviewed_at": None,
     }
 
 
