@@ -92,11 +92,17 @@ async def form_photo_file(request: AuthRequest, db: Db, photo_id: FromPath[uuid.
     return _stream(request, files.served_key(stored.sha256), media_type, name)
 
 
-@get("/form-photos/{photo_id:uuid}/thumbnail", opt=allow(*ALL_ROLES))
-async def form_photo_thumbnail(request: AuthRequest, db: Db, photo_id: FromPath[uuid.UUID]) -> Stream:
+async def thumbnail(request: AuthRequest, db: Db, photo_id: uuid.UUID) -> Stream:
+    """A photo's thumbnail, under the photo's scope and audit: the API's route and the console's
+    (which signs in with a session cookie, not a bearer token) both answer with this."""
     photo = await _visible(request, db, photo_id, "form_photo.thumbnail_read")
     stored = await _stored(db, photo)
     return _stream(request, files.thumb_key(stored.sha256), "image/jpeg", f"thumbnail-{photo.id}.jpg")
+
+
+@get("/form-photos/{photo_id:uuid}/thumbnail", opt=allow(*ALL_ROLES))
+async def form_photo_thumbnail(request: AuthRequest, db: Db, photo_id: FromPath[uuid.UUID]) -> Stream:
+    return await thumbnail(request, db, photo_id)
 
 
 router = Router(path="/", route_handlers=[read_form_photo, form_photo_file, form_photo_thumbnail])
