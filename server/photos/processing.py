@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import IO
 
 import structlog
-from sqlalchemy import delete, exists, func, or_, select, update
+from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.cases import UploadStatus
@@ -22,6 +22,7 @@ from server.photos.models import PhotoFile
 from server.settings import Settings
 from server.uploads import repository as uploads
 from server.uploads.models import Upload
+from server.uploads.service import LEASE
 
 log = structlog.get_logger("doorstep.photos")
 SPOOL_BYTES = 1024 * 1024
@@ -126,21 +127,11 @@ async def sweep(session: AsyncSession, blobs: Blobs, settings: Settings, now: da
 
 
 async def _finish_stuck(session: AsyncSession, blobs: Blobs, settings: Settings) -> int:
-    free = or_(Upload.writer.is_(None), Upload.writer_until < func.now())
-    ids = (
-        await session.scalars(
-            select(Upload.id).where(Upload.finished_at.is_(None), Upload.upload_offset == Upload.length, free)
-        )
-    ).all()
+    ids = await uploads.stuck(session)
     done = 0
     for upload_id in ids:
         writer = uuid.uuid4()
-        row = await session.scalar(
-            update(Upload)
-            .where(Upload.id == upload_id, Upload.finished_at.is_(None), free)
-            .values(writer=writer, writer_until=func.now() + timedelta(minutes=2))
-            .returning(Upload)
-        )
+        row = await uploads.take_stuck(session, upload_id, writer, LEASE)
         if row is None:
             await session.rollback()
             continue

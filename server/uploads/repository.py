@@ -64,6 +64,11 @@ async def get(session: AsyncSession, upload_id: uuid.UUID, user_id: uuid.UUID) -
     return await session.scalar(select(Upload).where(Upload.id == upload_id, Upload.user_id == user_id))
 
 
+def _free(now: Any) -> Any:
+    """No writer holds the upload: none ever did, or its lease ran out."""
+    return or_(Upload.writer.is_(None), Upload.writer_until < now)
+
+
 async def take_lease(
     session: AsyncSession, upload_id: uuid.UUID, user_id: uuid.UUID, writer: uuid.UUID, lease: timedelta
 ) -> Upload | None:
@@ -75,9 +80,27 @@ async def take_lease(
         .where(
             Upload.id == upload_id,
             Upload.user_id == user_id,
-            or_(Upload.writer.is_(None), Upload.writer_until < now),
+            _free(now),
             or_(Upload.finished_at.is_not(None), Upload.expires_at > now),  # an expired upload is gone
         )
+        .values(writer=writer, writer_until=now + lease)
+        .returning(Upload)
+    )
+    return result.scalar_one_or_none()
+
+
+async def stuck(session: AsyncSession) -> list[uuid.UUID]:
+    """Uploads whose every byte came but whose finish never committed, with no writer at them."""
+    complete = and_(Upload.finished_at.is_(None), Upload.upload_offset == Upload.length)
+    return list((await session.scalars(select(Upload.id).where(complete, _free(func.now())))).all())
+
+
+async def take_stuck(session: AsyncSession, upload_id: uuid.UUID, writer: uuid.UUID, lease: timedelta) -> Upload | None:
+    """The sweep's lease on a stuck upload (whoever uploaded it), unless a writer came meanwhile."""
+    now = func.now()
+    result = await session.execute(
+        update(Upload)
+        .where(Upload.id == upload_id, Upload.finished_at.is_(None), _free(now))
         .values(writer=writer, writer_until=now + lease)
         .returning(Upload)
     )
@@ -130,8 +153,4 @@ async def add_photo_file(session: AsyncSession, values: dict[str, Any]) -> None:
 
 def stale(now: datetime) -> Any:
     """Unfinished uploads past their expiry whose writer (if any) is gone too."""
-    return and_(
-        Upload.finished_at.is_(None),
-        Upload.expires_at < now,
-        or_(Upload.writer.is_(None), Upload.writer_until < now),
-    )
+    return and_(Upload.finished_at.is_(None), Upload.expires_at < now, _free(now))
