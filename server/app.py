@@ -35,6 +35,7 @@ from server.auth.routes import router as auth_router
 from server.blobs import Blobs
 from server.cases.routes import router as cases_router
 from server.conflicts.routes import router as conflicts_router
+from server.console import pages as console_pages
 from server.console import routes as console
 from server.errors import DoorstepError, Unavailable
 from server.health import health, ready
@@ -199,7 +200,7 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
             audit_router,
             console.console_router(settings),
             create_static_files_router(
-                path="/console/static", directories=[console.STATIC], opt=PUBLIC, include_in_schema=False
+                path="/console/static", directories=[console_pages.STATIC], opt=PUBLIC, include_in_schema=False
             ),
         ],
         dependencies={
@@ -228,7 +229,7 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
             openapi_router=Router(path="/schema", route_handlers=[], opt=PUBLIC, include_in_schema=False),
             render_plugins=[api_docs.render_plugin()],
         ),
-        template_config=TemplateConfig(directory=console.TEMPLATES, engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(directory=console_pages.TEMPLATES, engine=JinjaTemplateEngine),
         request_max_body_size=settings.max_body_bytes,
         request_class=DoorstepRequest,
         lifespan=[lifespan],
