@@ -200,6 +200,8 @@ MATRIX: dict[str, Row] = {
     "POST /console/visits/{visit_id}/decisions": Row(roles=None, console=303, record="visit", scoped=False),
     "GET /console/form-photos/{photo_id}/thumbnail": Row(roles=None, console=303, record="form_photo", scoped=False),
     "GET /console/conflicts": Row(roles=None, console=303),
+    "GET /console/conflicts/{conflict_id}": Row(roles=None, console=303, record="conflict", scoped=False),
+    "POST /console/conflicts/{conflict_id}/resolve": Row(roles=None, console=303, record="conflict", scoped=False),
     "GET /console/truant-students": Row(roles=None, console=303),
     "GET /console/dashboard": Row(roles=None, console=303),
     "GET /console/static/{file_path}": Row(roles=None),
