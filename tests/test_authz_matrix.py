@@ -202,6 +202,8 @@ MATRIX: dict[str, Row] = {
     "GET /console/conflicts": Row(roles=None, console=303),
     "GET /console/conflicts/{conflict_id}": Row(roles=None, console=303, record="conflict", scoped=False),
     "POST /console/conflicts/{conflict_id}/resolve": Row(roles=None, console=303, record="conflict", scoped=False),
+    "GET /console/imports": Row(roles=None, console=303),
+    "POST /console/imports/{kind}": Row(roles=None, console=303),
     "GET /console/truant-students": Row(roles=None, console=303),
     "GET /console/dashboard": Row(roles=None, console=303),
     "GET /console/static/{file_path}": Row(roles=None),

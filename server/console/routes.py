@@ -14,7 +14,7 @@ from litestar.response import Redirect, Template
 
 from server.console import approvals as approval_pages
 from server.console import cases as case_pages
-from server.console import conflicts, signin
+from server.console import conflicts, imports, signin
 from server.console.pages import SECTIONS, Section, page
 from server.console.session import (
     COOKIE,
@@ -28,7 +28,7 @@ from server.deps import AuthRequest
 from server.errors import Forbidden, InvalidInput, NotFound
 from server.settings import Settings
 
-BUILT = [*signin.HANDLERS, *case_pages.HANDLERS, *approval_pages.HANDLERS, *conflicts.HANDLERS]
+BUILT = [*signin.HANDLERS, *case_pages.HANDLERS, *approval_pages.HANDLERS, *conflicts.HANDLERS, *imports.HANDLERS]
 """Every page of the console, by area. A section of the navigation with no page yet says so."""
 
 
@@ -88,6 +88,10 @@ def console_router(settings: Settings) -> Router:
     return Router(
         path="/",
         route_handlers=[router],
-        middleware=[ConsoleSessionMiddleware, DefineMiddleware(CSRFMiddleware, config=csrf_config(settings))],
+        middleware=[
+            ConsoleSessionMiddleware,
+            imports.close_uploads,
+            DefineMiddleware(CSRFMiddleware, config=csrf_config(settings)),
+        ],
         include_in_schema=False,
     )
