@@ -11,6 +11,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -236,9 +237,14 @@ async def test_a_case_manager_has_no_conflicts_nor_imports(
 async def test_the_side_by_side_page_shows_each_text_whole_marks_what_differs_and_the_word_diff(
     client: httpx.AsyncClient, db: AsyncSession, note_conflict: NoteConflict
 ) -> None:
+    row = await _conflict(db, note_conflict.conflict.id)
+    row.created_at = datetime(2026, 11, 30, 15, 5, tzinfo=UTC)  # 10:05 in the district (EST)
+    await db.commit()
     await _sign_in(client, "office1")
+    assert "2026-11-30 10:05 EST" in (await client.get("/console/conflicts")).text
     page = await client.get(f"/console/conflicts/{note_conflict.conflict.id}")
     assert page.status_code == 200
+    assert "<dt>Arrived</dt><dd>2026-11-30 10:05 EST</dd>" in page.text
     body = re.search(
         r'<tr class="differs">\s*<th scope="row">body <span class="differs-mark">differs</span></th>(.*?)</tr>',
         page.text,
