@@ -111,10 +111,11 @@ def _side(value: Any, name: str) -> Any:
     return value.get(name, _MISSING) if isinstance(value, dict) else _MISSING
 
 
-def _shown(value: Any) -> dict[str, Any]:
-    """A value as the template shows it: whole text, or JSON for anything else."""
+def _shown(value: Any, missing: str) -> dict[str, Any]:
+    """A value as the template shows it: whole text, or JSON for anything else; ``missing`` says
+    why a side has no such field."""
     if value is _MISSING:
-        return {"kind": "missing", "text": "not sent"}
+        return {"kind": "missing", "text": missing}
     if value is None:
         return {"kind": "empty", "text": "empty"}
     if isinstance(value, str):
@@ -136,7 +137,8 @@ def _rows(conflict: Conflict, diff: dict[str, Any]) -> list[Row]:
         if base is _MISSING and mine is _MISSING and theirs is _MISSING:
             continue
         differs = mine is not _MISSING and mine != (None if theirs is _MISSING else theirs)
-        rows.append(Row(name, _shown(base), _shown(mine), _shown(theirs), differs, diff.get(name)))
+        shown = _shown(base, "not kept"), _shown(mine, "not sent"), _shown(theirs, "not on the record")
+        rows.append(Row(name, *shown, differs, diff.get(name)))
     return rows
 
 
