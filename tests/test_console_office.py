@@ -253,6 +253,7 @@ async def test_the_side_by_side_page_shows_each_text_whole_marks_what_differs_an
     assert body, "the body row is not marked as differing"
     cells = re.findall(r'<div class="whole">(.*?)</div>', body.group(1), re.S)
     assert cells[:3] == ["Met the mother.", MINE, THEIRS], "base, mine and theirs, each whole"
+    assert '<th scope="col">Base</th>' in page.text
     diff = re.search(r'<div class="whole word-diff">(.*?)</div>', body.group(1), re.S)
     assert diff and '<ins><span class="visually-hidden">[added: </span>and the aunt <span' in diff.group(1)
     status = re.search(r'<tr>\s*<th scope="row">status</th>', page.text)
@@ -554,6 +555,7 @@ async def test_office_resolves_a_phones_conflict_and_the_phone_pulls_the_result(
     fields = {"data.body": edit} if choice == "custom" else {}
     page, done = await _post_form(office.browser, uuid.UUID(conflict_id), choice, note="checked with cm1", **fields)
     assert MINE in page.text and THEIRS in page.text
+    assert "The base text is not kept" in page.text and '<th scope="col">Base</th>' not in page.text
     assert done.status_code == 303, done.text
 
     expected = {"theirs": THEIRS, "mine": MINE, "custom": edit}[choice]
