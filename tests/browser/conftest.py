@@ -31,6 +31,7 @@ import httpx
 import pytest
 import uvicorn
 from playwright.async_api import Browser, Page, ViewportSize, async_playwright
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.cases import CaseStatus
@@ -38,6 +39,7 @@ from schemas.sync import MutationResult
 from server import demo
 from server.app import create_app
 from server.db import SessionFactory, create_engine, create_session_factory
+from server.students.models import Guardian, Household
 from sync.client import SyncClient, http_transport
 from tests import factories as f
 from tests.conftest import _TEMPLATE, PASSWORD, _admin, make_settings, with_database
@@ -82,12 +84,12 @@ class Seed:
     school_id: uuid.UUID
 
 
-_CASES = (
-    ("Maya", "Alvarez", "cm1", 21),
-    ("Jonah", "Brooks", "cm1", 14),
-    ("Lena", "Ortiz", "cm2", 9),
-    ("Sam", "Patel", "cm5", 6),
-    ("Ivy", "Chen", None, 2),
+_CASES = (  # first, last, case manager, days since the case opened, guardian, street address
+    ("Maya", "Alvarez", "cm1", 21, ("Rosa Alvarez", "mother"), "14 Elm Street"),
+    ("Jonah", "Brooks", "cm1", 14, ("Marcus Brooks", "father"), "220 River Road, Apt 3"),
+    ("Lena", "Ortiz", "cm2", 9, ("Carmen Ortiz", "grandmother"), "7 Hillside Avenue"),
+    ("Sam", "Patel", "cm5", 6, ("Priya Patel", "mother"), "61 Mill Lane"),
+    ("Ivy", "Chen", None, 2, ("Wei Chen", "father"), "3 Orchard Court"),
 )
 
 
@@ -98,8 +100,14 @@ async def _seed(session: AsyncSession) -> Seed:
     users |= {f"cm{n}": await f.user_id(session, f"cm{n}") for n in range(1, 9)}
     await f.counselor_at(session, "counselor1", school)
     cases: dict[str, uuid.UUID] = {}
-    for n, (first, last, manager, days) in enumerate(_CASES, start=1):
+    for n, (first, last, manager, days, guardian, address) in enumerate(_CASES, start=1):
         kid = await f.student(session, school, first_name=first, last_name=last, student_number=f"RM{n:05d}")
+        await session.execute(update(Household).where(Household.id == kid.household_id).values(address=address))
+        await session.execute(
+            update(Guardian)
+            .where(Guardian.household_id == kid.household_id)
+            .values(name=guardian[0], relationship=guardian[1])
+        )
         case = await f.case(
             session,
             kid,
@@ -155,20 +163,32 @@ class Device:
         return self.client.records()[(record_type, record_id)]
 
     async def submit_visit(
-        self, case_id: uuid.UUID, body: str, *, metres_from_home: float = 40
+        self, case_id: uuid.UUID, body: str, *, metres_from_home: float = 40, outcome: str = "family_met"
     ) -> tuple[uuid.UUID, uuid.UUID]:
-        """Check in near the student's home an hour ago, write a note on the visit and submit it: the
-        visit enters its supervisor's queue. Answers (visit id, note id); the note is at version 2."""
+        """A home visit as the phone records it: check in ``metres_from_home`` north of the student's
+        home (the factories' coordinates) an hour ago, check out half an hour later with ``outcome``,
+        write a note on the visit and submit it, so the visit enters its supervisor's queue.
+        Answers (visit id, note id); the note is then at version 2."""
         visit, note = uuid.uuid4(), uuid.uuid4()
-        at = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+        start = datetime.now(UTC) - timedelta(hours=1)
         fix = {"latitude": 41.55 + metres_from_home / 111_320, "longitude": -73.04, "accuracy_m": 12}
-        checked_in = await self.push("visit_log.check_in", {"id": str(visit), "case_id": str(case_id), "at": at} | fix)
-        assert checked_in.status == "applied", checked_in
-        save = {"id": str(note), "case_id": str(case_id), "body": body, "visit_log_id": str(visit)}
-        saved = await self.push("visit_note.save", save)
-        assert (saved.status, saved.version) == ("applied", 1), saved
-        submitted = await self.push("visit_note.submit", {"id": str(note)}, base_version=1)
-        assert (submitted.status, submitted.version) == ("applied", 2), submitted
+        steps: list[tuple[str, dict[str, Any], int | None]] = [
+            ("visit_log.check_in", {"id": str(visit), "case_id": str(case_id), "at": start.isoformat()} | fix, None),
+            (
+                "visit_log.check_out",
+                {"id": str(visit), "at": (start + timedelta(minutes=30)).isoformat(), "outcome": outcome} | fix,
+                None,
+            ),
+            (
+                "visit_note.save",
+                {"id": str(note), "case_id": str(case_id), "body": body, "visit_log_id": str(visit)},
+                None,
+            ),
+            ("visit_note.submit", {"id": str(note)}, 1),
+        ]
+        for name, args, base_version in steps:
+            result = await self.push(name, args, base_version)
+            assert result.status == "applied", (name, result)
         return visit, note
 
 
