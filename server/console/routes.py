@@ -26,6 +26,7 @@ from server.console.session import (
 )
 from server.deps import AuthRequest
 from server.errors import Forbidden, InvalidInput, NotFound
+from server.inputs import NulInForm
 from server.settings import Settings
 
 BUILT = [*signin.HANDLERS, *case_pages.HANDLERS, *approval_pages.HANDLERS, *conflicts.HANDLERS, *imports.HANDLERS]
@@ -79,6 +80,12 @@ router = Router(
             "Go back, reload the page and try again.",
         ),
         InvalidInput: _error_page(400, "Bad request", "This link is not one the console gave out."),
+        NulInForm: _error_page(
+            400,
+            "Text that cannot be kept",
+            "The form held an invisible NUL character (often pasted from another program), so nothing was "
+            "saved. Go back, retype the text and send it again.",
+        ),
     },
 )
 
