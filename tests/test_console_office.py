@@ -545,7 +545,8 @@ async def test_office_resolves_a_phones_conflict_and_the_phone_pulls_the_result(
     assert offline["status"] == "conflict"
     conflict_id = offline["conflict_id"]
     held = await phone.pull()
-    assert held[("visit_note", note)]["data"]["body"] == THEIRS and ("conflict", conflict_id) in held
+    assert held[("visit_note", note)]["data"]["body"] == THEIRS
+    assert held[("conflict", conflict_id)]["data"]["status"] == "open"
     await tablet.pull()
 
     await _sign_in(office.browser, "office1")
@@ -573,8 +574,10 @@ async def test_office_resolves_a_phones_conflict_and_the_phone_pulls_the_result(
         else:
             pulled = brought[("visit_note", note)]
             assert (pulled["version"], pulled["data"]["body"]) == (3, expected)
-        if device is phone:
-            assert brought[("conflict", conflict_id)]["version"] == 2, "the author's device hears of the resolution"
+        if device is phone:  # the author's device hears of the resolution: how, and when
+            pulled = brought[("conflict", conflict_id)]
+            assert (pulled["version"], pulled["data"]["status"]) == (2, "resolved")
+            assert pulled["data"]["resolution"]["choice"] == choice and pulled["data"]["resolved_at"]
 
 
 # --- imports ---------------------------------------------------------------------------------------
