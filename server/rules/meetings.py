@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 
 import msgspec
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -28,11 +28,10 @@ class OverdueMeeting(msgspec.Struct, kw_only=True):
     days_overdue: int
 
 
-async def overdue(session: AsyncSession, as_of: date, visible: ColumnElement[bool]) -> list[OverdueMeeting]:
-    """Open parent meetings due before ``as_of`` (oldest first) of the students ``visible`` lets the
-    reader see (``visible_students``: a case manager's are the students on her cases)."""
+def _overdue(as_of: date, visible: ColumnElement[bool]) -> Select[FollowUp, str, str, str, uuid.UUID | None]:
+    """Open parent meetings due before ``as_of`` of the students ``visible`` lets the reader see."""
     case = aliased(Case)  # ``visible`` may name ``Case`` in a subquery of its own
-    query = (
+    return (
         select(FollowUp, Student.student_number, Student.first_name, Student.last_name, case.case_manager_id)
         .join(Student, Student.id == FollowUp.student_id)
         .outerjoin(case, case.id == FollowUp.case_id)
@@ -42,8 +41,19 @@ async def overdue(session: AsyncSession, as_of: date, visible: ColumnElement[boo
             FollowUp.due_on < as_of,
             visible,
         )
-        .order_by(FollowUp.due_on, Student.student_number)
     )
+
+
+async def overdue_count(session: AsyncSession, as_of: date, visible: ColumnElement[bool]) -> int:
+    """How many meetings ``overdue`` would list."""
+    listed = _overdue(as_of, visible).subquery()
+    return int(await session.scalar(select(func.count()).select_from(listed)) or 0)
+
+
+async def overdue(session: AsyncSession, as_of: date, visible: ColumnElement[bool]) -> list[OverdueMeeting]:
+    """Open parent meetings due before ``as_of`` (oldest first) of the students ``visible`` lets the
+    reader see (``visible_students``: a case manager's are the students on her cases)."""
+    query = _overdue(as_of, visible).order_by(FollowUp.due_on, Student.student_number)
     rows = await session.execute(query)
     return [
         OverdueMeeting(

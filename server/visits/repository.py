@@ -164,6 +164,16 @@ async def visit_page(
     return [VisitRow(*row) for row in await session.execute(query)]
 
 
+async def visit_count(
+    session: AsyncSession, visible: ColumnElement[bool], filters: QueueFilters
+) -> tuple[int, datetime | None]:
+    """How many visits the queue holds under ``filters`` (the rows ``visit_page`` pages through),
+    and the oldest one's place in it (its submission)."""
+    queue = _visits().where(visible, *filters.where()).subquery()
+    count, oldest = (await session.execute(select(func.count(), func.min(queue.c.queued_at)))).one()
+    return int(count), oldest
+
+
 async def visit(session: AsyncSession, visit_id: uuid.UUID, visible: ColumnElement[bool]) -> VisitRow | None:
     row = (await session.execute(_visits().where(VisitLog.id == visit_id, visible))).first()
     return VisitRow(*row) if row is not None else None
