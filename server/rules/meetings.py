@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from typing import Any
 
 import msgspec
 from sqlalchemy import ColumnElement, Select, func, select
@@ -28,11 +29,18 @@ class OverdueMeeting(msgspec.Struct, kw_only=True):
     days_overdue: int
 
 
-def _overdue(as_of: date, visible: ColumnElement[bool]) -> Select[FollowUp, str, str, str, uuid.UUID | None]:
-    """Open parent meetings due before ``as_of`` of the students ``visible`` lets the reader see."""
+def _overdue(as_of: date, visible: ColumnElement[bool], *columns: Any) -> Select[Any]:
+    """Open parent meetings due before ``as_of`` of the students ``visible`` lets the reader see,
+    with the student and the case manager (or ``columns`` of them)."""
     case = aliased(Case)  # ``visible`` may name ``Case`` in a subquery of its own
     return (
-        select(FollowUp, Student.student_number, Student.first_name, Student.last_name, case.case_manager_id)
+        select(
+            *(
+                columns
+                or (FollowUp, Student.student_number, Student.first_name, Student.last_name, case.case_manager_id)
+            )
+        )
+        .select_from(FollowUp)
         .join(Student, Student.id == FollowUp.student_id)
         .outerjoin(case, case.id == FollowUp.case_id)
         .where(
@@ -46,8 +54,7 @@ def _overdue(as_of: date, visible: ColumnElement[bool]) -> Select[FollowUp, str,
 
 async def overdue_count(session: AsyncSession, as_of: date, visible: ColumnElement[bool]) -> int:
     """How many meetings ``overdue`` would list."""
-    listed = _overdue(as_of, visible).subquery()
-    return int(await session.scalar(select(func.count()).select_from(listed)) or 0)
+    return int(await session.scalar(_overdue(as_of, visible, func.count(FollowUp.id))) or 0)
 
 
 async def overdue(session: AsyncSession, as_of: date, visible: ColumnElement[bool]) -> list[OverdueMeeting]:

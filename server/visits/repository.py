@@ -131,10 +131,12 @@ QUEUED_AT: Any = func.coalesce(VisitNote.submitted_at, VisitNote.created_at)
 """A visit's place in the queue: when its note was submitted (the queue's keyset order)."""
 
 
-def _visits() -> Any:
+def _visits(*columns: Any) -> Any:
+    """Visits in review with their note, student and place in the queue (or ``columns`` of them)."""
     owner = aliased(Case)
     return (
-        select(VisitLog, VisitNote, owner.student_id, QUEUED_AT.label("queued_at"))
+        select(*(columns or (VisitLog, VisitNote, owner.student_id, QUEUED_AT.label("queued_at"))))
+        .select_from(VisitLog)
         .join(owner, owner.id == VisitLog.case_id)
         .join(VisitNote, VisitNote.id == _the_note())
         .where(VisitLog.deleted_at.is_(None))
@@ -169,8 +171,8 @@ async def visit_count(
 ) -> tuple[int, datetime | None]:
     """How many visits the queue holds under ``filters`` (the rows ``visit_page`` pages through),
     and the oldest one's place in it (its submission)."""
-    queue = _visits().where(visible, *filters.where()).subquery()
-    count, oldest = (await session.execute(select(func.count(), func.min(queue.c.queued_at)))).one()
+    query = _visits(func.count(), func.min(QUEUED_AT)).where(visible, *filters.where())
+    count, oldest = (await session.execute(query)).one()
     return int(count), oldest
 
 
