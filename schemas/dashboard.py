@@ -64,7 +64,8 @@ class BeforeAfter(msgspec.Struct, kw_only=True):
 
 
 class Dashboard(msgspec.Struct, kw_only=True):
-    """Counts in the reader's scope, as of ``generated_at``. Days and weeks are in ``time_zone``."""
+    """Counts in the reader's scope, as of ``generated_at``. Days and weeks are the district's
+    (``time_zone``, ``DOORSTEP_TIME_ZONE``)."""
 
     scope: DashboardScope
     generated_at: datetime
@@ -73,8 +74,9 @@ class Dashboard(msgspec.Struct, kw_only=True):
     """Every status but ``closed``, in lifecycle order, zeros included."""
     open_cases_total: int
     week_starts: datetime
+    """Monday 00:00 of this week, in ``time_zone``."""
     visits_this_week: int
-    """Visit logs checked in since Monday 00:00."""
+    """Visit logs checked in since ``week_starts``."""
     approvals_waiting: int
     """Visits submitted and not decided (the approvals queue)."""
     oldest_waiting_since: datetime | None

@@ -8,6 +8,7 @@ import re
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -30,6 +31,9 @@ from tests.helpers import bearer, login
 from tests.rules_fixtures import absent, add_student, make_district
 from tests.test_console import _sign_in
 from tests.test_visits import _now, _principal, _visit
+
+ZONE = "America/New_York"
+"""The district's time zone (``DOORSTEP_TIME_ZONE``'s default, as the test app's settings have it)."""
 
 
 async def _log(db: AsyncSession, case: Case, author: uuid.UUID, checked_in_at: datetime) -> VisitLog:
@@ -102,7 +106,7 @@ async def district(db: AsyncSession) -> dict[str, Any]:
         "cm5_closed": await case("cm5", CaseStatus.CLOSED),
     }
     now = await _now(db)
-    monday = week_start(now)
+    monday = week_start(now, ZONE)
     for author, at in (
         ("cm1", monday),
         ("cm1", monday + timedelta(hours=30)),
@@ -126,7 +130,7 @@ async def district(db: AsyncSession) -> dict[str, Any]:
     for author, status in (("cm1", "open"), ("cm1", "open"), ("cm1", "resolved"), ("cm5", "open")):
         await _conflict(db, u[author], status)
 
-    today = now.astimezone(UTC).date()
+    today = now.astimezone(ZoneInfo(ZONE)).date()  # the district's date, as the dashboard counts
     await _meeting(db, c["cm1"], today - timedelta(days=3))
     await _meeting(db, c["cm1b"], today - timedelta(days=3), done=True)
     await _meeting(db, c["cm1c"], today + timedelta(days=3))
@@ -141,11 +145,11 @@ def _statuses(dash: Any) -> dict[str, int]:
 
 
 async def test_the_district_numbers_are_right_for_an_admin(db: AsyncSession, district: dict[str, Any]) -> None:
-    dash = await service.dashboard(db, await _principal(db, "admin"), district["now"])
-    assert dash.scope is DashboardScope.DISTRICT and dash.time_zone == "UTC"
+    dash = await service.dashboard(db, await _principal(db, "admin"), district["now"], ZONE)
+    assert dash.scope is DashboardScope.DISTRICT and dash.time_zone == ZONE
     assert _statuses(dash) == {"referred": 1, "assigned": 3, "contacting": 1, "active": 1, "monitoring": 1}
     assert dash.open_cases_total == 7
-    assert dash.week_starts == week_start(district["now"]) and dash.week_starts.weekday() == 0
+    assert dash.week_starts == week_start(district["now"], ZONE) and dash.week_starts.weekday() == 0
     assert dash.visits_this_week == 4
     assert dash.approvals_waiting == 3
     assert dash.oldest_waiting_since is not None
@@ -159,7 +163,7 @@ async def test_the_district_numbers_are_right_for_an_admin(db: AsyncSession, dis
 
 
 async def test_a_supervisor_sees_her_team_only(db: AsyncSession, district: dict[str, Any]) -> None:
-    sup1 = await service.dashboard(db, await _principal(db, "sup1"), district["now"])
+    sup1 = await service.dashboard(db, await _principal(db, "sup1"), district["now"], ZONE)
     assert sup1.scope is DashboardScope.TEAM
     # her team's cases and the unassigned referral she would assign; none of cm5's
     assert _statuses(sup1) == {"referred": 1, "assigned": 2, "contacting": 1, "active": 1, "monitoring": 0}
@@ -167,7 +171,7 @@ async def test_a_supervisor_sees_her_team_only(db: AsyncSession, district: dict[
     assert sup1.overdue_parent_meetings == 1
     assert [t.supervisor_id for t in sup1.turnaround] == [district["users"]["sup1"]]
 
-    sup2 = await service.dashboard(db, await _principal(db, "sup2"), district["now"])
+    sup2 = await service.dashboard(db, await _principal(db, "sup2"), district["now"], ZONE)
     assert _statuses(sup2) == {"referred": 1, "assigned": 1, "contacting": 0, "active": 0, "monitoring": 1}
     assert (sup2.visits_this_week, sup2.approvals_waiting, sup2.conflicts_open) == (1, 1, 1)
     assert sup2.overdue_parent_meetings == 2
@@ -194,7 +198,7 @@ async def test_the_service_refuses_a_role_that_does_not_read_it(db: AsyncSession
     from server.errors import Forbidden
 
     with pytest.raises(Forbidden):
-        await service.dashboard(db, await _principal(db, "cm1"), datetime.now(UTC))
+        await service.dashboard(db, await _principal(db, "cm1"), datetime.now(UTC), ZONE)
 
 
 async def test_the_console_page_shows_the_numbers_each_linked_to_its_list(
@@ -235,7 +239,7 @@ async def test_get_dashboard_answers_the_same_figures_as_json(
     response = await client.get("/dashboard", headers=bearer(await login(client, "sup2")))
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["scope"] == "team" and body["time_zone"] == "UTC"
+    assert body["scope"] == "team" and body["time_zone"] == ZONE
     assert {r["status"]: r["cases"] for r in body["open_cases"]}["monitoring"] == 1
     assert (body["visits_this_week"], body["approvals_waiting"], body["conflicts_open"]) == (1, 1, 1)
     assert body["overdue_parent_meetings"] == 2
@@ -244,9 +248,12 @@ async def test_get_dashboard_answers_the_same_figures_as_json(
 # --- closed cases: unexcused absences before and after the opening ---------------------------------
 
 
-async def _closed_case(db: AsyncSession, student: Any, manager: uuid.UUID, opened_on: date) -> Case:
+async def _closed_case(
+    db: AsyncSession, student: Any, manager: uuid.UUID, opened_on: date, at: time = time(14, 30)
+) -> Case:
+    """A closed case opened on ``opened_on`` at ``at`` UTC (by default mid-morning in the district)."""
     row = await f.case(db, student, manager=manager, status=CaseStatus.CLOSED)
-    row.opened_at = datetime.combine(opened_on, time(9, 30), tzinfo=UTC)
+    row.opened_at = datetime.combine(opened_on, at, tzinfo=UTC)
     row.closed_at = datetime.combine(opened_on + timedelta(days=60), time(15), tzinfo=UTC)
     row.outcome = "improved"
     await db.flush()
@@ -278,7 +285,7 @@ async def test_before_and_after_count_school_days_around_the_opening(db: AsyncSe
     await absent(db, d, two, d.days[at - 40], before[10], after[5], d.days[at + 30])
 
     now = datetime(2026, 6, 30, 12, tzinfo=UTC)  # summer: the school year just ended
-    dash = await service.dashboard(db, await _principal(db, "admin"), now)
+    dash = await service.dashboard(db, await _principal(db, "admin"), now, ZONE)
     ba = dash.before_after
     assert (ba.school_year, ba.since, ba.window_school_days) == ("2025-2026", date(2025, 9, 2), 30)
     by_case = {c.case_id: c for c in ba.cases}
@@ -292,7 +299,7 @@ async def test_before_and_after_count_school_days_around_the_opening(db: AsyncSe
     assert ba.complete_after == 2
 
     # another team's supervisor sees none of cm1's closed cases
-    sup2 = await service.dashboard(db, await _principal(db, "sup2"), now)
+    sup2 = await service.dashboard(db, await _principal(db, "sup2"), now, ZONE)
     assert sup2.before_after.cases == []
 
 
@@ -305,7 +312,8 @@ async def test_an_after_window_still_running_counts_the_school_days_so_far(db: A
     case = await _closed_case(db, student, await f.user_id(db, "cm1"), opened)
     await absent(db, d, student, opened, d.school_day(opened, 3), d.school_day(opened, 12))
     today = d.school_day(opened, 15)
-    dash = await service.dashboard(db, await _principal(db, "admin"), datetime.combine(today, time(8), tzinfo=UTC))
+    at = datetime.combine(today, time(14), tzinfo=UTC)
+    dash = await service.dashboard(db, await _principal(db, "admin"), at, ZONE)
     (row,) = dash.before_after.cases
     assert row.case_id == case.id
     assert (row.school_days_after, row.unexcused_after) == (15, 2)
@@ -332,3 +340,29 @@ async def test_the_console_names_the_closed_cases_students_and_audits_it(
         select(AuditEntry).where(AuditEntry.student_id == student.id, AuditEntry.action == "student.listed")
     )
     assert [(e.detail or {}).get("via") for e in entries] == ["console_dashboard"]
+
+
+async def test_the_week_and_a_cases_opening_day_are_the_districts(db: AsyncSession) -> None:
+    """Wednesday 2026-12-02 in New York: its week began Monday 2026-11-30 00:00 EST (05:00 UTC). A
+    case opened 2026-01-21 03:00 UTC opened on Tuesday the 20th there."""
+    school = await f.school(db, "Zone")
+    cm1 = await f.user_id(db, "cm1")
+    case = await f.case(db, await f.student(db, school), manager=cm1)
+    for at in ("2026-11-30T04:59:00+00:00", "2026-11-30T05:00:00+00:00", "2026-12-01T12:00:00+00:00"):
+        await _log(db, case, cm1, datetime.fromisoformat(at))
+    now = datetime(2026, 12, 2, 15, tzinfo=UTC)
+    admin = await _principal(db, "admin")
+    here = await service.dashboard(db, admin, now, ZONE)
+    assert here.week_starts.isoformat() == "2026-11-30T00:00:00-05:00"
+    assert here.visits_this_week == 2
+    assert (await service.dashboard(db, admin, now, "UTC")).visits_this_week == 3
+
+    d = await make_district(db, students=1)
+    (student,) = d.students
+    late = await _closed_case(db, student, cm1, date(2026, 1, 21), at=time(3))
+    await absent(db, d, student, date(2026, 1, 20))
+    summer = datetime(2026, 6, 30, 12, tzinfo=UTC)
+    (row,) = (await service.dashboard(db, admin, summer, ZONE)).before_after.cases
+    assert (row.case_id, row.opened_on, row.unexcused_before, row.unexcused_after) == (late.id, date(2026, 1, 20), 0, 1)
+    (row,) = (await service.dashboard(db, admin, summer, "UTC")).before_after.cases
+    assert (row.opened_on, row.unexcused_before, row.unexcused_after) == (date(2026, 1, 21), 1, 0)

@@ -49,20 +49,23 @@ class ClosedRow:
     """The case's school, or the student's when the case names none."""
     case_manager_id: uuid.UUID | None
     opened_on: date
-    """The day it opened, in UTC."""
+    """The day it opened, in the district's time zone."""
     closed_at: datetime | None
     outcome: str | None
 
 
-async def closed_cases(session: AsyncSession, visible: ColumnElement[bool], since: datetime) -> list[ClosedRow]:
-    """Live closed cases the reader may see, closed at ``since`` or later, most recently closed first."""
+async def closed_cases(
+    session: AsyncSession, visible: ColumnElement[bool], since: datetime, time_zone: str
+) -> list[ClosedRow]:
+    """Live closed cases the reader may see, closed at ``since`` or later, most recently closed
+    first, each with the day it opened in ``time_zone``."""
     query = (
         select(
             Case.id,
             Case.student_id,
             func.coalesce(Case.school_id, Student.school_id),
             Case.case_manager_id,
-            cast(func.timezone("UTC", Case.opened_at), Date),
+            cast(func.timezone(time_zone, Case.opened_at), Date),
             Case.closed_at,
             Case.outcome,
         )

@@ -9,14 +9,16 @@ meetings' (``rules.meetings``), the turnaround's (``visits.approvals.turnaround`
 absence classification of the rules engine (``rules.repository.unexcused_days``). A handful of
 aggregate statements, none per case.
 
-Doorstep has no time zone setting: weeks and days are UTC, and the answer says so.
+Days and weeks are the district's (``DOORSTEP_TIME_ZONE``): the week begins Monday 00:00 there,
+"today" is its date there, and a case opened on the date its opening had there.
 """
 
 from __future__ import annotations
 
 import uuid
 from bisect import bisect_left
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,7 +47,6 @@ from server.visits import approvals
 from server.visits import repository as visit_repo
 
 READERS = (Role.SUPERVISOR, Role.OFFICE_STAFF, Role.ADMIN)
-TIME_ZONE = "UTC"
 CALENDAR_LOOKBACK = timedelta(days=400)
 """How far before the earliest opening to read school calendars: 30 school days and a summer fit."""
 
@@ -55,20 +56,22 @@ def _check(principal: Principal) -> None:
         raise Forbidden("The dashboard is for supervisors, office staff and admins")
 
 
-def week_start(now: datetime) -> datetime:
-    """Monday 00:00 of ``now``'s week, in UTC."""
-    today = now.astimezone(UTC).date()
-    return datetime.combine(today - timedelta(days=today.weekday()), time(0), tzinfo=UTC)
+def week_start(now: datetime, time_zone: str) -> datetime:
+    """Monday 00:00 of ``now``'s week in ``time_zone`` (an aware time in that zone)."""
+    zone = ZoneInfo(time_zone)
+    today = now.astimezone(zone).date()
+    return datetime.combine(today - timedelta(days=today.weekday()), time(0), tzinfo=zone)
 
 
-async def dashboard(session: AsyncSession, principal: Principal, now: datetime) -> Dashboard:
-    """Every figure of the dashboard for ``principal``, as of ``now``."""
+async def dashboard(session: AsyncSession, principal: Principal, now: datetime, time_zone: str) -> Dashboard:
+    """Every figure of the dashboard for ``principal``, as of ``now``, days and weeks in
+    ``time_zone`` (the district's, ``Settings.time_zone``)."""
     _check(principal)
     reader = scope.Reader.of(principal)
-    today = now.astimezone(UTC).date()
+    today = now.astimezone(ZoneInfo(time_zone)).date()
     by_status = await repo.cases_by_status(session, scope.cases(reader))
     open_states = [s for s in CaseStatus if s is not CaseStatus.CLOSED]
-    monday = week_start(now)
+    monday = week_start(now, time_zone)
     waiting, oldest = await visit_repo.visit_count(
         session, scope.visits(reader), visit_repo.QueueFilters(status=VisitStatus.SUBMITTED)
     )
@@ -76,7 +79,7 @@ async def dashboard(session: AsyncSession, principal: Principal, now: datetime) 
     return Dashboard(
         scope=DashboardScope.TEAM if principal.role is Role.SUPERVISOR else DashboardScope.DISTRICT,
         generated_at=now,
-        time_zone=TIME_ZONE,
+        time_zone=time_zone,
         open_cases=[StatusCount(status=s, cases=by_status.get(s.value, 0)) for s in open_states],
         open_cases_total=sum(by_status.values()),
         week_starts=monday,
@@ -87,11 +90,11 @@ async def dashboard(session: AsyncSession, principal: Principal, now: datetime) 
         turnaround=await approvals.turnaround(session, principal, since=since),
         conflicts_open=await repo.open_conflicts(session, scope.conflicts(reader)),
         overdue_parent_meetings=await meetings.overdue_count(session, today, visible_students(principal)),
-        before_after=await before_after(session, reader, today),
+        before_after=await before_after(session, reader, today, time_zone),
     )
 
 
-async def before_after(session: AsyncSession, reader: scope.Reader, today: date) -> BeforeAfter:
+async def before_after(session: AsyncSession, reader: scope.Reader, today: date, time_zone: str) -> BeforeAfter:
     """Cases closed in the school year in progress (or the last one, in a summer), each with the
     student's unexcused absences in the ``WINDOW_SCHOOL_DAYS`` school days of the case's school
     before the day it opened, and in as many from that day on (the split of the case page's
@@ -113,7 +116,8 @@ async def before_after(session: AsyncSession, reader: scope.Reader, today: date)
             mean_after=None,
             complete_after=0,
         )
-    rows = await repo.closed_cases(session, scope.cases(reader), datetime.combine(year.starts_on, time(0), tzinfo=UTC))
+    since = datetime.combine(year.starts_on, time(0), tzinfo=ZoneInfo(time_zone))
+    rows = await repo.closed_cases(session, scope.cases(reader), since, time_zone)
     schools = {r.school_id for r in rows if r.school_id is not None}
     first = min((r.opened_on for r in rows), default=today) - CALENDAR_LOOKBACK
     calendar = await repo.school_days(session, schools, first, today - timedelta(days=1))
