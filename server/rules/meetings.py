@@ -29,20 +29,24 @@ class OverdueMeeting(msgspec.Struct, kw_only=True):
     days_overdue: int
 
 
+_CASE = aliased(Case)
+"""The meeting's case, aliased: ``visible`` may name ``Case`` in a subquery of its own. Made once:
+an alias and its columns cost about a millisecond of Python each time they are made."""
+
+
 def _overdue(as_of: date, visible: ColumnElement[bool], *columns: Any) -> Select[Any]:
     """Open parent meetings due before ``as_of`` of the students ``visible`` lets the reader see,
     with the student and the case manager (or ``columns`` of them)."""
-    case = aliased(Case)  # ``visible`` may name ``Case`` in a subquery of its own
     return (
         select(
             *(
                 columns
-                or (FollowUp, Student.student_number, Student.first_name, Student.last_name, case.case_manager_id)
+                or (FollowUp, Student.student_number, Student.first_name, Student.last_name, _CASE.case_manager_id)
             )
         )
         .select_from(FollowUp)
         .join(Student, Student.id == FollowUp.student_id)
-        .outerjoin(case, case.id == FollowUp.case_id)
+        .outerjoin(_CASE, _CASE.id == FollowUp.case_id)
         .where(
             FollowUp.kind == FollowUpKind.PARENT_MEETING.value,
             FollowUp.completed_at.is_(None),
