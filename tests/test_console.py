@@ -194,7 +194,7 @@ async def test_a_supervisor_sees_the_sections_not_built_yet_as_coming_soon(clien
     page = (await client.get("/console/cases")).text
     for shown in ("Approvals", "Conflicts", "Cases", "Dashboard"):
         assert f">{shown}</a>" in page
-    soon = await client.get("/console/conflicts")
+    soon = await client.get("/console/dashboard")
     assert soon.status_code == 200 and "not built yet" in soon.text
 
 
