@@ -119,10 +119,10 @@ def test_the_console_bench_times_every_page_of_the_navigation() -> None:
     from bench.console import pages_to_time
     from server.console.pages import SECTIONS
 
-    case_id, visit_id = uuid.uuid4(), uuid.uuid4()
-    paths = {page.path for page in pages_to_time(case_id, visit_id)}
+    case_id, visit_id, conflict_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    paths = {page.path for page in pages_to_time(case_id, visit_id, conflict_id)}
     assert {section.path for section in SECTIONS} <= paths, "a section of the console the benchmark never asks for"
-    records = {f"/console/cases/{case_id}", f"/console/visits/{visit_id}"}
+    records = {f"/console/cases/{case_id}", f"/console/visits/{visit_id}", f"/console/conflicts/{conflict_id}"}
     assert records <= paths
     assert not {p.path for p in pages_to_time(None, None)} & records
 
