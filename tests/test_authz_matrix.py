@@ -177,6 +177,7 @@ MATRIX: dict[str, Row] = {
     ),
     "GET /school-years/{school_year_id}/rules/versions": Row(roles=RULE_READERS, record="school_year", scoped=False),
     "GET /parent-meetings/overdue": Row(roles=frozenset({ADMIN, SUP, OFFICE, CM})),
+    "GET /dashboard": Row(roles=REVIEWERS),
     "GET /visit-logs": Row(roles=EVERYONE, query={"flagged": "true"}),
     "GET /visit-logs/{visit_log_id}": Row(roles=EVERYONE, record="visit_log"),
     "GET /visits": Row(roles=EVERYONE, query={"status": "submitted"}),
@@ -206,6 +207,7 @@ MATRIX: dict[str, Row] = {
     "POST /console/imports/{kind}": Row(roles=None, console=303),
     "GET /console/truant-students": Row(roles=None, console=303),
     "GET /console/dashboard": Row(roles=None, console=303),
+    "GET /console/dashboard/overdue-meetings": Row(roles=None, console=303),
     "GET /console/static/{file_path}": Row(roles=None),
     "HEAD /console/static/{file_path}": Row(roles=None),
     # The documentation (public: the schema is no secret)

@@ -15,6 +15,7 @@ from litestar.response import Redirect, Template
 from server.console import approvals as approval_pages
 from server.console import cases as case_pages
 from server.console import conflicts, imports, signin
+from server.console import dashboard as dashboard_pages
 from server.console.pages import SECTIONS, Section, page
 from server.console.session import (
     COOKIE,
@@ -29,7 +30,14 @@ from server.errors import Forbidden, InvalidInput, NotFound
 from server.inputs import NulInForm
 from server.settings import Settings
 
-BUILT = [*signin.HANDLERS, *case_pages.HANDLERS, *approval_pages.HANDLERS, *conflicts.HANDLERS, *imports.HANDLERS]
+BUILT = [
+    *signin.HANDLERS,
+    *case_pages.HANDLERS,
+    *approval_pages.HANDLERS,
+    *conflicts.HANDLERS,
+    *imports.HANDLERS,
+    *dashboard_pages.HANDLERS,
+]
 """Every page of the console, by area. A section of the navigation with no page yet says so."""
 
 
