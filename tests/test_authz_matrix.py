@@ -165,6 +165,7 @@ MATRIX: dict[str, Row] = {
         json=lambda w, r: {"id": str(uuid.uuid4()), "student_id": str(w.own["student"]), "reason": "matrix"},
     ),
     "GET /referrals/{referral_id}": Row(roles=REFERRAL_READERS, record="referral"),
+    "GET /truant-students": Row(roles=frozenset({COUNSELOR, ADMIN})),
     "POST /referrals/{referral_id}/override": Row(
         roles=frozenset({SUP}), record="referral", json=lambda w, r: {"note": "matrix"}
     ),
