@@ -84,7 +84,7 @@ async def test_unassigned_lists_the_cases_with_no_case_manager_in_the_callers_sc
     w = world
     for username in ("sup1", "sup2", "admin"):
         tokens = await login(client, username)
-        params = {"status": "referred", "unassigned": "true", "limit": 200}
+        params: dict[str, str | int] = {"status": "referred", "unassigned": "true", "limit": 200}
         page = (await client.get("/cases", params=params, headers=bearer(tokens))).json()
         assert [c["id"] for c in page["items"]] == [str(w.unassigned.id)], username
     tokens = await login(client, "sup1")
