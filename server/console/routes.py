@@ -14,6 +14,7 @@ from litestar.response import Redirect, Template
 
 from server.console import approvals as approval_pages
 from server.console import cases as case_pages
+from server.console import referrals as referral_pages
 from server.console import signin
 from server.console.pages import SECTIONS, Section, page
 from server.console.session import (
@@ -28,7 +29,7 @@ from server.deps import AuthRequest
 from server.errors import Forbidden, InvalidInput, NotFound
 from server.settings import Settings
 
-BUILT = [*signin.HANDLERS, *case_pages.HANDLERS, *approval_pages.HANDLERS]
+BUILT = [*signin.HANDLERS, *case_pages.HANDLERS, *approval_pages.HANDLERS, *referral_pages.HANDLERS]
 """Every page of the console, by area. A section of the navigation with no page yet says so."""
 
 
