@@ -164,6 +164,9 @@ async def test_a_date_that_is_not_one_is_a_400_page(client: httpx.AsyncClient, w
         assert page.status_code == 400
         assert "text/html" in page.headers["content-type"] and "That is not a date" in page.text
         assert _named(world.monthly) not in page.text
+    early = await client.get("/console/truant-students", params={"as_of": "2020-01-01"})
+    assert early.status_code == 200 and "text/html" in early.headers["content-type"]
+    assert "There is no school year on record on or before 2020-01-01" in early.text
 
 
 async def test_the_truant_students_page_with_next_links(client: httpx.AsyncClient, db: AsyncSession) -> None:

@@ -29,7 +29,14 @@ from server.cases.scope import visible_cases
 from server.console.pages import PAGE_SIZE, page
 from server.console.session import PATH, signed_in
 from server.deps import AuthRequest, Db, actor_of
-from server.errors import DuplicateWithDifferentContent, Forbidden, InvalidInput, InvalidTransition, NotFound
+from server.errors import (
+    DuplicateWithDifferentContent,
+    Forbidden,
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+    OutsideSchoolYear,
+)
 from server.pagination import decode_cursor, encode_cursor
 from server.referrals import repository as referral_repo
 from server.referrals import service as referrals
@@ -68,9 +75,13 @@ async def truant_students(
         message = "That is not a date. Enter it as year-month-day, for example 2025-12-15."
         return page(request, "truant_students.html", 400, date_error=message, found=None, **context)
     after = truant.decode(cursor) if cursor else None
-    found = await truant.page(
-        db, request.user, actor_of(request), day, limit=PAGE_SIZE, after=after, via="console_truant_students"
-    )
+    try:
+        found = await truant.page(
+            db, request.user, actor_of(request), day, limit=PAGE_SIZE, after=after, via="console_truant_students"
+        )
+    except OutsideSchoolYear:
+        message = f"There is no school year on record on or before {day.isoformat()}: choose a later date."
+        return page(request, "truant_students.html", date_error=message, found=None, **context)
     next_url = None
     if found.next_cursor:
         next_url = f"{PATH}/truant-students?" + urlencode({"as_of": day.isoformat(), "cursor": found.next_cursor})

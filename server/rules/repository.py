@@ -118,12 +118,11 @@ async def truant(
         bind |= {"after_day": after[0], "after_id": after[1]}
     for name, value in _TRUANT_PLANNER.items():
         await session.execute(text(f"SET LOCAL {name} = {value}"))
-    try:
-        result = await session.execute(text(sql.truant_sql(after is not None)), bind)
-        return list(result.mappings())
-    finally:
-        for name in _TRUANT_PLANNER:
-            await session.execute(text(f"RESET {name}"))
+    result = await session.execute(text(sql.truant_sql(after is not None)), bind)
+    found = list(result.mappings())
+    for name in _TRUANT_PLANNER:  # the rest of the transaction plans as usual (a failure rolls them back)
+        await session.execute(text(f"RESET {name}"))
+    return found
 
 
 async def episodes_for(session: AsyncSession, student_id: uuid.UUID, school_year_id: uuid.UUID) -> list[TruancyEpisode]:
