@@ -9,7 +9,7 @@ from typing import Annotated
 
 import msgspec
 
-from schemas.truancy import Episode
+from schemas.truancy import Episode, MonthCount, RuleResult, TruantStatus
 
 
 class CaseStatus(enum.StrEnum):
@@ -225,6 +225,10 @@ class CaseTruancy(msgspec.Struct):
     unexcused_before_case: int
     unexcused_since_case: int
     absences_since_case: int
+    rules: list[RuleResult] = msgspec.field(default_factory=list)
+    """The monthly, yearly and habitual rules on ``as_of``, each with its explanation."""
+    months: list[MonthCount] = msgspec.field(default_factory=list)
+    """Absences by month, every month of the school year up to ``as_of`` (zeros included)."""
 
 
 class CaseDetail(msgspec.Struct):
@@ -279,6 +283,24 @@ class ReferralOut(msgspec.Struct):
     override_note: str | None
     case_id: uuid.UUID | None
     created_at: datetime
+
+
+class TruantStudent(msgspec.Struct, kw_only=True):
+    """A row of ``GET /truant-students``: the student, why she is truant, and whether she was
+    referred (the latest referral the reader may see) or has an open case."""
+
+    student: StudentSummary
+    truancy: TruantStatus
+    case_id: uuid.UUID | None = None
+    case_status: CaseStatus | None = None
+    referral_id: uuid.UUID | None = None
+    referral_status: ReferralStatus | None = None
+    referred_at: datetime | None = None
+
+
+class TruantPage(msgspec.Struct):
+    items: list[TruantStudent]
+    next_cursor: str | None
 
 
 class OverrideRequest(msgspec.Struct):

@@ -77,3 +77,18 @@ class TruancyReport(msgspec.Struct, kw_only=True):
     rule_set: RuleSetOut
     episodes: list[Episode] = msgspec.field(default_factory=list)
     """Recorded transitions of this school year (as of the last evaluation run)."""
+
+
+class TruantStatus(msgspec.Struct, kw_only=True):
+    """Why a student is truant on ``as_of``: each rule that fired, with its count and trigger (a row
+    of a list; the absences themselves are in the student's ``TruancyReport``, so ``dates`` of
+    each rule is left empty here)."""
+
+    student_id: uuid.UUID
+    as_of: date
+    school_year: str
+    became_truant_on: date
+    """The first trigger: the absence that made the first of these rules fire."""
+    unexcused_count: int
+    rules: list[RuleResult]
+    """The rules that fired: ``monthly``, ``yearly``, ``habitual``, in that order."""

@@ -165,6 +165,7 @@ MATRIX: dict[str, Row] = {
         json=lambda w, r: {"id": str(uuid.uuid4()), "student_id": str(w.own["student"]), "reason": "matrix"},
     ),
     "GET /referrals/{referral_id}": Row(roles=REFERRAL_READERS, record="referral"),
+    "GET /truant-students": Row(roles=frozenset({COUNSELOR, ADMIN})),
     "POST /referrals/{referral_id}/override": Row(
         roles=frozenset({SUP}), record="referral", json=lambda w, r: {"note": "matrix"}
     ),
@@ -206,6 +207,11 @@ MATRIX: dict[str, Row] = {
     "GET /console/imports": Row(roles=None, console=303),
     "POST /console/imports/{kind}": Row(roles=None, console=303),
     "GET /console/truant-students": Row(roles=None, console=303),
+    "GET /console/referrals/new": Row(roles=None, console=303),
+    "POST /console/referrals": Row(roles=None, console=303),
+    "GET /console/referrals/{referral_id}": Row(roles=None, console=303, record="referral", scoped=False),
+    "GET /console/cases/unassigned": Row(roles=None, console=303),
+    "POST /console/cases/{case_id}/assign": Row(roles=None, console=303, record="case", scoped=False),
     "GET /console/dashboard": Row(roles=None, console=303),
     "GET /console/dashboard/overdue-meetings": Row(roles=None, console=303),
     "GET /console/static/{file_path}": Row(roles=None),

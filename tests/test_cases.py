@@ -77,6 +77,23 @@ async def test_pagination_walks_every_case_once(client: Client, world: World) ->
     assert len(seen) == len(set(seen)) == 4
 
 
+async def test_unassigned_lists_the_cases_with_no_case_manager_in_the_callers_scope(
+    client: Client, world: World
+) -> None:
+    """``GET /cases?status=referred&unassigned=true`` is what a supervisor assigns; ``false`` the rest."""
+    w = world
+    for username in ("sup1", "sup2", "admin"):
+        tokens = await login(client, username)
+        params: dict[str, str | int] = {"status": "referred", "unassigned": "true", "limit": 200}
+        page = (await client.get("/cases", params=params, headers=bearer(tokens))).json()
+        assert [c["id"] for c in page["items"]] == [str(w.unassigned.id)], username
+    tokens = await login(client, "sup1")
+    assigned = (await client.get("/cases", params={"unassigned": "false"}, headers=bearer(tokens))).json()
+    assert {c["id"] for c in assigned["items"]} == {str(c.id) for c in (w.cm1_case, w.cm2_case, w.other_school_case)}
+    cm1 = await login(client, "cm1")
+    assert (await client.get("/cases", params={"unassigned": "true"}, headers=bearer(cm1))).json()["items"] == []
+
+
 async def test_bad_cursor_and_limit_are_400(client: Client) -> None:
     tokens = await login(client, "sup1")
     assert (await client.get("/cases", params={"cursor": "garbage!"}, headers=bearer(tokens))).status_code == 400

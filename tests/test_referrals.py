@@ -204,3 +204,71 @@ async def test_the_case_shows_when_the_student_became_truant_and_absences_since(
     assert truancy["truant"] is True
     assert truancy["became_truant_on"] == "2025-10-21"  # the 4th unexcused absence of October
     assert truancy["unexcused_before_case"] == 5 and truancy["unexcused_since_case"] == 0
+
+
+async def test_truant_students_lists_a_counselors_truant_students_with_why_and_their_referral(
+    client: Client, db: AsyncSession, referable: Referable
+) -> None:
+    """``GET /truant-students``: the students of her schools truant on ``as_of`` (what a referral's
+    eligibility reads), each with the rules that fired; every listed student audited."""
+    counselor = await login(client, "counselor1")
+    answer = await client.get("/truant-students", params={"as_of": AS_OF}, headers=bearer(counselor))
+    assert answer.status_code == 200, answer.text
+    (item,) = answer.json()["items"]
+    assert answer.json()["next_cursor"] is None
+    assert item["student"]["id"] == str(referable.truant.id)
+    truancy = item["truancy"]
+    assert truancy["as_of"] == AS_OF and truancy["became_truant_on"] == "2025-10-21"
+    assert truancy["unexcused_count"] == 5
+    (rule,) = truancy["rules"]
+    assert rule["rule"] == "monthly" and rule["trigger_day"] == "2025-10-21" and rule["count"] == 5
+    assert rule["explanation"] == "4 unexcused absences within one calendar month, reached on 2025-10-21"
+    assert item["referral_id"] is None and item["case_id"] is None
+    listed = await db.scalars(select(AuditEntry).where(AuditEntry.action == "student.listed"))
+    assert [(e.student_id, (e.detail or {}).get("via")) for e in listed] == [(referable.truant.id, "truant_students")]
+
+    _, referral = await _refer(client, counselor, referable.truant)
+    again = (await client.get("/truant-students", params={"as_of": AS_OF}, headers=bearer(counselor))).json()
+    (item,) = again["items"]
+    assert item["referral_id"] == referral["id"] and item["referral_status"] == "eligible"
+    assert item["case_id"] == referral["case_id"] and item["case_status"] == "referred"
+
+    other = await login(client, "counselor2")
+    assert (await client.get("/truant-students", params={"as_of": AS_OF}, headers=bearer(other))).json() == {
+        "items": [],
+        "next_cursor": None,
+    }
+    admin = await login(client, "admin")
+    everyone = (await client.get("/truant-students", params={"as_of": AS_OF}, headers=bearer(admin))).json()
+    assert [i["student"]["id"] for i in everyone["items"]] == [str(referable.truant.id)]
+    sup = await login(client, "sup1")
+    assert (await client.get("/truant-students", headers=bearer(sup))).status_code == 403
+
+
+async def test_truant_students_pages_by_cursor_and_refuses_a_date_before_any_school_year(
+    client: Client, db: AsyncSession, referable: Referable
+) -> None:
+    more = [await f.student(db, referable.school) for _ in range(3)]
+    year = await db.scalar(select(SchoolYear).where(SchoolYear.name == "2025-2026"))
+    assert year is not None
+    for kid in more:
+        school = referable.school
+        db.add(Enrollment(student_id=kid.id, school_id=school.id, school_year_id=year.id, entered_on=year.starts_on))
+        await _absent(db, kid, referable.school, [date(2025, 11, d) for d in (3, 4, 5, 6)])
+    await db.commit()
+    counselor = await login(client, "counselor1")
+    seen: list[tuple[str, str]] = []
+    cursor: str | None = None
+    while True:
+        params = {"as_of": AS_OF, "limit": "1"} | ({"cursor": cursor} if cursor else {})
+        page = (await client.get("/truant-students", params=params, headers=bearer(counselor))).json()
+        seen += [(i["truancy"]["became_truant_on"], i["student"]["id"]) for i in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == 4 and seen == sorted(seen)  # truant longest first, then by id
+    assert {s for _, s in seen} == {str(k.id) for k in (referable.truant, *more)}
+    early = await client.get("/truant-students", params={"as_of": "2020-01-01"}, headers=bearer(counselor))
+    assert early.status_code == 400 and early.json()["code"] == "outside_school_year"
+    bad = await client.get("/truant-students", params={"cursor": "nope!"}, headers=bearer(counselor))
+    assert bad.status_code == 400

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, select, tuple_
@@ -19,14 +19,28 @@ async def page(
     limit: int,
     after: tuple[datetime, uuid.UUID] | None,
     status: str | None = None,
+    unassigned: bool | None = None,
 ) -> Sequence[Case]:
-    """Cases in (opened_at, id) order, keyset-paginated after ``after``; fetches limit + 1."""
+    """Cases in (opened_at, id) order, keyset-paginated after ``after``; fetches limit + 1.
+    ``unassigned``: only cases with no case manager (True), or only those with one (False)."""
     query = select(Case).where(visible).order_by(Case.opened_at, Case.id).limit(limit + 1)
     if after is not None:
         query = query.where(tuple_(Case.opened_at, Case.id) > tuple_(*after))
     if status is not None:
         query = query.where(Case.status == status)
+    if unassigned is not None:
+        query = query.where(Case.case_manager_id.is_(None) if unassigned else Case.case_manager_id.is_not(None))
     return (await session.scalars(query)).all()
+
+
+async def open_for_students(
+    session: AsyncSession, visible: ColumnElement[bool], student_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, Case]:
+    """The open case (at most one each) of these students, where ``visible`` lets the reader see it."""
+    if not student_ids:
+        return {}
+    query = select(Case).where(Case.student_id.in_(student_ids), Case.status != "closed", visible)
+    return {c.student_id: c for c in await session.scalars(query)}
 
 
 async def get(session: AsyncSession, case_id: uuid.UUID, visible: ColumnElement[bool] | None = None) -> Case | None:

@@ -43,9 +43,12 @@ async def list_cases(
     limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     cursor: FromQuery[str | None] = None,
     status: FromQuery[CaseStatus | None] = None,
+    unassigned: FromQuery[bool | None] = None,
 ) -> CasePage:
+    """Keyset pages of the cases the caller may see; ``unassigned=true`` keeps those with no case
+    manager (with ``status=referred``: the ones a supervisor assigns), ``false`` those with one."""
     after = decode_cursor(cursor) if cursor else None
-    rows, more = await service.page(db, request.user, limit=limit, after=after, status=status)
+    rows, more = await service.page(db, request.user, limit=limit, after=after, status=status, unassigned=unassigned)
     items = [case_out(c) for c in rows]
     return CasePage(items=items, next_cursor=encode_cursor(items[-1].opened_at, items[-1].id) if more else None)
 

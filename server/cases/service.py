@@ -210,9 +210,13 @@ async def page(
     limit: int,
     after: tuple[datetime, uuid.UUID] | None,
     status: CaseStatus | None = None,
+    unassigned: bool | None = None,
 ) -> tuple[list[Case], bool]:
-    """Up to ``limit`` cases the principal may see, in (opened_at, id) order, and whether more follow."""
-    rows = await repo.page(session, visible_cases(principal), limit=limit, after=after, status=status)
+    """Up to ``limit`` cases the principal may see, in (opened_at, id) order, and whether more follow
+    (``unassigned``: only those with no case manager, or with False only those with one)."""
+    rows = await repo.page(
+        session, visible_cases(principal), limit=limit, after=after, status=status, unassigned=unassigned
+    )
     return list(rows[:limit]), len(rows) > limit
 
 
@@ -261,6 +265,8 @@ async def _truancy(session: AsyncSession, case: Case) -> CaseTruancy | None:
         unexcused_before_case=sum(1 for day in unexcused if day < opened),
         unexcused_since_case=sum(1 for day in unexcused if day >= opened),
         absences_since_case=sum(1 for a in report.absences if a.day >= opened),
+        rules=[r for r in report.rules if r.rule in truant_rules],
+        months=await rules.months_of_year(session, report),
     )
 
 

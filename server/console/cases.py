@@ -8,10 +8,14 @@ from litestar import get
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
+from schemas.auth import Role
 from schemas.cases import CaseStatus
+from schemas.rules import Rule
 from server import audit
+from server.auth import repository as users
 from server.auth.guards import ALL_ROLES
 from server.cases import service as cases
+from server.console.charts import month_chart
 from server.console.pages import PAGE_SIZE, choice, page
 from server.console.session import (
     signed_in,
@@ -59,8 +63,22 @@ async def case_page(request: AuthRequest, db: Db, case_id: FromPath[uuid.UUID]) 
     guardians = await students.guardians(db, detail.student.household_id)
     logs, _ = await visits.page(db, request.user, actor, visit_repo.Filters(case_id=case_id), limit=200, after=None)
     notes = await cases.notes(db, case_id)
+    truancy = detail.truancy
+    chart = None
+    if truancy is not None and truancy.months:
+        monthly = next((r.threshold for r in truancy.rules if r.rule is Rule.MONTHLY), None)
+        chart = month_chart(truancy.months, monthly)
     return page(
-        request, "case.html", detail=detail, household=household, guardians=guardians, visit_logs=logs, notes=notes
+        request,
+        "case.html",
+        detail=detail,
+        household=household,
+        guardians=guardians,
+        visit_logs=logs,
+        notes=notes,
+        chart=chart,
+        names={u.id: u.display_name for u in await users.list_users(db)},
+        may_assign=request.user.role in (Role.SUPERVISOR, Role.ADMIN),
     )
 
 

@@ -6,26 +6,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Response, Router, get
+from litestar import Request, Response, Router
 from litestar.exceptions import PermissionDeniedException
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.csrf import CSRFMiddleware
-from litestar.response import Redirect, Template
+from litestar.response import Redirect
 
 from server.console import approvals as approval_pages
 from server.console import cases as case_pages
 from server.console import conflicts, imports, signin
 from server.console import dashboard as dashboard_pages
-from server.console.pages import SECTIONS, Section, page
+from server.console import referrals as referral_pages
+from server.console.pages import page
 from server.console.session import (
     COOKIE,
     PATH,
     ConsoleSessionMiddleware,
     SignInNeeded,
     csrf_config,
-    signed_in,
 )
-from server.deps import AuthRequest
 from server.errors import Forbidden, InvalidInput, NotFound
 from server.inputs import NulInForm
 from server.settings import Settings
@@ -37,20 +36,9 @@ BUILT = [
     *conflicts.HANDLERS,
     *imports.HANDLERS,
     *dashboard_pages.HANDLERS,
+    *referral_pages.HANDLERS,
 ]
-"""Every page of the console, by area. A section of the navigation with no page yet says so."""
-
-
-def _built_paths() -> set[str]:
-    return {path for handler in BUILT for path in handler.paths}
-
-
-def _coming_soon(section: Section) -> Any:
-    @get(section.path.removeprefix(PATH), opt=signed_in(*section.roles), name=f"console-{section.title}")
-    async def not_built(request: AuthRequest) -> Template:
-        return page(request, "coming_soon.html", section=section)
-
-    return not_built
+"""Every page of the console, by area; each section of the navigation is one of them."""
 
 
 # --- answers in HTML ------------------------------------------------------------------------------
@@ -74,7 +62,6 @@ router = Router(
     path=PATH,
     route_handlers=[
         *BUILT,
-        *[_coming_soon(s) for s in SECTIONS if s.path.removeprefix(PATH) not in _built_paths()],
     ],
     include_in_schema=False,
     exception_handlers={

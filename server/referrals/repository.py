@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import ColumnElement, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import scope
@@ -29,3 +30,18 @@ async def recent(
 
 async def get(session: AsyncSession, principal: Principal, referral_id: uuid.UUID) -> Referral | None:
     return await session.scalar(select(Referral).where(Referral.id == referral_id, visible_referrals(principal)))
+
+
+async def latest_for_students(
+    session: AsyncSession, principal: Principal, student_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, Referral]:
+    """The latest referral of each of these students that the principal may see."""
+    if not student_ids:
+        return {}
+    query = (
+        select(Referral)
+        .where(Referral.student_id.in_(student_ids), visible_referrals(principal))
+        .order_by(Referral.student_id, Referral.created_at.desc(), Referral.id)
+        .ext(distinct_on(Referral.student_id))
+    )
+    return {r.student_id: r for r in await session.scalars(query)}

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from typing import Annotated
 
 import msgspec
 from litestar import Response, Router, get, post
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from schemas.auth import Role
-from schemas.cases import OverrideRequest, ReferralIn, ReferralOut, ReferralStatus
+from schemas.cases import OverrideRequest, ReferralIn, ReferralOut, ReferralStatus, TruantPage
 from server import audit
 from server.auth.guards import allow
 from server.cases.models import Referral
 from server.deps import AuthRequest, Db, actor_of
 from server.errors import NotFound
 from server.referrals import repository as repo
-from server.referrals import service
+from server.referrals import service, truant
 
 READERS = allow(Role.ATTENDANCE_COUNSELOR, Role.SUPERVISOR, Role.OFFICE_STAFF, Role.ADMIN)
 
@@ -63,4 +64,21 @@ async def read_referral(request: AuthRequest, db: Db, referral_id: FromPath[uuid
     return _out(row)
 
 
-router = Router(path="/", route_handlers=[create_referral, override_referral, list_referrals, read_referral])
+@get("/truant-students", opt=allow(Role.ATTENDANCE_COUNSELOR, Role.ADMIN))
+async def truant_students(
+    request: AuthRequest,
+    db: Db,
+    as_of: FromQuery[date | None] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+    cursor: FromQuery[str | None] = None,
+) -> TruantPage:
+    """The students at the counselor's schools (an admin: all) truant on ``as_of`` (default today),
+    with why, and their latest referral and open case; keyset pages. Each listed student is audited."""
+    after = truant.decode(cursor) if cursor else None
+    day = as_of or date.today()
+    return await truant.page(db, request.user, actor_of(request), day, limit=limit, after=after, via="truant_students")
+
+
+router = Router(
+    path="/", route_handlers=[create_referral, override_referral, list_referrals, read_referral, truant_students]
+)

@@ -7,12 +7,12 @@ from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import RowMapping
+from sqlalchemy import ColumnElement, RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.attendance import AbsenceClass, AbsenceWhy, WellnessStatus
-from schemas.rules import MonthReading, Rule, RuleSetOut
-from schemas.truancy import Absence, Episode, MonthCount, RuleResult, TruancyReport
+from schemas.rules import MonthReading, Rule, RuleSetOut, RuleValues
+from schemas.truancy import Absence, Episode, MonthCount, RuleResult, TruancyReport, TruantStatus
 from server.errors import NotFound, OutsideSchoolYear
 from server.rules import repository as repo
 from server.rules.rulesets import effective
@@ -82,37 +82,17 @@ def build_report(
     habitual_trigger: date | None = s.get("habitual_trigger")
     percent = round(float(s.get("absence_percent", 0.0)), 2)
     chronic = bool(s.get("chronic", False))
-    month_word = "calendar month" if v.month_reading == MonthReading.CALENDAR else "30 days"
     results = [
-        RuleResult(
-            rule=Rule.MONTHLY,
-            fired=monthly_trigger is not None,
-            threshold=v.monthly_threshold,
-            count=int(s.get("month_max", 0)),
-            trigger_day=monthly_trigger,
-            dates=_monthly_dates(unexcused, monthly_trigger, v.month_reading),
-            explanation=(
-                f"{v.monthly_threshold} unexcused absences within one {month_word}, "
-                + (f"reached on {monthly_trigger}" if monthly_trigger else f"at most {s.get('month_max', 0)} so far")
-            ),
-        ),
-        RuleResult(
-            rule=Rule.YEARLY,
-            fired=yearly_trigger is not None,
-            threshold=v.yearly_threshold,
-            count=len(unexcused),
-            trigger_day=yearly_trigger,
-            dates=unexcused[: v.yearly_threshold] if yearly_trigger else unexcused,
-            explanation=f"{v.yearly_threshold} unexcused absences in the school year, {len(unexcused)} so far",
-        ),
-        RuleResult(
-            rule=Rule.HABITUAL,
-            fired=habitual_trigger is not None,
-            threshold=v.habitual_threshold,
-            count=len(unexcused),
-            trigger_day=habitual_trigger,
-            dates=unexcused[: v.habitual_threshold] if habitual_trigger else unexcused,
-            explanation=f"{v.habitual_threshold} unexcused absences in the school year (habitual truancy)",
+        *_truancy_rules(
+            v,
+            month_max=int(s.get("month_max", 0)),
+            unexcused=len(unexcused),
+            triggers={Rule.MONTHLY: monthly_trigger, Rule.YEARLY: yearly_trigger, Rule.HABITUAL: habitual_trigger},
+            dates={
+                Rule.MONTHLY: _monthly_dates(unexcused, monthly_trigger, v.month_reading),
+                Rule.YEARLY: unexcused[: v.yearly_threshold] if yearly_trigger else unexcused,
+                Rule.HABITUAL: unexcused[: v.habitual_threshold] if habitual_trigger else unexcused,
+            },
         ),
         RuleResult(
             rule=Rule.CHRONIC,
@@ -154,6 +134,98 @@ def build_report(
     )
 
 
+def _truancy_rules(
+    v: RuleValues,
+    *,
+    month_max: int,
+    unexcused: int,
+    triggers: dict[Rule, date | None],
+    dates: dict[Rule, list[date]] | None = None,
+) -> list[RuleResult]:
+    """The monthly, yearly and habitual rules' results, each with its explanation (one wording for
+    a student's report and for the list of truant students)."""
+    month_word = "calendar month" if v.month_reading == MonthReading.CALENDAR else "30 days"
+    monthly = triggers.get(Rule.MONTHLY)
+    explained = {
+        Rule.MONTHLY: (
+            v.monthly_threshold,
+            month_max,
+            f"{v.monthly_threshold} unexcused absences within one {month_word}, "
+            + (f"reached on {monthly}" if monthly else f"at most {month_max} so far"),
+        ),
+        Rule.YEARLY: (
+            v.yearly_threshold,
+            unexcused,
+            f"{v.yearly_threshold} unexcused absences in the school year, {unexcused} so far",
+        ),
+        Rule.HABITUAL: (
+            v.habitual_threshold,
+            unexcused,
+            f"{v.habitual_threshold} unexcused absences in the school year (habitual truancy)",
+        ),
+    }
+    return [
+        RuleResult(
+            rule=rule,
+            fired=triggers.get(rule) is not None,
+            threshold=threshold,
+            count=count,
+            trigger_day=triggers.get(rule),
+            dates=(dates or {}).get(rule, []),
+            explanation=explanation,
+        )
+        for rule, (threshold, count, explanation) in explained.items()
+    ]
+
+
+async def truant_students(
+    session: AsyncSession,
+    visible: ColumnElement[bool],
+    as_of: date,
+    *,
+    limit: int,
+    after: tuple[date, uuid.UUID] | None = None,
+) -> tuple[list[TruantStatus], bool]:
+    """The students ``visible`` lets the reader see (a scope over ``Student``) who are truant, or
+    habitually truant, on ``as_of``: what ``student_truancy`` would answer for each of them, and
+    what makes a referral eligible. In the summer (no school year contains ``as_of``) the last day
+    of the latest school year counts, as for a referral. Ordered by the day each became truant,
+    then id; up to ``limit`` after ``after`` (that day and id), and whether more follow. Raises
+    OutsideSchoolYear when no school year starts on or before ``as_of``."""
+    year = await repo.school_year_containing(session, as_of) or await repo.latest_school_year_started_by(session, as_of)
+    if year is None:
+        raise OutsideSchoolYear(f"no school year on or before {as_of.isoformat()}", as_of=as_of.isoformat())
+    day = min(as_of, year.ends_on)
+    rules = await effective(session, year)
+    params = repo.rule_params(year.id, day, rules.values)
+    rows = await repo.truant(session, visible, params, limit=limit + 1, after=after)
+    found = [
+        TruantStatus(
+            student_id=r["student_id"],
+            as_of=day,
+            school_year=year.name,
+            became_truant_on=r["became_on"],
+            unexcused_count=int(r["unexcused"]),
+            rules=[
+                result
+                for result in _truancy_rules(
+                    rules.values,
+                    month_max=int(r["month_max"]),
+                    unexcused=int(r["unexcused"]),
+                    triggers={
+                        Rule.MONTHLY: r["monthly_trigger"],
+                        Rule.YEARLY: r["yearly_trigger"],
+                        Rule.HABITUAL: r["habitual_trigger"],
+                    },
+                )
+                if result.fired
+            ],
+        )
+        for r in rows[:limit]
+    ]
+    return found, len(rows) > limit
+
+
 def _absence(r: RowMapping) -> Absence:
     return Absence(
         day=r["day"],
@@ -178,6 +250,21 @@ def _monthly_dates(unexcused: list[date], trigger: date | None, reading: MonthRe
     if reading == MonthReading.CALENDAR:
         return [d for d in unexcused if (d.year, d.month) == (trigger.year, trigger.month) and d <= trigger]
     return [d for d in unexcused if trigger - timedelta(days=29) <= d <= trigger]
+
+
+async def months_of_year(session: AsyncSession, report: TruancyReport) -> list[MonthCount]:
+    """The report's absences by month, with every month of its school year up to ``as_of``: a
+    month without an absence is a row of zeros (what a chart of the year shows)."""
+    year = await school_year_for(session, report.as_of)
+    counted = {m.month: m for m in report.months}
+    months: list[MonthCount] = []
+    y, m = year.starts_on.year, year.starts_on.month
+    while (y, m) <= (report.as_of.year, report.as_of.month):
+        key = f"{y:04d}-{m:02d}"
+        none = MonthCount(month=key, absences=0, unexcused=0, excused=0, pending=0, disciplinary=0)
+        months.append(counted.get(key, none))
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return months
 
 
 def _months(absences: list[Absence]) -> list[MonthCount]:

@@ -167,16 +167,41 @@ def classify_sql(one_student: bool) -> str:
     return "WITH " + _CLASSIFY.format(student_filter=flt) + "\nSELECT * FROM cls ORDER BY student_id, day"
 
 
+def _status_ctes(match: str) -> str:
+    """The classification and evaluation CTEs, for the students ``match`` names (a condition on
+    ``student_id``, or empty for all)."""
+    return (
+        _CLASSIFY.format(student_filter=match and f"AND a.student_id {match}")
+        + ","
+        + _EVALUATE.format(enrollment_filter=match and f"AND e.student_id {match}")
+    )
+
+
 def status_sql(one_student: bool) -> str:
     """One row per student with absences or an enrollment: counts, triggers, chronic percent."""
-    flt = "AND a.student_id = :student_id" if one_student else ""
-    eflt = "AND e.student_id = :student_id" if one_student else ""
+    ctes = _status_ctes("= :student_id" if one_student else "")
+    return "WITH " + ctes + "\nSELECT s.*, s.absence_percent >= :chronic_pct AS chronic FROM status s"
+
+
+def truant_sql(after: bool) -> str:
+    """The students among ``:student_ids`` who are truant (or habitually truant) on ``as_of``: the
+    rules' counts and triggers, and ``became_on``, the first trigger. Keyset order by
+    (``became_on``, ``student_id``), after (``:after_day``, ``:after_id``) when ``after``; at most
+    ``:limit`` rows."""
+    keyset = "WHERE (t.became_on, t.student_id) > (CAST(:after_day AS date), CAST(:after_id AS uuid))" if after else ""
     return (
         "WITH "
-        + _CLASSIFY.format(student_filter=flt)
-        + ","
-        + _EVALUATE.format(enrollment_filter=eflt)
-        + "\nSELECT s.*, s.absence_percent >= :chronic_pct AS chronic FROM status s"
+        + _status_ctes("= ANY(CAST(:student_ids AS uuid[]))")
+        + """,
+truant AS (
+    SELECT s.student_id, s.unexcused, s.month_max, s.monthly_trigger, s.yearly_trigger, s.habitual_trigger,
+        least(s.monthly_trigger, s.yearly_trigger, s.habitual_trigger) AS became_on
+    FROM status s
+    WHERE s.monthly_trigger IS NOT NULL OR s.yearly_trigger IS NOT NULL OR s.habitual_trigger IS NOT NULL
+)
+SELECT t.* FROM truant t """
+        + keyset
+        + "\nORDER BY t.became_on, t.student_id LIMIT :limit"
     )
 
 
