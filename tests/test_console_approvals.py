@@ -333,3 +333,18 @@ async def test_a_nul_in_a_form_field_is_a_plain_refusal_and_changes_nothing(
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
     assert answer.status_code == 400 and await _decisions(db) == 0
+
+
+async def test_the_case_page_lists_its_visits_each_linked_to_its_record(
+    client: httpx.AsyncClient, db: AsyncSession, team: dict[str, Any]
+) -> None:
+    u, c = team["users"], team["cases"]
+    visit, _ = await _visit(db, c["cm1"], u["cm1"], flags=("location_mismatch",))
+    await db.commit()
+    await _sign_in(client, "sup1")
+    page = (await client.get(f"/console/cases/{c['cm1'].id}")).text
+    row = re.search(rf'<tr>\s*<td><a href="/console/visits/{visit.id}">[^<]+</a></td>(.*?)</tr>', page, re.S)
+    assert row, "the visit's row links to its record"
+    cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td>(.*?)</td>", row.group(1), re.S)]
+    assert cells[:2] == ["checked out", "family met"] and cells[3] == "location mismatch"
+    assert cells[2].endswith("m") and "±" in cells[2]

@@ -23,7 +23,7 @@ async def test_the_main_pages_render_whole_for_a_supervisor(live: Live, page: Pa
     problems: list[str] = []
 
     def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error" and not message.location["url"].endswith("/favicon.ico"):  # no icon yet
+        if message.type == "error":
             problems.append(f"console: {message.text} ({message.location['url']})")
 
     def on_response(response: Response) -> None:

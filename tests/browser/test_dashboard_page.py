@@ -61,7 +61,7 @@ async def test_the_dashboard_shows_a_supervisors_figures_linked_to_their_lists(l
     problems: list[str] = []
 
     def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error" and not message.location["url"].endswith("/favicon.ico"):  # no icon yet
+        if message.type == "error":
             problems.append(f"console: {message.text} ({message.location['url']})")
 
     def on_response(response: Response) -> None:
