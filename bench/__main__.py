@@ -1,9 +1,10 @@
-"""``python -m bench rules|sync|uploads [options]`` (``scripts/bench``)."""
+"""``python -m bench rules|sync|uploads|app [options]`` (``scripts/bench``)."""
 
 from __future__ import annotations
 
 import typer
 
+from bench import app as field_app
 from bench import rules, sync, uploads
 
 app = typer.Typer(help="Doorstep benchmarks.", no_args_is_help=True)
@@ -17,6 +18,7 @@ def benchmarks() -> None:
 app.command("rules")(rules.rules)
 app.command("sync")(sync.sync)
 app.command("uploads")(uploads.uploads)
+app.command("app")(field_app.app)
 
 
 def main() -> None:
