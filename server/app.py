@@ -230,7 +230,11 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
             openapi_router=Router(path="/schema", route_handlers=[], opt=PUBLIC, include_in_schema=False),
             render_plugins=[api_docs.render_plugin()],
         ),
-        template_config=TemplateConfig(directory=console_pages.TEMPLATES, engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(
+            directory=console_pages.TEMPLATES,
+            engine=JinjaTemplateEngine,
+            engine_callback=console_pages.time_filters(settings),
+        ),
         request_max_body_size=settings.max_body_bytes,
         request_class=DoorstepRequest,
         lifespan=[lifespan],

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 class SettingsError(ValueError):
@@ -42,6 +43,15 @@ def parse_proxies(raw: str, name: str = "DOORSTEP_TRUSTED_PROXIES") -> tuple[str
         except ValueError as exc:
             raise SettingsError(f"{name}: {part!r} is not an IP address or CIDR block") from exc
     return tuple(proxies)
+
+
+def _zone(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name) or default
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise SettingsError(f"{name} must be an IANA time zone such as America/New_York, got {raw!r}") from exc
+    return raw
 
 
 def _positive(env: Mapping[str, str], name: str, default: int) -> int:
@@ -99,6 +109,9 @@ class Settings:
     """An unfinished upload untouched this long expires and is removed (``Upload-Expires``)."""
     orphan_file_seconds: int = 7 * 24 * 3600
     """A stored file no form photo references is removed this long after it came."""
+    time_zone: str = "America/New_York"
+    """The district's IANA time zone (``DOORSTEP_TIME_ZONE``): how the console shows times, and
+    where its weeks begin. Stored times stay UTC."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -129,6 +142,7 @@ class Settings:
             max_image_pixels=_positive(env, "DOORSTEP_MAX_IMAGE_PIXELS", 80_000_000),
             upload_expiry_seconds=_at_least(env, "DOORSTEP_UPLOAD_EXPIRY_SECONDS", 24 * 3600, 60),
             orphan_file_seconds=_at_least(env, "DOORSTEP_ORPHAN_FILE_SECONDS", 7 * 24 * 3600, 60),
+            time_zone=_zone(env, "DOORSTEP_TIME_ZONE", "America/New_York"),
         )
 
     def with_secret(self) -> Settings:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -296,3 +297,18 @@ async def test_office_staff_see_every_teams_queue_without_decision_buttons(
     assert str(mine.id) in queue.text and str(theirs.id) in queue.text
     page = await client.get(f"/console/visits/{theirs.id}")
     assert page.status_code == 200 and ">Approve</button>" not in page.text and "<textarea" not in page.text
+
+
+async def test_the_visit_page_shows_times_on_the_districts_clock(
+    client: httpx.AsyncClient, db: AsyncSession, team: dict[str, Any]
+) -> None:
+    """Stored in UTC, read in the district's zone (America/New_York by default), its name shown."""
+    u, c = team["users"], team["cases"]
+    visit, _ = await _visit(db, c["cm1"], u["cm1"])
+    visit.checked_in_at = datetime(2026, 11, 30, 15, 5, tzinfo=UTC)  # 10:05 in Waterbury (EST)
+    visit.checked_out_at = datetime(2026, 7, 1, 3, 30, tzinfo=UTC)  # 23:30 the day before (EDT)
+    await db.commit()
+    await _sign_in(client, "sup1")
+    page = (await client.get(f"/console/visits/{visit.id}")).text
+    assert "2026-11-30 10:05 EST" in page and "2026-06-30 23:30 EDT" in page
+    assert "15:05" not in page

@@ -62,6 +62,10 @@ async def test_the_demo_district_has_flagged_and_clean_visits_with_their_casewor
     by_id = {v.id: v for v in visits}
     assert len(linked) > 50
     assert all(by_id[n.visit_log_id].case_id == n.case_id for n in linked if n.visit_log_id)
+    # A note says what its visit found: no note tells of a family met at a door no one opened.
+    outcomes = {n.id: by_id[n.visit_log_id].outcome for n in linked if n.visit_log_id}
+    assert {outcomes[n.id] for n in linked if "met with the family" in n.body} == {"family_met", None}
+    assert {outcomes[n.id] for n in linked if "no one was home" in n.body} == {"no_one_home"}
     (addendum,) = (await db.scalars(select(VisitNoteAddendum))).all()
     note = await db.get(VisitNote, addendum.note_id)
     assert note is not None and note.status == "submitted" and addendum.author_id == users["cm1"]

@@ -54,3 +54,11 @@ def test_generated_secret_is_kept_in_the_data_dir(tmp_path: Path) -> None:
     second = Settings(data_dir=tmp_path).with_secret()
     assert first.jwt_secret and first.jwt_secret == second.jwt_secret
     assert (tmp_path / "jwt-secret").stat().st_mode & 0o077 == 0
+
+
+def test_the_districts_time_zone_is_checked_when_read() -> None:
+    assert Settings.from_env({}).time_zone == "America/New_York"
+    assert Settings.from_env({"DOORSTEP_TIME_ZONE": "America/Chicago"}).time_zone == "America/Chicago"
+    for bad in ("Mars/Olympus", "EST5EDT/../../etc", "not a zone"):
+        with pytest.raises(SettingsError, match="DOORSTEP_TIME_ZONE"):
+            Settings.from_env({"DOORSTEP_TIME_ZONE": bad})

@@ -4,15 +4,19 @@ small parsing helpers of the forms and filters."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from litestar import Request
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
 
 from schemas.auth import Role
 from server.auth.service import Principal
 from server.errors import InvalidInput
+from server.settings import Settings
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -56,3 +60,24 @@ def choice(enum_type: Any, value: str | None) -> Any:
         return enum_type(value)
     except ValueError as exc:
         raise InvalidInput(f"Unknown filter value {value!r}") from exc
+
+
+def time_filters(settings: Settings) -> Any:
+    """The templates' ``when`` (a moment, to the minute, in the district's time zone, named) and
+    ``day`` (its date there) filters. Stored times are UTC; people read their own clock."""
+    zone = ZoneInfo(settings.time_zone)
+
+    def when(moment: datetime | None) -> str:
+        return "" if moment is None else moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+    def day(moment: datetime | date | None) -> str:
+        if moment is None:
+            return ""
+        if isinstance(moment, datetime):
+            moment = moment.astimezone(zone).date()
+        return moment.isoformat()
+
+    def register(engine: JinjaTemplateEngine) -> None:
+        engine.engine.filters.update(when=when, day=day)
+
+    return register

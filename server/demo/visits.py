@@ -185,10 +185,19 @@ async def _on_a_case_reassigned_meanwhile(session: AsyncSession, rng: random.Ran
     return [_visit(rng, _uuid("visit", f"reassigned-{case.id}"), case, cm1, at, home, VisitOutcome.FAMILY_MET, fix)]
 
 
+NO_ONE_HOME_NOTE = (
+    "Demo note: no one was home; left the program's letter with the attendance policy at the door "
+    "and will call the family again."
+)
+
+
 async def _notes_and_follow_ups(session: AsyncSession, visits: list[VisitLog], now: datetime) -> None:
     """Link each case's visit note to its case manager's visit, add one addendum, complete one
     follow-up."""
-    by_note = {_uuid("note", str(v.case_id)): v for v in visits}
+    # A case's note goes with a visit where the family was met, if there was one; otherwise it
+    # says what happened at the door.
+    met = sorted(visits, key=lambda v: v.outcome == VisitOutcome.FAMILY_MET)
+    by_note = {_uuid("note", str(v.case_id)): v for v in met}
     notes = (
         await session.scalars(
             select(VisitNote)
@@ -198,6 +207,8 @@ async def _notes_and_follow_ups(session: AsyncSession, visits: list[VisitLog], n
     ).all()
     for note in notes:
         note.visit_log_id = by_note[note.id].id
+        if by_note[note.id].outcome == VisitOutcome.NO_ONE_HOME:
+            note.body = NO_ONE_HOME_NOTE
         note.version += 1
     cm1 = await session.scalar(select(User.id).where(User.username == "cm1"))
     first = next((n for n in notes if n.author_id == cm1 and n.status == "submitted"), None)
