@@ -4,7 +4,7 @@
 
 import * as api from "./api.js";
 import * as db from "./db.js";
-import { time } from "./dom.js";
+import { h, time } from "./dom.js";
 import * as screens from "./screens.js";
 import * as sync from "./sync.js";
 import { build } from "./view.js";
@@ -35,12 +35,15 @@ function status() {
   net.textContent = online ? "Online" : "Offline";
   net.className = `net ${online ? "online" : "offline"}`;
   const last = view && view.meta.last_sync;
-  document.getElementById("last-sync").textContent = syncing ? "Syncing…" : last ? `Last sync ${time(last)}` : "Not synced yet";
+  const lastSync = document.getElementById("last-sync");
+  if (syncing) lastSync.replaceChildren("Syncing…");
+  else if (last) lastSync.replaceChildren("Last sync ", h("time", { datetime: last }, time(last)));
+  else lastSync.replaceChildren("Not synced yet");
+  if (problem) lastSync.append(` · ${problem}`);
   const count = view ? view.waiting.length + view.unsentPhotos.length : 0;
   const pending = document.getElementById("pending");
   pending.textContent = count === 0 ? "No changes waiting" : count === 1 ? "1 change waiting" : `${count} changes waiting`;
   pending.dataset.count = String(count);
-  if (problem) document.getElementById("last-sync").textContent += ` · ${problem}`;
   document.getElementById("outbox-link").textContent = count ? `Outbox (${count})` : "Outbox";
 }
 
