@@ -1,9 +1,10 @@
-"""``python -m bench rules|sync|uploads|console [options]`` (``scripts/bench``)."""
+"""``python -m bench rules|sync|uploads|console|app [options]`` (``scripts/bench``)."""
 
 from __future__ import annotations
 
 import typer
 
+from bench import app as field_app
 from bench import console, rules, sync, uploads
 
 app = typer.Typer(help="Doorstep benchmarks.", no_args_is_help=True)
@@ -18,6 +19,7 @@ app.command("rules")(rules.rules)
 app.command("sync")(sync.sync)
 app.command("uploads")(uploads.uploads)
 app.command("console")(console.console)
+app.command("app")(field_app.app)
 
 
 def main() -> None:

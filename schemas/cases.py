@@ -129,6 +129,15 @@ class FollowUpKind(enum.StrEnum):
     FOLLOW_UP = "follow_up"
 
 
+class OpenFollowUp(msgspec.Struct, kw_only=True):
+    """One of a case's ``follow_ups`` in a pull: an open follow-up, soonest due first."""
+
+    id: uuid.UUID
+    kind: FollowUpKind
+    title: str
+    due_on: date
+
+
 # --- API structs -------------------------------------------------------------------------
 
 

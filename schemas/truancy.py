@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import date
 
@@ -92,3 +93,35 @@ class TruantStatus(msgspec.Struct, kw_only=True):
     unexcused_count: int
     rules: list[RuleResult]
     """The rules that fired: ``monthly``, ``yearly``, ``habitual``, in that order."""
+
+
+class TruancyStatus(enum.StrEnum):
+    """A student's standing in one word, the gravest first: ``habitual`` (the habitual rule fired),
+    ``truant`` (monthly or yearly), ``chronic`` (chronically absent only), ``none``."""
+
+    HABITUAL = "habitual"
+    TRUANT = "truant"
+    CHRONIC = "chronic"
+    NONE = "none"
+
+
+class SummaryMonth(msgspec.Struct, kw_only=True):
+    month: str
+    """``YYYY-MM``; every month of the school year through ``as_of``, none left out."""
+    absences: int
+    unexcused: int
+
+
+class TruancySummary(msgspec.Struct, kw_only=True):
+    """A case's ``truancy`` in a pull: its student as of the last evaluation (docs/protocol.md)."""
+
+    as_of: date
+    school_year: str
+    status: TruancyStatus
+    rules: list[Rule]
+    """The rules that fired, in ``Rule`` order."""
+    unexcused: int
+    absences: int
+    absence_percent: float
+    """Absences per enrolled school day, in per cent, one decimal."""
+    months: list[SummaryMonth]

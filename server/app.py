@@ -24,7 +24,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from server import api_docs, queue
+from server import api_docs, app_shell, queue
 from server import db as dbmod
 from server import logging as logmod
 from server import openapi as api_doc
@@ -201,6 +201,7 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
             api_docs.assets_router(),
             audit_router,
             console.console_router(settings),
+            app_shell.router(),
             create_static_files_router(
                 path="/console/static", directories=[console_pages.STATIC], opt=PUBLIC, include_in_schema=False
             ),

@@ -18,6 +18,8 @@ import msgspec
 
 from schemas.auth import Role
 from schemas.sync import Change, Del, MutationResult, Put, RecordType
+from sync.case_summary import open_follow_ups
+from sync.policies import SERVER_KEPT
 from sync.store import (
     CASE_HOME,
     PHOTO_UPLOADS,
@@ -106,7 +108,9 @@ class MemoryStore:
             if (before.version if before else None) != w.expected_version:
                 raise RuntimeError(f"{w.ref} changed under the batch: expected {w.expected_version}")
         for w in batch.writes:
-            self.records[w.ref] = Current(w.version, w.data, w.deleted)
+            before = self.records.get(w.ref)
+            self.records[w.ref] = Current(w.version, self._kept(w.ref, w.data), w.deleted)
+            self._refresh_cases(w.ref, before)
         log = self.outcome_log.setdefault(batch.client_id, {})
         for outcome in batch.outcomes:
             assert outcome.result.id not in log, "an outcome is stored once"
@@ -159,6 +163,40 @@ class MemoryStore:
         for old in mine[:-KEEP_CURSORS]:
             del self._views[old]
         return cursor
+
+    # --- what a case carries (sync.case_summary) ------------------------------------------------
+
+    def _kept(self, ref: Ref, data: Data) -> Data:
+        """``data`` with the fields the server keeps on the record (``SERVER_KEPT``) as they are:
+        a write of the record never sets them."""
+        kept = SERVER_KEPT.get(ref.type)
+        if not kept:
+            return data
+        before = self.records.get(ref)
+        out = {k: v for k, v in data.items() if k not in kept} | {"truancy": before.data["truancy"] if before else None}
+        return out | {"follow_ups": self._open_follow_ups(ref.id)}
+
+    def _open_follow_ups(self, case_id: uuid.UUID) -> list[dict[str, object]]:
+        return open_follow_ups(
+            (str(ref.id), rec.data)
+            for ref, rec in self.records.items()
+            if ref.type == RecordType.FOLLOW_UP and not rec.deleted and rec.data.get("case_id") == str(case_id)
+        )
+
+    def _refresh_cases(self, ref: Ref, before: Current | None) -> None:
+        """After a follow-up was written: its case (and the one it was on before) lists its open
+        follow-ups again, and a case whose list changed takes a new version."""
+        if ref.type != RecordType.FOLLOW_UP:
+            return
+        case_ids = {rec.data.get("case_id") for rec in (before, self.records.get(ref)) if rec is not None}
+        for case_id in sorted(c for c in case_ids if c):
+            case_ref = Ref(RecordType.CASE, uuid.UUID(case_id))
+            case = self.records.get(case_ref)
+            listed = self._open_follow_ups(case_ref.id)
+            if case is not None and case.data.get("follow_ups") != listed:
+                self.records[case_ref] = replace(
+                    case, version=case.version + 1, data=case.data | {"follow_ups": listed}
+                )
 
     # --- scope ------------------------------------------------------------------------------------
 
@@ -221,13 +259,26 @@ class MemoryStore:
     async def put(self, ref: Ref, data: Data) -> int:
         before = self.records.get(ref)
         version = before.version + 1 if before else 1
-        self.records[ref] = Current(version, data)
+        self.records[ref] = Current(version, self._kept(ref, data))
+        self._refresh_cases(ref, before)
         return version
 
     async def delete(self, ref: Ref) -> int:
         before = self.records[ref]
         self.records[ref] = Current(before.version + 1, before.data, deleted=True)
+        self._refresh_cases(ref, before)
         return before.version + 1
+
+    async def evaluated(self, student_id: uuid.UUID, truancy: Data) -> None:
+        for ref, rec in list(self.records.items()):
+            if (
+                ref.type == RecordType.CASE
+                and not rec.deleted
+                and rec.data["student_id"] == str(student_id)
+                and rec.data["status"] != "closed"
+                and rec.data.get("truancy") != truancy
+            ):
+                self.records[ref] = replace(rec, version=rec.version + 1, data=rec.data | {"truancy": truancy})
 
     async def snapshot(self, user_id: uuid.UUID) -> dict[Ref, tuple[int, Data]]:
         return {ref: (rec.version, rec.data) for ref, rec in self._scope(user_id).items()}

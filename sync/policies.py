@@ -5,7 +5,9 @@ Every record type declares its policy in ``RECORD_TYPES``, the one table of them
 =================  =============  ======================================================================
 type               policy         on a change from a device
 =================  =============  ======================================================================
-case, student      server_owned   devices read them; no mutation writes them
+case, student      server_owned   devices read them; no mutation writes them; a case carries its
+                                  student's ``truancy`` and its open ``follow_ups``, which the server
+                                  keeps (``SERVER_KEPT``, ``sync.case_summary``)
 household          field_lww      per-field last-writer-wins in server order; a stale ``base_version``
                                   still applies, and a conflict row records it for review
 contact_attempt    insert_only    a create with an id that exists is a no-op (``applied``, same
@@ -73,9 +75,15 @@ class RecordPolicy:
     """The moves a reviewer's decision on the server makes (``sync.review``), never a device."""
 
 
+SERVER_KEPT: dict[str, tuple[str, ...]] = {RecordType.CASE: ("truancy", "follow_ups")}
+"""Fields the server keeps on a record from other records (``sync.case_summary``): a write of the
+record itself never sets them; each store derives them, and a change to them bumps the record's
+version like any other change."""
+
 RECORD_TYPES: dict[str, RecordPolicy] = {
     RecordType.CASE: RecordPolicy(
-        Policy.SERVER_OWNED, ("student_id", "case_manager_id", "status", "opened_at", "closed_at")
+        Policy.SERVER_OWNED,
+        ("student_id", "case_manager_id", "status", "opened_at", "closed_at") + SERVER_KEPT[RecordType.CASE],
     ),
     RecordType.STUDENT: RecordPolicy(
         Policy.SERVER_OWNED, ("student_number", "first_name", "last_name", "grade", "household_id")

@@ -229,6 +229,12 @@ class Seeder(Protocol):
         "exif_longitude"}``, see ``PHOTO_UPLOADS``), as the server's upload routes record it."""
         ...
 
+    async def evaluated(self, student_id: uuid.UUID, truancy: Data) -> None:
+        """The rules evaluation found ``truancy`` (a ``schemas.truancy.TruancySummary``) for the
+        student: each of her open cases takes it, and one whose summary changed takes a new version
+        (``sync.case_summary``; on PostgreSQL ``server.rules.case_truancy`` writes it)."""
+        ...
+
     async def snapshot(self, user_id: uuid.UUID) -> dict[Ref, tuple[int, Data]]:
         """Every record in the user's scope now, with version and data (the truth pulls converge to)."""
         ...

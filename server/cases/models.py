@@ -47,6 +47,12 @@ class Case(Tombstoned, Versioned, Base):
     closed_at: Mapped[datetime | None] = mapped_column()
     outcome: Mapped[str | None] = mapped_column(String(32))
     close_reason: Mapped[str | None] = mapped_column(Text)
+    truancy: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    """The student's truancy as of the last evaluation (``schemas.truancy.TruancySummary``), written
+    by the evaluation (``server.rules.case_truancy``); synced to the phone."""
+    follow_ups: Mapped[list[Any]] = mapped_column(JSONB, nullable=False, server_default=text("'[]'::jsonb"))
+    """The case's open follow-ups (``schemas.cases.OpenFollowUp``), kept by a trigger on
+    ``follow_up`` (migration 0011) that bumps the case's version when the list changes."""
 
 
 class Referral(Versioned, Base):

@@ -51,12 +51,19 @@ async def get(session: AsyncSession, case_id: uuid.UUID, visible: ColumnElement[
 
 
 async def get_for_update(session: AsyncSession, case_id: uuid.UUID) -> Case | None:
-    return await session.scalar(select(Case).where(Case.id == case_id).with_for_update())
+    """The case, locked, as it is now: a row already in the session is read again (its version may
+    have moved since, e.g. by the follow-up trigger or an evaluation, migration 0011)."""
+    return await session.scalar(
+        select(Case).where(Case.id == case_id).with_for_update().execution_options(populate_existing=True)
+    )
 
 
 async def open_case_for_student(session: AsyncSession, student_id: uuid.UUID) -> Case | None:
     return await session.scalar(
-        select(Case).where(Case.student_id == student_id, Case.status != "closed").with_for_update()
+        select(Case)
+        .where(Case.student_id == student_id, Case.status != "closed")
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
 
 

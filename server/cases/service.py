@@ -35,6 +35,7 @@ from server.cases import repository as repo
 from server.cases.models import Case, FollowUp, ServiceReferral, VisitNote
 from server.cases.scope import visible_cases
 from server.errors import Forbidden, InvalidInput, InvalidTransition, NotFound
+from server.rules import case_truancy
 from server.rules import service as rules
 from server.students import repository as students
 
@@ -68,13 +69,15 @@ async def visible_case(session: AsyncSession, principal: Principal, case_id: uui
 
 
 async def open_case(session: AsyncSession, actor: Actor, student_id: uuid.UUID, school_id: uuid.UUID | None) -> Case:
+    opened = _now()
     case = Case(
         id=uuid.uuid4(),
         student_id=student_id,
         school_id=school_id,
         status=CaseStatus.REFERRED,
-        opened_at=_now(),
+        opened_at=opened,
         version=1,
+        truancy=await case_truancy.summary_for_student(session, student_id, opened.date()),
     )
     session.add(case)
     await session.flush()

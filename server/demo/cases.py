@@ -20,6 +20,7 @@ from schemas.cases import CaseOutcome, CaseStatus, ContactMethod, ContactOutcome
 from server.auth.models import User
 from server.cases.models import Case, ContactAttempt, FollowUp, Referral, ServiceReferral, VisitNote
 from server.demo.district import DemoYear
+from server.rules import case_truancy
 from server.rules.models import TruancyEpisode
 from server.schools.models import CounselorSchool, School
 from server.students.models import Student
@@ -114,6 +115,9 @@ async def load_cases(session: AsyncSession, year: DemoYear, progress: Progress |
         if progress is not None:
             progress("cases", n + 1, min(len(students), len(plan)))
     await session.flush()
+    attended = year.attended_days()
+    if attended:  # the district was evaluated before these cases opened: they take its summaries
+        await case_truancy.refresh(session, attended[-1])
     return created
 
 

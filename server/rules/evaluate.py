@@ -18,15 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas.cases import FollowUpKind
 from server import audit
 from server.audit import Actor
+from server.rules import case_truancy, sql
 from server.rules import repository as repo
-from server.rules import sql
 from server.rules.rulesets import effective
 
 LOCK_KEY = 4_242_001  # pg_advisory_xact_lock key of the evaluation
 
 _STATUS_COLUMNS = (
     "student_id, absences, unexcused, month_max, enrolled_days, monthly_trigger, yearly_trigger, "
-    "habitual_trigger, absence_percent, chronic"
+    "habitual_trigger, absence_percent, chronic, months"
 )
 
 
@@ -41,6 +41,8 @@ class EvaluationResult:
     episodes_opened: int = 0
     episodes_ended: int = 0
     meetings_created: int = 0
+    cases_changed: int = 0
+    """Open cases whose truancy summary changed (``server.rules.case_truancy``)."""
     seconds: float = 0.0
 
 
@@ -61,13 +63,14 @@ async def evaluate_all(session: AsyncSession, as_of: date, actor: Actor | None =
         text(
             "CREATE TEMP TABLE IF NOT EXISTS rules_status (student_id uuid PRIMARY KEY, absences int, "
             "unexcused int, month_max int, enrolled_days int, monthly_trigger date, yearly_trigger date, "
-            "habitual_trigger date, absence_percent float8, chronic bool) ON COMMIT DROP"
+            "habitual_trigger date, absence_percent float8, chronic bool, months jsonb) ON COMMIT DROP"
         )
     )
     await session.execute(text("TRUNCATE rules_status"))
     status_params = {k: v for k, v in params.items() if k != "meeting_days"}
     await session.execute(
-        text(f"INSERT INTO rules_status ({_STATUS_COLUMNS}) " + sql.status_sql(one_student=False)), status_params
+        text(f"INSERT INTO rules_status ({_STATUS_COLUMNS}) " + sql.status_sql(one_student=False, months=True)),
+        status_params,
     )
     await session.execute(text("ANALYZE rules_status"))
     await session.execute(
@@ -123,6 +126,9 @@ async def evaluate_all(session: AsyncSession, as_of: date, actor: Actor | None =
         ),
         year_params | {"version": rules.version},
     )
+    # Cases are written from here on (the meetings' follow-ups list themselves on their case, then
+    # the truancy summaries): lock them first, in id order, as a push does.
+    await case_truancy.lock_open_cases(session)
     meetings = await session.execute(
         text(
             f"""
@@ -161,6 +167,7 @@ async def evaluate_all(session: AsyncSession, as_of: date, actor: Actor | None =
             "meeting_days": rules.values.meeting_due_days,
         },
     )
+    cases_changed = await case_truancy.store(session, "rules_status", year, day)
     counts = (
         await session.execute(
             text(
@@ -181,6 +188,7 @@ async def evaluate_all(session: AsyncSession, as_of: date, actor: Actor | None =
         episodes_opened=_rowcount(opened),
         episodes_ended=_rowcount(no_longer) + _rowcount(moved) + ended,
         meetings_created=_rowcount(meetings),
+        cases_changed=cases_changed,
         seconds=round(time.perf_counter() - started, 3),
     )
     audit.record(
@@ -198,6 +206,7 @@ async def evaluate_all(session: AsyncSession, as_of: date, actor: Actor | None =
         episodes_opened=result.episodes_opened,
         episodes_ended=result.episodes_ended,
         meetings_created=result.meetings_created,
+        cases_changed=result.cases_changed,
     )
     await session.flush()
     return result

@@ -167,6 +167,20 @@ def classify_sql(one_student: bool) -> str:
     return "WITH " + _CLASSIFY.format(student_filter=flt) + "\nSELECT * FROM cls ORDER BY student_id, day"
 
 
+# Per student: absences and unexcused absences by calendar month, ``{"YYYY-MM": [absences, unexcused]}``
+# (as ``GET /students/{id}/truancy`` counts its ``months``).
+_MONTHS = """
+by_month AS (
+    SELECT c.student_id, to_char(c.day, 'YYYY-MM') AS month, count(*) AS absences,
+        count(*) FILTER (WHERE c.classification = 'unexcused') AS unexcused
+    FROM cls c GROUP BY c.student_id, to_char(c.day, 'YYYY-MM')
+),
+months AS (
+    SELECT m.student_id, jsonb_object_agg(m.month, jsonb_build_array(m.absences, m.unexcused)) AS months
+    FROM by_month m GROUP BY m.student_id
+)"""
+
+
 def _status_ctes(match: str) -> str:
     """The classification and evaluation CTEs, for the students ``match`` names (a condition on
     ``student_id``, or empty for all)."""
@@ -177,10 +191,20 @@ def _status_ctes(match: str) -> str:
     )
 
 
-def status_sql(one_student: bool) -> str:
-    """One row per student with absences or an enrollment: counts, triggers, chronic percent."""
+def status_sql(one_student: bool, months: bool = False) -> str:
+    """One row per student with absences or an enrollment: counts, triggers, chronic percent
+    (and, with ``months``, a last column ``months``: see ``_MONTHS``)."""
     ctes = _status_ctes("= :student_id" if one_student else "")
-    return "WITH " + ctes + "\nSELECT s.*, s.absence_percent >= :chronic_pct AS chronic FROM status s"
+    if not months:
+        return "WITH " + ctes + "\nSELECT s.*, s.absence_percent >= :chronic_pct AS chronic FROM status s"
+    return (
+        "WITH "
+        + ctes
+        + ","
+        + _MONTHS
+        + "\nSELECT s.*, s.absence_percent >= :chronic_pct AS chronic, m.months FROM status s "
+        + "LEFT JOIN months m ON m.student_id = s.student_id"
+    )
 
 
 def truant_sql(after: bool) -> str:

@@ -69,7 +69,7 @@ from server.students.models import Household, Student
 from server.sync.models import Conflict, SyncChange, SyncClient, SyncMutation, SyncScopeEpoch
 from server.uploads import repository as uploads
 from server.visits import context
-from sync.policies import RECORD_TYPES
+from sync.policies import RECORD_TYPES, SERVER_KEPT
 from sync.store import (
     CASE_HOME,
     PHOTO_UPLOADS,
@@ -108,7 +108,8 @@ TIME_FIELDS: dict[str, tuple[str, ...]] = {
 }
 SERVER_FILLED: dict[str, tuple[str, ...]] = {RecordType.VISIT_LOG: ("truancy",)}
 """Fields the server fills when it inserts a record (see ``_visit_context``) and no device writes:
-an update leaves them as they are."""
+an update leaves them as they are. (``sync.policies.SERVER_KEPT`` fields, a case's ``truancy`` and
+``follow_ups``, are written by neither: the evaluation and a trigger keep them.)"""
 XMIN: Any = literal_column("(pg_snapshot_xmin(pg_current_snapshot())::text)::bigint")
 _ANY_EPOCH = -1  # a fresh snapshot's cursor: it takes the epoch its statement reads
 
@@ -685,7 +686,7 @@ def _insert_sql(record_type: str, rows: str, client: str) -> str:
     """The insert of a table's new records from the JSON rows in parameter ``rows``; ``client``
     is the parameter of the client id, if the table keeps it."""
     model = MODELS[record_type]
-    names = fields(record_type)
+    names = tuple(n for n in fields(record_type) if n not in SERVER_KEPT.get(record_type, ()))
     extra = {k: v.replace("{client}", client) for k, v in _INSERT_EXTRAS.get(record_type, {}).items()}
     columns = ["id", "version", *names, *extra, *(["deleted_at"] if hasattr(model, "deleted_at") else [])]
     values = [
@@ -707,7 +708,8 @@ def _update_sql(record_type: str, rows: str) -> str:
     """The version-guarded update of a table's records from the JSON rows in parameter ``rows``."""
     model = MODELS[record_type]
     names = fields(record_type)
-    sets = [f"{n} = r.{n}" for n in names if n not in SERVER_FILLED.get(record_type, ())] + ["version = r.version"]
+    kept = SERVER_FILLED.get(record_type, ()) + SERVER_KEPT.get(record_type, ())
+    sets = [f"{n} = r.{n}" for n in names if n not in kept] + ["version = r.version"]
     if hasattr(model, "deleted_at"):
         sets.append("deleted_at = CASE WHEN r.deleted THEN coalesce(t.deleted_at, now()) END")
     if hasattr(model, "updated_at"):

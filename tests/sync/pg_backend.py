@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects import postgresql
 
 from schemas.auth import Role
@@ -80,6 +80,18 @@ class PgSeeder:
                     sha256=upload["sha256"],
                     error=upload.get("error"),
                 )
+            )
+            await s.commit()
+
+    async def evaluated(self, student_id: uuid.UUID, truancy: Data) -> None:
+        async with self.factory() as s:
+            await s.execute(
+                text(
+                    "UPDATE case_file SET truancy = CAST(:t AS jsonb), version = version + 1, updated_at = now() "
+                    "WHERE student_id = :s AND deleted_at IS NULL AND status <> 'closed' "
+                    "AND truancy IS DISTINCT FROM CAST(:t AS jsonb)"
+                ),
+                {"t": msgspec.json.encode(truancy).decode(), "s": student_id},
             )
             await s.commit()
 

@@ -57,6 +57,8 @@ def case_data(
         "status": status,
         "opened_at": OPENED_AT,
         "closed_at": closed_at,
+        "truancy": None,  # kept by the server (sync.case_summary): a write of the case never sets them
+        "follow_ups": [],
     }
 
 

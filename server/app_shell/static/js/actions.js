@@ -1,0 +1,93 @@
+// What the case manager does, as mutations in the durable queue (docs/protocol.md, Mutations).
+// Each one is written to IndexedDB before the screen moves on; the sync sends it when it can.
+
+import * as db from "./db.js";
+import { sha256Hex } from "./tus.js";
+import { build } from "./view.js";
+
+const now = () => new Date().toISOString();
+
+/** The phone's position, or null (denied, unavailable, or no fix within 15 s). */
+export function locate() {
+  if (!navigator.geolocation) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    navigator.geolocation.getCurrentPosition(
+      (p) => resolve(p.coords),
+      () => resolve(null),
+      { enableHighAccuracy: true, timeout: 15000, maximumAge: 30000 },
+    );
+  });
+}
+
+function fix(coords, prefix = "") {
+  if (!coords) return {};
+  const out = {
+    [`${prefix}latitude`]: coords.latitude,
+    [`${prefix}longitude`]: coords.longitude,
+    [`${prefix}accuracy_m`]: Math.max(0, coords.accuracy),
+  };
+  if (!prefix && typeof coords.altitude === "number") out.altitude_m = coords.altitude;
+  return out;
+}
+
+export async function logContact(caseId, method, outcome, note) {
+  const args = { id: crypto.randomUUID(), case_id: caseId, method, outcome, at: now() };
+  if (note) args.note = note;
+  return db.enqueue("contact_attempt.create", args);
+}
+
+export async function checkIn(caseId) {
+  const coords = await locate();
+  const id = crypto.randomUUID();
+  await db.enqueue("visit_log.check_in", { id, case_id: caseId, at: now(), ...fix(coords) });
+  return id;
+}
+
+export async function checkOut(visitId, outcome) {
+  const coords = await locate();
+  return db.enqueue("visit_log.check_out", { id: visitId, at: now(), outcome, ...fix(coords) });
+}
+
+/** Save the note's text (a new note if ``noteId`` is not known yet); answers the note's id. */
+export async function saveNote(noteId, caseId, visitId, body) {
+  const view = build(await db.snapshot());
+  const note = noteId ? view.get("visit_note", noteId) : null;
+  const id = noteId || crypto.randomUUID();
+  const args = { id, case_id: caseId, body };
+  if (visitId) args.visit_log_id = visitId;
+  await db.enqueue("visit_note.save", args, note ? note.version : null);
+  return id;
+}
+
+/** Save the text if it changed, then submit the note from the version the phone now shows. */
+export async function submitNote(noteId, caseId, visitId, body) {
+  let view = build(await db.snapshot());
+  let note = noteId ? view.get("visit_note", noteId) : null;
+  let id = noteId;
+  if (!note || note.data.body !== body) {
+    id = await saveNote(noteId, caseId, visitId, body);
+    view = build(await db.snapshot());
+    note = view.get("visit_note", id);
+  }
+  return db.enqueue("visit_note.submit", { id }, note.version);
+}
+
+/** Register a photo of a signed form and keep its file for the upload, in one transaction. */
+export async function addPhoto(caseId, visitId, formType, file) {
+  const buffer = await file.arrayBuffer();
+  const sha256 = await sha256Hex(buffer);
+  const id = crypto.randomUUID();
+  const contentType = file.type || "application/octet-stream";
+  const takenAt = new Date(file.lastModified || Date.now()).toISOString();
+  const args = {
+    id, case_id: caseId, form_type: formType, sha256, size: buffer.byteLength, content_type: contentType, taken_at: takenAt,
+  };
+  if (visitId) args.visit_log_id = visitId;
+  const photo = {
+    id, case_id: caseId, visit_log_id: visitId, form_type: formType, name: file.name, content_type: contentType,
+    size: buffer.byteLength, sha256, blob: new Blob([buffer], { type: contentType }), status: "pending",
+    upload_url: null, offset: 0, created_at: now(),
+  };
+  await db.enqueue("form_photo.register", args, null, photo);
+  return id;
+}

@@ -1,0 +1,118 @@
+"""A case's truancy summary: what a phone shows about its student offline.
+
+The evaluation (``server.rules.evaluate``) writes every open case's ``truancy`` from the status it
+has just computed for all students, in the same transaction (``store``): status, the rules that
+fired, counts, and absences and unexcused absences by month of the school year through the
+evaluation's day (``schemas.truancy.TruancySummary``). A case whose summary changed gets
+``version + 1``, like any change the server makes to it, and the ``case_file`` trigger logs it,
+so the next pull of every device that holds the case brings it, however far its cursor is.
+Only open cases are written: a closed case keeps the summary it had when it closed.
+
+A case opened between evaluations takes its student's summary as of its opening day
+(``summary_for_student``), so it never waits for the next evaluation to have one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.rules import repository as repo
+from server.rules import sql
+from server.rules.rulesets import effective
+from server.schools.models import SchoolYear
+
+_SUMMARY = """
+jsonb_build_object(
+    'as_of', CAST(:as_of AS date),
+    'school_year', CAST(:year_name AS text),
+    'status', CASE
+        WHEN s.habitual_trigger IS NOT NULL THEN 'habitual'
+        WHEN s.monthly_trigger IS NOT NULL OR s.yearly_trigger IS NOT NULL THEN 'truant'
+        WHEN s.chronic THEN 'chronic'
+        ELSE 'none' END,
+    'rules', to_jsonb(array_remove(ARRAY[
+        CASE WHEN s.monthly_trigger IS NOT NULL THEN 'monthly' END,
+        CASE WHEN s.yearly_trigger IS NOT NULL THEN 'yearly' END,
+        CASE WHEN s.habitual_trigger IS NOT NULL THEN 'habitual' END,
+        CASE WHEN s.chronic THEN 'chronic' END], NULL)),
+    'unexcused', coalesce(s.unexcused, 0),
+    'absences', coalesce(s.absences, 0),
+    'absence_percent', round(coalesce(s.absence_percent, 0)::numeric, 1),
+    'months', (
+        SELECT coalesce(jsonb_agg(jsonb_build_object(
+            'month', to_char(g.m, 'YYYY-MM'),
+            'absences', coalesce((s.months -> to_char(g.m, 'YYYY-MM') ->> 0)::int, 0),
+            'unexcused', coalesce((s.months -> to_char(g.m, 'YYYY-MM') ->> 1)::int, 0)) ORDER BY g.m), '[]'::jsonb)
+        FROM generate_series(date_trunc('month', CAST(:first_day AS date)), CAST(:as_of AS date),
+                             interval '1 month') AS g(m)))
+"""
+
+_OPEN = "c.deleted_at IS NULL AND c.status <> 'closed'"
+
+
+def _store_sql(status: str) -> str:
+    return (
+        f"WITH summary AS (SELECT c.id, {_SUMMARY} AS truancy "
+        f"FROM case_file c LEFT JOIN {status} s ON s.student_id = c.student_id WHERE {_OPEN}) "
+        "UPDATE case_file c SET truancy = summary.truancy, version = c.version + 1, updated_at = now() "
+        "FROM summary WHERE c.id = summary.id AND c.truancy IS DISTINCT FROM summary.truancy"
+    )
+
+
+def _params(year: SchoolYear, day: date) -> dict[str, Any]:
+    return {"as_of": day, "year_name": year.name, "first_day": year.starts_on}
+
+
+async def lock_open_cases(session: AsyncSession) -> None:
+    """Lock every open case in id order, as a push locks the cases it touches (``FOR SHARE``, in id
+    order): the evaluation then writes cases without deadlocking with a push."""
+    await session.execute(text(f"SELECT c.id FROM case_file c WHERE {_OPEN} ORDER BY c.id FOR UPDATE OF c"))
+
+
+async def store(session: AsyncSession, status_table: str, year: SchoolYear, day: date) -> int:
+    """Write each open case's summary from ``status_table`` (one row per student, as
+    ``sql.status_sql(months=True)`` answers; a student without a row has no absences). Returns
+    how many cases changed."""
+    result = await session.execute(text(_store_sql(status_table)), _params(year, day))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def _year_and_day(session: AsyncSession, as_of: date) -> tuple[SchoolYear, date] | None:
+    year = await repo.school_year_containing(session, as_of) or await repo.latest_school_year_started_by(session, as_of)
+    return None if year is None else (year, min(as_of, year.ends_on))
+
+
+async def refresh(session: AsyncSession, as_of: date) -> int:
+    """Evaluate every student as of ``as_of`` and write the open cases' summaries (no episodes,
+    no meetings: for data loaded after an evaluation, as the demo's cases are)."""
+    found = await _year_and_day(session, as_of)
+    if found is None:
+        return 0
+    year, day = found
+    rules = await effective(session, year)
+    params = {k: v for k, v in repo.rule_params(year.id, day, rules.values).items() if k != "meeting_days"}
+    await lock_open_cases(session)
+    status = f"({sql.status_sql(one_student=False, months=True)})"
+    result = await session.execute(text(_store_sql(status)), params | _params(year, day))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def summary_for_student(session: AsyncSession, student_id: uuid.UUID, as_of: date) -> dict[str, Any] | None:
+    """The student's summary as of ``as_of`` (for a case being opened); ``None`` when no school
+    year has started by then."""
+    found = await _year_and_day(session, as_of)
+    if found is None:
+        return None
+    year, day = found
+    rules = await effective(session, year)
+    params = {k: v for k, v in repo.rule_params(year.id, day, rules.values).items() if k != "meeting_days"}
+    status = f"({sql.status_sql(one_student=True, months=True)})"
+    statement = f"SELECT {_SUMMARY} AS truancy FROM (SELECT 1) AS one LEFT JOIN {status} s ON true"
+    result = await session.execute(text(statement), params | _params(year, day) | {"student_id": student_id})
+    summary: dict[str, Any] = result.scalar_one()
+    return summary
