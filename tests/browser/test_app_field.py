@@ -345,6 +345,21 @@ async def test_the_outbox_shows_rejections_flags_returned_notes_and_conflicts(ph
     assert await count(live, Conflict) == 1
     await shot(phone, "outbox", full_page=True)
 
+    # The office resolves it; the next sync tells her how.
+    async with live.factory() as s:
+        conflict_id = await s.scalar(select(Conflict.id))
+    office = (await live.http.post("/auth/login", json=_login("office1"))).json()
+    resolved = await live.http.post(
+        f"/conflicts/{conflict_id}/resolve",
+        json={"choice": "theirs", "note": "The letter was logged twice", "expected_version": 1},
+        headers={"Authorization": f"Bearer {office['access_token']}"},
+    )
+    assert resolved.status_code == 200, resolved.text
+    await phone.get_by_role("button", name="Sync now").click()
+    await expect(phone.get_by_text("the office kept the version on the server")).to_be_visible()
+    await expect(phone.get_by_text("“The letter was logged twice”", exact=False)).to_be_visible()
+    await expect(phone.get_by_text("went to the office for review")).to_have_count(0)
+
 
 def _login(username: str) -> dict[str, Any]:
     return {"username": username, "password": PASSWORD, "device": {"id": str(uuid.uuid4()), "name": "t"}}

@@ -350,6 +350,19 @@ function describe(view, m) {
   return `${MUTATION_WORDS[m.name] || m.name}${c ? ` · ${studentName(view, c)}` : ""} · ${time(m.queued_at)}`;
 }
 
+// How the office resolved a conflict (the pulled row's ``status`` and ``resolution``), or that it waits.
+const RESOLUTION_WORDS = {
+  theirs: "the office kept the version on the server",
+  mine: "the office kept your change",
+  custom: "the office combined the two",
+};
+
+function conflictState(data) {
+  if (data.status !== "resolved" || !data.resolution) return "Your change was kept and went to the office for review; nothing to redo.";
+  const how = RESOLUTION_WORDS[data.resolution.choice] || data.resolution.choice;
+  return `Resolved${data.resolved_at ? ` ${time(data.resolved_at)}` : ""}: ${how}${data.resolution.note ? ` (“${data.resolution.note}”)` : ""}.`;
+}
+
 function section(title, items, empty) {
   return [h("h2", {}, `${title} (${items.length})`), items.length ? h("ul", { class: "plain" }, items) : h("p", { class: "empty" }, empty)];
 }
@@ -381,7 +394,7 @@ export function outbox(main, view) {
       return h("li", { class: "card" }, h("a", { href }, `Note · ${c ? studentName(view, c) : "a case"}`), h("p", {}, `Supervisor's comment: ${n.data.review_comment || "(none)"}`));
     });
   const conflicts = view.all("conflict").map((k) =>
-    h("li", { class: "card" }, h("strong", {}, `${k.data.record_type.replace("_", " ")}: ${CONFLICT_WORDS[k.data.kind] || k.data.kind}`), h("p", { class: "meta" }, "Your change was kept and went to the office for review; nothing to redo.")),
+    h("li", { class: "card" }, h("strong", {}, `${k.data.record_type.replace("_", " ")}: ${CONFLICT_WORDS[k.data.kind] || k.data.kind}`), h("p", { class: "meta" }, conflictState(k.data))),
   );
   show(main, 
     h("h1", {}, "Outbox"),
