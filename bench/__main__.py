@@ -1,10 +1,10 @@
-"""``python -m bench rules|sync|uploads [options]`` (``scripts/bench``)."""
+"""``python -m bench rules|sync|uploads|console [options]`` (``scripts/bench``)."""
 
 from __future__ import annotations
 
 import typer
 
-from bench import rules, sync, uploads
+from bench import console, rules, sync, uploads
 
 app = typer.Typer(help="Doorstep benchmarks.", no_args_is_help=True)
 
@@ -17,6 +17,7 @@ def benchmarks() -> None:
 app.command("rules")(rules.rules)
 app.command("sync")(sync.sync)
 app.command("uploads")(uploads.uploads)
+app.command("console")(console.console)
 
 
 def main() -> None:

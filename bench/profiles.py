@@ -29,6 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("msgspec (decode, encode)", ("msgspec",)),
     ("sync engine and mutation handlers", ("sync/engine.py", "sync/handlers.py", "sync/policies.py", "schemas/")),
     ("PgStore (SQL building, rows)", ("server/sync/",)),
+    ("Jinja2 (console templates)", ("jinja2/", "markupsafe", "server/console/templates/")),
     ("auth (JWT, device and user)", ("server/auth/", "jwt/")),
     ("Doorstep middleware and deps", ("server/",)),
     ("Litestar (routing, middleware, DI, response)", ("litestar/",)),

@@ -37,6 +37,7 @@ from server.cases.routes import router as cases_router
 from server.conflicts.routes import router as conflicts_router
 from server.console import pages as console_pages
 from server.console import routes as console
+from server.dashboard.routes import dashboard
 from server.errors import DoorstepError, Unavailable
 from server.health import health, ready
 from server.inputs import DoorstepRequest, query_guard_middleware
@@ -186,6 +187,7 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
             students_router,
             visits_router,
             conflicts_router,
+            dashboard,
             referrals_router,
             sync_router,
             uploads_router,

@@ -4,7 +4,8 @@
   with ``opt={BODY: ...}``) takes ``application/json`` (or ``application/*+json``) only: 415.
 - Its body must be UTF-8, nested at most ``MAX_JSON_DEPTH`` deep, and no string in it may hold a
   NUL character (PostgreSQL text cannot store one): 400 ``malformed``, naming the field path.
-- A query string may not carry a NUL (``%00``): 400 ``malformed``, naming the parameter.
+- A query string may not carry a NUL (``%00``): 400 ``malformed``, naming the parameter; nor may a
+  console form (``BODY: FORM``) in any field.
 
 Sync routes declare ``BODY: SYNC``: their content type is checked here, and the rest by the sync
 engine per mutation, so one bad mutation is that mutation's rejection, never a refusal of the
@@ -65,6 +66,19 @@ def check_json_body(body: bytes) -> None:
             raise InvalidInput(f"A NUL character (U+0000) is not allowed in text - at `{path}`")
 
 
+class NulInForm(InvalidInput):
+    """A form field holding a NUL: the console says which field, on its own error page."""
+
+
+def check_form_body(body: bytes) -> None:
+    """Refuse a url-encoded form whose field names or values carry a NUL (``%00`` or the raw byte)."""
+    if b"%00" not in body and b"\x00" not in body:
+        return
+    for name, value in parse_qsl(body.decode("latin-1"), keep_blank_values=True):
+        if NUL in name or NUL in value:
+            raise NulInForm(f"A NUL character (U+0000) is not allowed in text - in form field {name.strip(NUL)!r}")
+
+
 def is_json(content_type: str) -> bool:
     media = content_type.partition(";")[0].strip().lower()
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
@@ -84,6 +98,8 @@ class DoorstepRequest(Request[Any, Any, Any]):
                 )
             if kind == JSON:
                 check_json_body(body)
+            elif kind == FORM:
+                check_form_body(body)
             self.scope["doorstep.body_checked"] = True  # type: ignore[typeddict-unknown-key]
         return body
 

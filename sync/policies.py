@@ -120,7 +120,7 @@ RECORD_TYPES: dict[str, RecordPolicy] = {
     RecordType.CONFLICT: RecordPolicy(
         Policy.SERVER_OWNED,
         ("record_type", "record_id", "kind", "base_version", "mine", "theirs", "theirs_version")
-        + ("author_id", "client_id", "mutation_id"),
+        + ("author_id", "client_id", "mutation_id", "status", "resolved_at", "resolution"),
     ),
 }
 
@@ -203,6 +203,9 @@ class BatchView:
             "author_id": str(self.principal.user_id),
             "client_id": str(self.principal.client_id),
             "mutation_id": self.mutation_id,
+            "status": "open",  # office staff resolve it on the server: resolved_at and resolution then
+            "resolved_at": None,
+            "resolution": None,
         }
         self._staged[Ref(RecordType.CONFLICT, conflict_id)] = Current(1, data)
         return conflict_id

@@ -8,6 +8,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bench.harness import Run, pct, ratio, write_section
@@ -112,3 +113,49 @@ def test_upload_server_times_add_up_an_uploads_requests(tmp_path: Path) -> None:
     line = '{"request_id": "%s", "path": "/uploads", "status": 204, "ms": %s, "event": "request"}\n'
     log.write_text(line % ("up-1", "2.5") + line % ("up-1", "40.0") + line % ("up-2", "3.0") + "not json {\n")
     assert server_seconds(log, {"up-1"}) == {"up-1": 0.0425}
+
+
+def test_the_console_bench_times_every_page_of_the_navigation() -> None:
+    from bench.console import pages_to_time
+    from server.console.pages import SECTIONS
+
+    case_id, visit_id, conflict_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    paths = {page.path for page in pages_to_time(case_id, visit_id, conflict_id)}
+    assert {section.path for section in SECTIONS} <= paths, "a section of the console the benchmark never asks for"
+    records = {f"/console/cases/{case_id}", f"/console/visits/{visit_id}", f"/console/conflicts/{conflict_id}"}
+    assert records <= paths
+    assert not {p.path for p in pages_to_time(None, None)} & records
+
+
+async def test_the_console_bench_signs_in_with_the_token_of_the_real_sign_in_form(client: httpx.AsyncClient) -> None:
+    from bench.console import csrf_token
+    from tests.conftest import PASSWORD
+
+    form = await client.get("/console/sign-in")
+    done = await client.post(
+        "/console/sign-in", data={"username": "sup1", "password": PASSWORD, "_csrf_token": csrf_token(form.text)}
+    )
+    assert done.status_code == 303
+    with pytest.raises(RuntimeError, match="no CSRF token"):
+        csrf_token("<form></form>")
+
+
+def test_the_console_report_judges_each_page_by_its_server_p95() -> None:
+    from bench.console import Figures, Options, Page, Timings, _report
+
+    fast, slow = Page("cases list", "sup1", "/console/cases"), Page("dashboard", "office1", "/console/dashboard")
+    later = [Page("conflicts", "sup1", "/console/conflicts"), Page("conflicts", "office1", "/console/conflicts")]
+    f = Figures(postgres="18", demo_today="2026-12-01", counts={"students": 2000}, pages=[fast, slow], not_built=later)
+    f.timings = {
+        fast: Timings(wall=[0.012] * 20, server=[0.010] * 20),
+        slow: Timings(wall=[0.05] * 20, server=[0.040] * 18 + [0.151, 0.2]),  # p95 is the 19th of 20
+    }
+    report = _report(f, Options(20, 1, 1, None, None), ("0.1, 0.1, 0.1", "0.2, 0.2, 0.2"), 60.0)
+    assert report.startswith("## console:")
+    assert "| **151.0 ms**, the slowest page's p95 (dashboard, `office1`) | **not met** |" in report
+    assert "| cases list | `sup1` | `/cases` | 20 | 10.0 | **10.0** | 10.0 | 12.0 | 12.0 | **met** |" in report
+    assert report.count("conflicts (`/console/conflicts`)") == 1
+    f.timings[slow].server[-2] = 0.150
+    assert "| **150.0 ms**, the slowest page's p95 (dashboard, `office1`) | **met** |" in _report(
+        f, Options(20, 1, 1, None, None), ("", ""), 1.0
+    )

@@ -312,3 +312,24 @@ async def test_the_visit_page_shows_times_on_the_districts_clock(
     page = (await client.get(f"/console/visits/{visit.id}")).text
     assert "2026-11-30 10:05 EST" in page and "2026-06-30 23:30 EDT" in page
     assert "15:05" not in page
+
+
+async def test_a_nul_in_a_form_field_is_a_plain_refusal_and_changes_nothing(
+    client: httpx.AsyncClient, db: AsyncSession, team: dict[str, Any]
+) -> None:
+    """A return comment pasted with a NUL (PostgreSQL text cannot hold one) is the 400 page, not a 500."""
+    u, c = team["users"], team["cases"]
+    visit, note = await _visit(db, c["cm1"], u["cm1"])
+    await _sign_in(client, "sup1")
+    page = await client.get(f"/console/visits/{visit.id}")
+    form = _form(page, "return") | {"comment": "Please add\x00 the school", "_csrf_token": _csrf(page)}
+    answer = await client.post(f"/console/visits/{visit.id}/decisions", data=form)
+    assert answer.status_code == 400 and "NUL" in answer.text and "nothing was saved" in answer.text
+    assert (await _note(db, note.id)).status == "submitted" and await _decisions(db) == 0
+    raw = "decision=return&comment=x%00y&_csrf_token=" + _csrf(page)
+    answer = await client.post(
+        f"/console/visits/{visit.id}/decisions",
+        content=raw,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert answer.status_code == 400 and await _decisions(db) == 0

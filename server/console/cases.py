@@ -9,13 +9,14 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
 from schemas.auth import Role
+from schemas.cases import CaseStatus
 from schemas.rules import Rule
 from server import audit
 from server.auth import repository as users
 from server.auth.guards import ALL_ROLES
 from server.cases import service as cases
 from server.console.charts import month_chart
-from server.console.pages import PAGE_SIZE, page
+from server.console.pages import PAGE_SIZE, choice, page
 from server.console.session import (
     signed_in,
 )
@@ -32,15 +33,26 @@ async def home(request: AuthRequest) -> Template:
 
 
 @get("/cases", opt=signed_in(*ALL_ROLES))
-async def case_list(request: AuthRequest, db: Db, cursor: FromQuery[str | None] = None) -> Template:
+async def case_list(
+    request: AuthRequest, db: Db, cursor: FromQuery[str | None] = None, status: FromQuery[str | None] = None
+) -> Template:
     after = decode_cursor(cursor) if cursor else None
-    rows, more = await cases.page(db, request.user, limit=PAGE_SIZE, after=after)
+    chosen = choice(CaseStatus, status)  # the dashboard links each status's count here
+    rows, more = await cases.page(db, request.user, limit=PAGE_SIZE, after=after, status=chosen)
     people = await students.many(db, {c.student_id for c in rows})
     actor = actor_of(request)
     for case in rows:  # names are shown: each student listed is an access, kept as the API's lists keep it
         audit.record(db, actor, "student.listed", "student", case.student_id, via="console_cases", case_id=str(case.id))
     next_cursor = encode_cursor(rows[-1].opened_at, rows[-1].id) if more and rows else None
-    return page(request, "cases.html", cases=rows, students=people, next_cursor=next_cursor, paged=bool(cursor))
+    return page(
+        request,
+        "cases.html",
+        cases=rows,
+        students=people,
+        next_cursor=next_cursor,
+        paged=bool(cursor),
+        status=chosen.value if chosen else "",
+    )
 
 
 @get("/cases/{case_id:uuid}", opt=signed_in(*ALL_ROLES))

@@ -14,8 +14,9 @@ from litestar.response import Redirect, Template
 
 from server.console import approvals as approval_pages
 from server.console import cases as case_pages
+from server.console import conflicts, imports, signin
+from server.console import dashboard as dashboard_pages
 from server.console import referrals as referral_pages
-from server.console import signin
 from server.console.pages import SECTIONS, Section, page
 from server.console.session import (
     COOKIE,
@@ -27,9 +28,18 @@ from server.console.session import (
 )
 from server.deps import AuthRequest
 from server.errors import Forbidden, InvalidInput, NotFound
+from server.inputs import NulInForm
 from server.settings import Settings
 
-BUILT = [*signin.HANDLERS, *case_pages.HANDLERS, *approval_pages.HANDLERS, *referral_pages.HANDLERS]
+BUILT = [
+    *signin.HANDLERS,
+    *case_pages.HANDLERS,
+    *approval_pages.HANDLERS,
+    *conflicts.HANDLERS,
+    *imports.HANDLERS,
+    *dashboard_pages.HANDLERS,
+    *referral_pages.HANDLERS,
+]
 """Every page of the console, by area. A section of the navigation with no page yet says so."""
 
 
@@ -80,6 +90,12 @@ router = Router(
             "Go back, reload the page and try again.",
         ),
         InvalidInput: _error_page(400, "Bad request", "This link is not one the console gave out."),
+        NulInForm: _error_page(
+            400,
+            "Text that cannot be kept",
+            "The form held an invisible NUL character (often pasted from another program), so nothing was "
+            "saved. Go back, retype the text and send it again.",
+        ),
     },
 )
 
@@ -89,6 +105,10 @@ def console_router(settings: Settings) -> Router:
     return Router(
         path="/",
         route_handlers=[router],
-        middleware=[ConsoleSessionMiddleware, DefineMiddleware(CSRFMiddleware, config=csrf_config(settings))],
+        middleware=[
+            ConsoleSessionMiddleware,
+            imports.close_uploads,
+            DefineMiddleware(CSRFMiddleware, config=csrf_config(settings)),
+        ],
         include_in_schema=False,
     )

@@ -83,6 +83,17 @@ async def classified_absences(session: AsyncSession, student_id: uuid.UUID, para
     return list(result.mappings())
 
 
+async def unexcused_days(
+    session: AsyncSession, student_ids: list[uuid.UUID], params: dict[str, Any]
+) -> list[tuple[uuid.UUID, date]]:
+    """Each unexcused absence of the year so far (as of ``params``' date) of these students."""
+    if not student_ids:
+        return []
+    bind = {k: params[k] for k in _CLASSIFY_KEYS} | {"student_ids": student_ids}
+    result = await session.execute(text(sql.unexcused_days_sql()), bind)
+    return [(student_id, day) for student_id, day in result]
+
+
 async def student_status(session: AsyncSession, student_id: uuid.UUID, params: dict[str, Any]) -> RowMapping | None:
     bind = {k: v for k, v in params.items() if k != "meeting_days"} | {"student_id": student_id}
     result = await session.execute(text(sql.status_sql(one_student=True)), bind)

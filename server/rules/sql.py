@@ -203,3 +203,14 @@ SELECT t.* FROM truant t """
         + keyset
         + "\nORDER BY t.became_on, t.student_id LIMIT :limit"
     )
+
+
+def unexcused_days_sql() -> str:
+    """The days of the year so far on which each student of ``:student_ids`` (a uuid array) has an
+    unexcused absence: the classification above, as of ``:as_of``."""
+    flt = "AND a.student_id = ANY(CAST(:student_ids AS uuid[]))"
+    return (
+        "WITH "
+        + _CLASSIFY.format(student_filter=flt)
+        + "\nSELECT student_id, day FROM cls WHERE classification = 'unexcused' ORDER BY student_id, day"
+    )

@@ -104,6 +104,7 @@ TIME_FIELDS: dict[str, tuple[str, ...]] = {
     RecordType.VISIT_LOG: ("checked_in_at", "checked_out_at"),
     RecordType.FOLLOW_UP: ("completed_at",),
     RecordType.FORM_PHOTO: ("taken_at",),
+    RecordType.CONFLICT: ("resolved_at",),
 }
 SERVER_FILLED: dict[str, tuple[str, ...]] = {RecordType.VISIT_LOG: ("truancy",)}
 """Fields the server fills when it inserts a record (see ``_visit_context``) and no device writes:

@@ -286,6 +286,9 @@ async def test_household_stale_base_applies_per_field_and_records_a_conflict(wor
         "author_id": str(world.a.user_id),
         "client_id": str(world.a.client_id),
         "mutation_id": 2,
+        "status": "open",
+        "resolved_at": None,
+        "resolution": None,
     }
     assert conflict[1]["theirs"]["phone"] == "1"
 
