@@ -70,9 +70,13 @@ subqueries of every column (SQLAlchemy's column collections, ~1.7 ms of Python e
 select a count from the same joins), and the queue's and the meetings' aliases (a visit's case and
 note, a meeting's case) were made on every request (0.9 ms of Python a statement, a tenth of the
 busy samples; now made once at import). Not taken: caching the scope predicates' statements per
-role (the largest share left in SQLAlchemy). Pages "not built" answered the console's placeholder
-on this commit; they are being built on other branches, and `scripts/bench console` times each
-page of the navigation as soon as it exists.
+role (the largest share left in SQLAlchemy). **Truant students** runs the rules engine's
+classification and evaluation (the SQL of `GET /students/{id}/truancy`) for every student the
+reader may see on each request, a counselor's (about 680 in the demo) and an admin's 2,000, and keeps a page of the
+truant ones: nothing stored, so it is always what a referral's eligibility reads. That statement
+plans each run for its own day and students and without merge joins (`SET LOCAL` around it): a
+prepared statement's generic plan, which PostgreSQL takes after five runs on a connection, was 15
+times slower, and the calendar joins on the school alone filtered hundreds of thousands of pairs.
 """
 
 
@@ -265,6 +269,8 @@ def pages_to_time(case_id: Any, visit_id: Any, conflict_id: Any = None) -> list[
         Page("conflicts", "office1", "/console/conflicts"),
         Page("imports", "office1", "/console/imports"),
         Page("truant students", "counselor1", "/console/truant-students"),
+        Page("truant students", "admin", "/console/truant-students"),
+        Page("unassigned cases", "sup1", "/console/cases/unassigned"),
     ]
     if case_id is not None:
         pages.insert(1, Page("case page", "sup1", f"/console/cases/{case_id}"))
@@ -312,7 +318,9 @@ def _console(server: EmbeddedPostgres, folder: Path, o: Options) -> Figures:
     with served:
         f.conflicts = make_conflicts(served.base_url, url, CONFLICTS_PER_MANAGER)
         conflict_id = asyncio.run(_scalar(url, "SELECT id FROM conflict ORDER BY created_at DESC, id LIMIT 1"))
-        clients = {user: sign_in(served.base_url, user, PASSWORD) for user in ("sup1", "office1", "counselor1")}
+        clients = {
+            user: sign_in(served.base_url, user, PASSWORD) for user in ("sup1", "office1", "counselor1", "admin")
+        }
         try:
             for page in pages_to_time(case_id, visit_id, conflict_id):
                 (f.pages if built(clients[page.user], page) else f.not_built).append(page)
