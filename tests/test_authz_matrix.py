@@ -216,6 +216,10 @@ MATRIX: dict[str, Row] = {
     "GET /console/dashboard/overdue-meetings": Row(roles=None, console=303),
     "GET /console/static/{file_path}": Row(roles=None),
     "HEAD /console/static/{file_path}": Row(roles=None),
+    # The field app's shell (public: static files, no data; the app signs in like any phone)
+    "GET /app": Row(roles=None),
+    "GET /app/{file_path}": Row(roles=None),
+    "HEAD /app/{file_path}": Row(roles=None),
     # The documentation (public: the schema is no secret)
     "GET /schema": PUBLIC_DOCS,
     "GET /schema/openapi.json": PUBLIC_DOCS,

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas.cases import CaseStatus
 from server.attendance.models import AttendanceRecord
 from server.audit import AuditEntry
-from server.cases.models import Case
+from server.cases.models import Case, Referral
 from server.schools.models import InstructionalDay, School, SchoolYear
 from server.students.models import Enrollment, Student
 from tests import factories as f
@@ -147,7 +147,7 @@ async def test_an_ineligible_referral_is_kept_with_reasons_and_a_supervisor_can_
     assert again.status_code == 409
 
 
-async def test_unknown_student_is_404_and_other_schools_are_403(
+async def test_unknown_student_and_other_schools_students_are_both_404(
     client: Client, db: AsyncSession, referable: Referable
 ) -> None:
     counselor = await login(client, "counselor1")
@@ -156,7 +156,14 @@ async def test_unknown_student_is_404_and_other_schools_are_403(
     assert status == 404
     other = await login(client, "counselor2")
     status, body = await _refer(client, other, referable.truant)
-    assert status == 403
+    assert status == 404 and body["detail"] == "No such student"
+    assert await db.scalar(select(func.count()).select_from(Referral)) == 0
+    refused = await db.scalar(
+        select(func.count())
+        .select_from(AuditEntry)
+        .where(AuditEntry.action == "student.read_refused", AuditEntry.student_id == referable.truant.id)
+    )
+    assert refused == 1
 
 
 async def test_counselors_list_only_their_schools_referrals(client: Client, referable: Referable) -> None:

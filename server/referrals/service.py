@@ -13,7 +13,6 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.auth import Role
 from schemas.cases import ReferralIn, ReferralStatus
 from server import audit
 from server.audit import Actor
@@ -21,11 +20,11 @@ from server.auth.service import Principal
 from server.cases import repository as cases
 from server.cases import service as case_service
 from server.cases.models import Case, Referral
-from server.errors import Conflict, DuplicateWithDifferentContent, Forbidden, NotFound
+from server.errors import Conflict, DuplicateWithDifferentContent, NotFound
 from server.referrals.eligibility import check
 from server.referrals.repository import visible_referrals
-from server.schools.models import CounselorSchool
 from server.students.models import Student
+from server.students.scope import visible_student
 
 
 def content_hash(body: ReferralIn) -> str:
@@ -42,11 +41,8 @@ async def create(
         if existing.content_hash != digest or existing.counselor_id != principal.user_id:
             raise DuplicateWithDifferentContent(f"Referral {body.id} was already made with different content")
         return existing, False
-    student = await session.get(Student, body.student_id)
-    if student is None:
-        raise NotFound(f"No student with id {body.student_id}")
-    if principal.role == Role.ATTENDANCE_COUNSELOR and not await _works_at(session, principal, student.school_id):
-        raise Forbidden("Counselors refer students of their own schools")
+    # A student of another school answers as no student (404, the refusal audited), as every read does.
+    student = await visible_student(session, principal, actor, body.student_id)
     verdict = await check(session, student.id, as_of)
     referral = Referral(
         id=body.id,
@@ -96,14 +92,3 @@ async def _open_or_attach(session: AsyncSession, actor: Actor, student: Student)
         audit.record(session, actor, "case.referral_attached", "case", case.id)
         return case
     return await case_service.open_case(session, actor, student.id, student.school_id)
-
-
-async def _works_at(session: AsyncSession, principal: Principal, school_id: uuid.UUID | None) -> bool:
-    if school_id is None:
-        return False
-    found = await session.scalar(
-        select(CounselorSchool.school_id).where(
-            CounselorSchool.user_id == principal.user_id, CounselorSchool.school_id == school_id
-        )
-    )
-    return found is not None
