@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.cases.models import VisitNote
+from server.audit import AuditEntry
+from server.cases.models import Case, VisitNote
 from server.students.models import Household
 from server.sync.models import Conflict
 from tests import factories as f
@@ -269,3 +270,29 @@ async def test_a_returned_note_takes_a_resolution(
     assert response.status_code == 200, response.text
     assert await db.scalar(select(VisitNote.status).where(VisitNote.id == note.id)) == "returned"
     assert (await _note(db, note.id))[0] == "device text"
+
+
+async def test_every_conflict_read_is_audited_with_its_student_and_a_refused_one_too(
+    client: Client, db: AsyncSession, note_conflict: tuple[Conflict, VisitNote]
+) -> None:
+    """A conflict holds a student's record (``mine``, ``theirs``): reading it is a read of her record."""
+    conflict, note = note_conflict
+    student_id = await db.scalar(select(Case.student_id).where(Case.id == note.case_id))
+
+    async def rows(action: str) -> list[tuple[str | None, uuid.UUID | None]]:
+        found = await db.execute(select(AuditEntry.entity_id, AuditEntry.student_id).where(AuditEntry.action == action))
+        return [(entity, student) for entity, student in found.all()]
+
+    office = await login(client, "office1")
+    assert len((await client.get("/conflicts", headers=bearer(office))).json()["items"]) == 1
+    assert await rows("conflict.listed") == [(str(conflict.id), student_id)]
+    assert (await client.get(f"/conflicts/{conflict.id}", headers=bearer(office))).status_code == 200
+    assert await rows("conflict.read") == [(str(conflict.id), student_id)]
+
+    sup2 = await login(client, "sup2")  # another team's supervisor: 404, as for no conflict, and kept
+    refused = await client.get(f"/conflicts/{conflict.id}", headers=bearer(sup2))
+    assert (refused.status_code, refused.json()["detail"]) == (404, "No such conflict")
+    assert await rows("conflict.read_refused") == [(str(conflict.id), student_id)]
+    missing = uuid.uuid4()
+    assert (await client.get(f"/conflicts/{missing}", headers=bearer(sup2))).status_code == 404
+    assert (str(missing), None) in await rows("conflict.read_refused")

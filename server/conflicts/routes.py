@@ -45,6 +45,7 @@ async def list_conflicts(
         after=after,
         record_type=record_type,
         case_manager_id=case_manager_id,
+        actor=actor_of(request),
     )
     items = [_out(r) for r in rows[:limit]]
     more = len(rows) > limit
@@ -54,7 +55,7 @@ async def list_conflicts(
 @get("/conflicts/{conflict_id:uuid}", opt=REVIEWERS)
 async def read_conflict(request: AuthRequest, db: Db, conflict_id: FromPath[uuid.UUID]) -> ConflictDetail:
     """The conflict with a word-level diff of its texts (``diff``: per field, theirs to mine)."""
-    return service.detail(await service.get(db, request.user, conflict_id))
+    return service.detail(await service.get(db, request.user, actor_of(request), conflict_id))
 
 
 @post("/conflicts/{conflict_id:uuid}/resolve", opt=allow(Role.OFFICE_STAFF, Role.ADMIN), status_code=200)

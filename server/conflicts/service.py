@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import ColumnElement, select, tuple_
+from sqlalchemy import ColumnElement, Select, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.cases import VisitNoteStatus
@@ -18,7 +18,15 @@ from schemas.sync import RecordType
 from server import audit, scope
 from server.audit import Actor
 from server.auth.service import Principal
-from server.cases.models import VisitNote
+from server.cases.models import (
+    Case,
+    ContactAttempt,
+    FollowUp,
+    FormPhoto,
+    VisitLog,
+    VisitNote,
+    VisitNoteAddendum,
+)
 from server.conflicts.diff import conflict_diff
 from server.errors import Conflict as ConflictError
 from server.errors import InvalidInput, NotFound, StaleVersion
@@ -52,9 +60,12 @@ async def page(
     after: tuple[datetime, uuid.UUID] | None,
     record_type: RecordType | None = None,
     case_manager_id: uuid.UUID | None = None,
+    actor: Actor,
 ) -> Sequence[Conflict]:
     """Conflicts the principal may see, oldest first; ``case_manager_id`` is the conflict's author
-    (the case manager whose change it holds)."""
+    (the case manager whose change it holds). Up to ``limit + 1`` rows (the extra one says there is
+    a next page); each of the first ``limit`` is a read, audited
+    (``conflict.listed``: a conflict holds a student's record, in ``mine`` and ``theirs``)."""
     query = select(Conflict).where(visible_conflicts(principal)).order_by(Conflict.created_at, Conflict.id)
     if status is not None:
         query = query.where(Conflict.status == status)
@@ -64,14 +75,69 @@ async def page(
         query = query.where(Conflict.author_id == case_manager_id)
     if after is not None:
         query = query.where(tuple_(Conflict.created_at, Conflict.id) > tuple_(*after))
-    return (await session.scalars(query.limit(limit + 1))).all()
+    rows = (await session.scalars(query.limit(limit + 1))).all()
+    students = await students_of(session, rows[:limit])
+    for row in rows[:limit]:
+        audit.record(session, actor, "conflict.listed", "conflict", row.id, student_id=students.get(row.id))
+    return rows
 
 
-async def get(session: AsyncSession, principal: Principal, conflict_id: uuid.UUID) -> Conflict:
+async def get(session: AsyncSession, principal: Principal, actor: Actor, conflict_id: uuid.UUID) -> Conflict:
+    """The conflict, if ``principal`` may see it; otherwise 404. The read is audited
+    (``conflict.read``, with the student whose record it holds), and so is a refused one."""
     row = await session.scalar(select(Conflict).where(Conflict.id == conflict_id, visible_conflicts(principal)))
     if row is None:
-        raise NotFound("No such conflict")
+        hidden = await session.get(Conflict, conflict_id)
+        student = (await students_of(session, [hidden])).get(conflict_id) if hidden else None
+        await audit.refuse_read(session, actor, "conflict", conflict_id, student_id=student)
+    student = (await students_of(session, [row])).get(row.id)
+    audit.record(session, actor, "conflict.read", "conflict", row.id, student_id=student)
     return row
+
+
+def _student_of(record_type: str, ids: list[uuid.UUID]) -> Select[uuid.UUID, uuid.UUID] | None:
+    """(record id, student id) for records of one type: through the record's case (a household is
+    shared by siblings, so it names no one student)."""
+    if record_type == RecordType.CASE:
+        return select(Case.id, Case.student_id).where(Case.id.in_(ids))
+    if record_type == RecordType.STUDENT:
+        return None
+    if record_type == RecordType.VISIT_NOTE_ADDENDUM:
+        return (
+            select(VisitNoteAddendum.id, Case.student_id)
+            .join(VisitNote, VisitNote.id == VisitNoteAddendum.note_id)
+            .join(Case, Case.id == VisitNote.case_id)
+            .where(VisitNoteAddendum.id.in_(ids))
+        )
+    under_case: dict[str, Any] = {
+        RecordType.CONTACT_ATTEMPT: ContactAttempt,
+        RecordType.VISIT_NOTE: VisitNote,
+        RecordType.VISIT_LOG: VisitLog,
+        RecordType.FOLLOW_UP: FollowUp,
+        RecordType.FORM_PHOTO: FormPhoto,
+    }
+    model = under_case.get(record_type)
+    if model is None:
+        return None
+    return select(model.id, Case.student_id).join(Case, Case.id == model.case_id).where(model.id.in_(ids))
+
+
+async def students_of(session: AsyncSession, rows: Sequence[Conflict]) -> dict[uuid.UUID, uuid.UUID]:
+    """The student each conflict's record belongs to, where one does: one query per record type."""
+    by_type: dict[str, list[Conflict]] = {}
+    for row in rows:
+        by_type.setdefault(row.record_type, []).append(row)
+    found: dict[uuid.UUID, uuid.UUID] = {}
+    for record_type, group in by_type.items():
+        if record_type == RecordType.STUDENT:
+            found |= {row.id: row.record_id for row in group}
+            continue
+        query = _student_of(record_type, [row.record_id for row in group])
+        if query is None:
+            continue
+        students = {record_id: student_id for record_id, student_id in (await session.execute(query)).all()}
+        found |= {row.id: students[row.record_id] for row in group if row.record_id in students}
+    return found
 
 
 def detail(row: Conflict) -> ConflictDetail:
@@ -91,7 +157,7 @@ async def resolve(
     someone else) is 409 ``stale_version`` with the conflict as it is now; a resolved one is 409
     ``conflict`` either way.
     """
-    await get(session, principal, conflict_id)
+    await get(session, principal, actor, conflict_id)
     row = await session.scalar(
         select(Conflict).where(Conflict.id == conflict_id).with_for_update().execution_options(populate_existing=True)
     )

@@ -71,6 +71,7 @@ async def conflict_queue(
         after=after,
         record_type=choice(RecordType, record_type),
         case_manager_id=author,
+        actor=actor_of(request),
     )
     items = rows[:PAGE_SIZE]
     chosen = {"status": status or "", "record_type": record_type or "", "case_manager_id": case_manager_id or ""}
@@ -163,7 +164,7 @@ async def _editable(db: Db, conflict: Conflict) -> list[dict[str, Any]]:
 async def _conflict_page(
     request: AuthRequest, db: Db, conflict_id: uuid.UUID, status_code: int = 200, **context: Any
 ) -> Template:
-    row = await service.get(db, request.user, conflict_id)
+    row = await service.get(db, request.user, actor_of(request), conflict_id)
     detail = service.detail(row)
     people = {u.id: u.display_name for u in await users.list_users(db)}
     editable = await _editable(db, row)
@@ -247,7 +248,7 @@ async def resolve_conflict(request: AuthRequest, db: Db, conflict_id: FromPath[u
         return await _conflict_page(request, db, conflict_id, 400, problem=f"{reason}. Nothing was changed.", **again)
     except StaleVersion:
         await db.rollback()
-        current = await service.get(db, request.user, conflict_id)
+        current = await service.get(db, request.user, actor_of(request), conflict_id)
         if current.status == ConflictStatus.RESOLVED:
             problem = "This conflict was already resolved, so nothing was changed. Here it is as it is now."
         else:
