@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.auth import Role
 from schemas.imports import ImportMode, ImportResult
-from server import audit, demo, migrate, queue
+from server import audit, clock, demo, migrate, queue
 from server.audit import Actor
 from server.auth import repository as repo
 from server.auth import service as auth
@@ -322,7 +322,7 @@ def rules_evaluate(
     """Evaluate every student now: record truancy episodes, create parent meetings."""
     from server.rules.evaluate import evaluate_all
 
-    day = date.fromisoformat(as_of) if as_of else date.today()
+    day = date.fromisoformat(as_of) if as_of else clock.today(Settings.from_env())
     result = _with_session(lambda s: evaluate_all(s, day, CLI_ACTOR))
     console.print(
         f"{result.school_year or 'no school year'} as of {result.as_of}: {result.students} students, "

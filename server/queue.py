@@ -13,13 +13,14 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import procrastinate
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from server import clock
 from server.audit import Actor
 from server.db import asyncpg_url, create_engine, create_session_factory, session_scope
 from server.settings import Settings
@@ -52,14 +53,14 @@ def make_app(database_url: str | None = None, settings: Settings | None = None) 
     return app
 
 
-async def run_evaluation(database_url: str, as_of: date | None = None) -> dict[str, Any]:
-    """The job: evaluate every student as of ``as_of`` (today by default) in one committed transaction."""
+async def run_evaluation(database_url: str, as_of: date) -> dict[str, Any]:
+    """The job: evaluate every student as of ``as_of`` in one committed transaction."""
     from server.rules.evaluate import evaluate_all
 
     engine = create_engine(database_url, pool_size=1, max_overflow=0)
     try:
         async with session_scope(create_session_factory(engine)) as session:
-            result = await evaluate_all(session, as_of or date.today(), Actor.system("queue"))
+            result = await evaluate_all(session, as_of, Actor.system("queue"))
     finally:
         await engine.dispose()
     return {"school_year": result.school_year, "truant": result.truant, "seconds": result.seconds}
@@ -70,7 +71,7 @@ def _register(app: procrastinate.App, database_url: str | None, settings: Settin
     async def evaluate(as_of: str | None = None) -> None:
         if database_url is None:
             return
-        await run_evaluation(database_url, date.fromisoformat(as_of) if as_of else None)
+        await run_evaluation(database_url, date.fromisoformat(as_of) if as_of else clock.today(settings))
 
     @app.periodic(cron="15 5 * * *", periodic_id="daily")
     @app.task(name="rules.evaluate_daily", lock=EVALUATE_LOCK, pass_context=False)
@@ -78,7 +79,7 @@ def _register(app: procrastinate.App, database_url: str | None, settings: Settin
         """Documentation windows close as days pass, without any new data."""
         if database_url is None:
             return
-        await run_evaluation(database_url, datetime.fromtimestamp(timestamp).date())
+        await run_evaluation(database_url, clock.day_of(datetime.fromtimestamp(timestamp, UTC), settings))
 
     @app.periodic(cron="30 4 * * 0", periodic_id="weekly")
     @app.task(name="sync.purge_weekly", pass_context=False)

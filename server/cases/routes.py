@@ -27,7 +27,7 @@ from schemas.cases import (
 )
 from server.auth.guards import ALL_ROLES, allow
 from server.cases import service
-from server.deps import AuthRequest, Db, actor_of
+from server.deps import AuthRequest, Config, Db, actor_of
 from server.pagination import decode_cursor, encode_cursor
 
 CASEWORKERS = allow(Role.CASE_MANAGER, Role.SUPERVISOR, Role.ADMIN)
@@ -54,8 +54,8 @@ async def list_cases(
 
 
 @get("/cases/{case_id:uuid}", opt=allow(*ALL_ROLES))
-async def read_case(request: AuthRequest, db: Db, case_id: FromPath[uuid.UUID]) -> CaseDetail:
-    return await service.read(db, request.user, actor_of(request), case_id)
+async def read_case(request: AuthRequest, db: Db, settings: Config, case_id: FromPath[uuid.UUID]) -> CaseDetail:
+    return await service.read(db, request.user, actor_of(request), case_id, settings)
 
 
 @post("/cases/{case_id:uuid}/assign", opt=allow(Role.SUPERVISOR, Role.ADMIN), status_code=200)

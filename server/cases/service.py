@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import msgspec
 from sqlalchemy import select
@@ -27,7 +27,7 @@ from schemas.cases import (
     TransitionRequest,
 )
 from schemas.rules import Rule
-from server import audit
+from server import audit, clock
 from server.audit import Actor
 from server.auth import repository as users
 from server.auth.service import Principal
@@ -37,6 +37,7 @@ from server.cases.scope import visible_cases
 from server.errors import Forbidden, InvalidInput, InvalidTransition, NotFound
 from server.rules import case_truancy
 from server.rules import service as rules
+from server.settings import Settings
 from server.students import repository as students
 
 S = CaseStatus
@@ -223,7 +224,9 @@ async def page(
     return list(rows[:limit]), len(rows) > limit
 
 
-async def read(session: AsyncSession, principal: Principal, actor: Actor, case_id: uuid.UUID) -> CaseDetail:
+async def read(
+    session: AsyncSession, principal: Principal, actor: Actor, case_id: uuid.UUID, settings: Settings
+) -> CaseDetail:
     """The case with its student and casework, if the principal may see it (``case.read``, naming the
     student); otherwise 404, as for no case, and the refusal kept (``case.read_refused``)."""
     case = await repo.get(session, case_id, visible_cases(principal))
@@ -242,7 +245,7 @@ async def read(session: AsyncSession, principal: Principal, actor: Actor, case_i
         follow_ups=[
             msgspec.convert(f, FollowUpOut, from_attributes=True) for f in await repo.follow_ups(session, case.id)
         ],
-        truancy=await _truancy(session, case),
+        truancy=await _truancy(session, case, settings),
         service_referrals=[
             msgspec.convert(s, ServiceReferralOut, from_attributes=True)
             for s in await repo.service_referrals(session, case.id)
@@ -250,11 +253,12 @@ async def read(session: AsyncSession, principal: Principal, actor: Actor, case_i
     )
 
 
-async def _truancy(session: AsyncSession, case: Case) -> CaseTruancy | None:
-    report = await rules.report_near(session, case.student_id, date.today())
+async def _truancy(session: AsyncSession, case: Case, settings: Settings) -> CaseTruancy | None:
+    """The student's truancy as of the district's today, split at the district's date the case opened."""
+    report = await rules.report_near(session, case.student_id, clock.today(settings))
     if report is None:
         return None
-    opened = case.opened_at.date()
+    opened = clock.day_of(case.opened_at, settings)
     unexcused = [a.day for a in report.absences if a.classification == AbsenceClass.UNEXCUSED]
     truant_rules = (Rule.MONTHLY, Rule.YEARLY, Rule.HABITUAL)
     return CaseTruancy(

@@ -58,7 +58,7 @@ async def case_list(
 @get("/cases/{case_id:uuid}", opt=signed_in(*ALL_ROLES))
 async def case_page(request: AuthRequest, db: Db, case_id: FromPath[uuid.UUID]) -> Template:
     actor = actor_of(request)
-    detail = await cases.read(db, request.user, actor, case_id)
+    detail = await cases.read(db, request.user, actor, case_id, request.app.state.settings)
     household = await students.household(db, detail.student.household_id)
     guardians = await students.guardians(db, detail.student.household_id)
     logs, _ = await visits.page(db, request.user, actor, visit_repo.Filters(case_id=case_id), limit=200, after=None)

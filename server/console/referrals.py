@@ -19,7 +19,7 @@ from litestar.response import Redirect, Template
 from schemas.auth import Role
 from schemas.cases import CaseStatus, ReferralIn, ReferralStatus
 from schemas.rules import Rule
-from server import audit
+from server import audit, clock
 from server.auth import repository as users
 from server.auth.models import User
 from server.auth.service import Principal
@@ -52,10 +52,14 @@ RULE_NAMES = {Rule.MONTHLY: "Monthly rule", Rule.YEARLY: "Yearly rule", Rule.HAB
 MAX_REASON = 4000
 
 
-def _day(text: str | None) -> date | None:
-    """A date field's value (empty: today); ``None`` when it is not a date."""
+def _today(request: AuthRequest) -> date:
+    return clock.today(request.app.state.settings)
+
+
+def _day(request: AuthRequest, text: str | None) -> date | None:
+    """A date field's value (empty: the district's today); ``None`` when it is not a date."""
     if not text:
-        return date.today()
+        return _today(request)
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
@@ -69,8 +73,8 @@ def _day(text: str | None) -> date | None:
 async def truant_students(
     request: AuthRequest, db: Db, as_of: FromQuery[str | None] = None, cursor: FromQuery[str | None] = None
 ) -> Template:
-    day = _day(as_of)
-    context: dict[str, Any] = {"as_of": as_of or date.today().isoformat(), "rule_names": RULE_NAMES}
+    day = _day(request, as_of)
+    context: dict[str, Any] = {"as_of": as_of or _today(request).isoformat(), "rule_names": RULE_NAMES}
     if day is None:
         message = "That is not a date. Enter it as year-month-day, for example 2025-12-15."
         return page(request, "truant_students.html", 400, date_error=message, found=None, **context)
@@ -108,7 +112,7 @@ async def _form_page(
     with her truancy on the form's date: what the referral's eligibility will read."""
     actor = actor_of(request)
     student = await visible_student(db, request.user, actor, student_id)
-    day = _day(as_of)
+    day = _day(request, as_of)
     report = await rules.report_near(db, student.id, day) if day else None
     audit.record(db, actor, "student.truancy.read", "student", student.id, as_of=as_of, via="console_referral_form")
     open_case = (await case_repo.open_for_students(db, visible_cases(request.user), [student.id])).get(student.id)
@@ -135,7 +139,7 @@ async def referral_form(
         sid = uuid.UUID(student_id)
     except ValueError as exc:
         raise InvalidInput("Not a student id") from exc
-    return await _form_page(request, db, sid, as_of or date.today().isoformat())
+    return await _form_page(request, db, sid, as_of or _today(request).isoformat())
 
 
 @dataclass
@@ -164,7 +168,7 @@ async def refer(request: AuthRequest, db: Db, data: ReferralBody) -> Response[An
     await visible_student(db, request.user, actor_of(request), student_id)  # 404 outside her schools
     reason = data.reason.strip()
     kept = {"as_of": data.as_of, "reason": data.reason}
-    day = _day(data.as_of)
+    day = _day(request, data.as_of)
     if day is None:
         message = "That is not a date. Enter it as year-month-day, for example 2025-12-15."
         return await _form_page(request, db, student_id, status_code=400, date_error=message, **kept)

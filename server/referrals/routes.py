@@ -12,10 +12,10 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from schemas.auth import Role
 from schemas.cases import OverrideRequest, ReferralIn, ReferralOut, ReferralStatus, TruantPage
-from server import audit
+from server import audit, clock
 from server.auth.guards import allow
 from server.cases.models import Referral
-from server.deps import AuthRequest, Db, actor_of
+from server.deps import AuthRequest, Config, Db, actor_of
 from server.errors import NotFound
 from server.referrals import repository as repo
 from server.referrals import service, truant
@@ -29,10 +29,10 @@ def _out(row: Referral) -> ReferralOut:
 
 @post("/referrals", opt=allow(Role.ATTENDANCE_COUNSELOR))
 async def create_referral(
-    request: AuthRequest, db: Db, data: JSONBody[ReferralIn], as_of: FromQuery[date | None] = None
+    request: AuthRequest, db: Db, settings: Config, data: JSONBody[ReferralIn], as_of: FromQuery[date | None] = None
 ) -> Response[ReferralOut]:
     """201 for a new referral; 200 with the same answer when the same referral is sent again."""
-    referral, created = await service.create(db, request.user, actor_of(request), data, as_of or date.today())
+    referral, created = await service.create(db, request.user, actor_of(request), data, as_of or clock.today(settings))
     return Response(_out(referral), status_code=201 if created else 200)
 
 
@@ -68,6 +68,7 @@ async def read_referral(request: AuthRequest, db: Db, referral_id: FromPath[uuid
 async def truant_students(
     request: AuthRequest,
     db: Db,
+    settings: Config,
     as_of: FromQuery[date | None] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     cursor: FromQuery[str | None] = None,
@@ -75,7 +76,7 @@ async def truant_students(
     """The students at the counselor's schools (an admin: all) truant on ``as_of`` (default today),
     with why, and their latest referral and open case; keyset pages. Each listed student is audited."""
     after = truant.decode(cursor) if cursor else None
-    day = as_of or date.today()
+    day = as_of or clock.today(settings)
     return await truant.page(db, request.user, actor_of(request), day, limit=limit, after=after, via="truant_students")
 
 

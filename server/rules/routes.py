@@ -12,10 +12,10 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from schemas.auth import Role
 from schemas.rules import RuleSetChange, RuleSetOut
 from schemas.truancy import TruancyReport
-from server import audit
+from server import audit, clock
 from server.auth.guards import ALL_ROLES, allow
 from server.auth.service import Principal
-from server.deps import Db
+from server.deps import Config, Db
 from server.logging import request_id_of
 from server.rules import meetings, rulesets, service
 from server.students.scope import visible_student, visible_students
@@ -26,13 +26,17 @@ READERS = (Role.ADMIN, Role.SUPERVISOR, Role.OFFICE_STAFF)
 
 @get("/students/{student_id:uuid}/truancy", opt=allow(*ALL_ROLES))
 async def student_truancy(
-    request: AuthRequest, db: Db, student_id: FromPath[uuid.UUID], as_of: FromQuery[date | None] = None
+    request: AuthRequest,
+    db: Db,
+    settings: Config,
+    student_id: FromPath[uuid.UUID],
+    as_of: FromQuery[date | None] = None,
 ) -> TruancyReport:
     """A student's truancy report: every absence with its reason, so it is her record: scoped
     like the student (404 outside the reader's caseload) and every read is audited."""
     actor = request.user.actor(request_id_of(request.scope))
     student = await visible_student(db, request.user, actor, student_id)
-    day = as_of or date.today()
+    day = as_of or clock.today(settings)
     report = await service.student_truancy(db, student.id, day)
     audit.record(db, actor, "student.truancy.read", "student", student.id, as_of=day.isoformat())
     return report
@@ -58,11 +62,11 @@ async def change_rules(
 
 @get("/parent-meetings/overdue", opt=allow(Role.ADMIN, Role.SUPERVISOR, Role.OFFICE_STAFF, Role.CASE_MANAGER))
 async def overdue_meetings(
-    request: AuthRequest, db: Db, as_of: FromQuery[date | None] = None
+    request: AuthRequest, db: Db, settings: Config, as_of: FromQuery[date | None] = None
 ) -> list[meetings.OverdueMeeting]:
     """Open parent meetings past due, of the students the reader may see (a case manager: those
     on her own cases). Each student named is an audited read."""
-    found = await meetings.overdue(db, as_of or date.today(), visible_students(request.user))
+    found = await meetings.overdue(db, as_of or clock.today(settings), visible_students(request.user))
     actor = request.user.actor(request_id_of(request.scope))
     for student_id in dict.fromkeys(m.student_id for m in found):
         audit.record(db, actor, "student.listed", "student", student_id, via="parent_meetings_overdue")
