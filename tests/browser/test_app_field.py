@@ -289,6 +289,10 @@ async def test_a_revoked_device_wipes_its_local_data_at_its_next_request(phone: 
     await expect(phone.get_by_role("button", name="Log in")).to_be_visible()
     assert await stored(phone) == {"meta": 0, "records": 0, "queue": 0, "photos": 0}
     assert await count(live, ContactAttempt, ContactAttempt.case_id == maya) == 0
+    # Signed out with nothing left to send, the status line says only whether it is online.
+    await expect(phone.locator("#net")).to_be_visible()
+    await expect(phone.locator("#pending")).to_be_hidden()
+    await expect(phone.locator("#last-sync")).to_be_hidden()
     await shot(phone, "login")
 
 

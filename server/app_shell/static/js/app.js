@@ -53,6 +53,10 @@ function render() {
   nav.hidden = !signedIn;
   syncButton.hidden = !signedIn;
   status();
+  // Signed out, the sync line says nothing useful, unless changes still wait for the next log in.
+  const pending = document.getElementById("pending");
+  document.getElementById("last-sync").hidden = !signedIn;
+  pending.hidden = !signedIn && pending.dataset.count === "0";
   if (!signedIn) {
     screens.login(main, { message: loginMessage, onSubmit: logIn });
     return;
