@@ -19,7 +19,7 @@ from schemas.visits import DecisionIn, ReviewDecision, VisitOut, VisitStatus
 from server.auth import repository as users
 from server.auth.guards import ALL_ROLES
 from server.auth.service import Principal
-from server.console.pages import PAGE_SIZE, REVIEWERS, choice, page
+from server.console.pages import PAGE_SIZE, REVIEWERS, case_managers, choice, page
 from server.console.session import (
     PATH,
     signed_in,
@@ -36,15 +36,6 @@ from server.photos import routes as photos
 from server.students import repository as students
 from server.visits import approvals
 from server.visits import repository as visit_repo
-
-
-async def _case_managers(db: Db, principal: Principal) -> list[Any]:
-    """The case managers the filter offers: a supervisor's team; everyone's for the others."""
-    everyone = await users.list_users(db, role=Role.CASE_MANAGER.value)
-    if principal.role is Role.SUPERVISOR:
-        team = set(await users.team_member_ids(db, principal.user_id))
-        return [u for u in everyone if u.id in team]
-    return list(everyone)
 
 
 @get("/approvals", opt=signed_in(*REVIEWERS))
@@ -73,7 +64,7 @@ async def approval_queue(
     after = decode_cursor(cursor) if cursor else None
     found = await approvals.page(db, request.user, actor_of(request), filters, limit=PAGE_SIZE, after=after)
     people = await students.many(db, {v.student_id for v in found.items})
-    managers = await _case_managers(db, request.user)
+    managers = await case_managers(db, request.user)
     chosen = {
         "status": status or "",
         "flag": flag or "",

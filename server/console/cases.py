@@ -11,12 +11,11 @@ from litestar.response import Template
 from schemas.auth import Role
 from schemas.cases import CaseStatus
 from schemas.rules import Rule
-from server import audit
 from server.auth import repository as users
 from server.auth.guards import ALL_ROLES
 from server.cases import service as cases
 from server.console.charts import month_chart
-from server.console.pages import PAGE_SIZE, choice, page
+from server.console.pages import PAGE_SIZE, choice, listed_students, page
 from server.console.session import (
     signed_in,
 )
@@ -39,10 +38,7 @@ async def case_list(
     after = decode_cursor(cursor) if cursor else None
     chosen = choice(CaseStatus, status)  # the dashboard links each status's count here
     rows, more = await cases.page(db, request.user, limit=PAGE_SIZE, after=after, status=chosen)
-    people = await students.many(db, {c.student_id for c in rows})
-    actor = actor_of(request)
-    for case in rows:  # names are shown: each student listed is an access, kept as the API's lists keep it
-        audit.record(db, actor, "student.listed", "student", case.student_id, via="console_cases", case_id=str(case.id))
+    people = await listed_students(request, db, {c.id: c.student_id for c in rows}, "console_cases")
     next_cursor = encode_cursor(rows[-1].opened_at, rows[-1].id) if more and rows else None
     return page(
         request,

@@ -21,8 +21,7 @@ from schemas.conflicts import Choice, ConflictStatus, ResolveRequest
 from schemas.sync import RecordType
 from server.auth import repository as users
 from server.conflicts import service
-from server.console.approvals import _case_managers as case_managers
-from server.console.pages import PAGE_SIZE, choice, page
+from server.console.pages import PAGE_SIZE, case_managers, choice, page
 from server.console.session import PATH, signed_in
 from server.deps import AuthRequest, Db, actor_of
 from server.errors import Conflict as ConflictError

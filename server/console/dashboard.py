@@ -4,11 +4,11 @@ it where the console has one, and the overdue parent meetings behind their count
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 from litestar import get
 from litestar.response import Template
 
+from server import clock
 from server.auth import repository as users
 from server.console.pages import page
 from server.console.session import signed_in
@@ -38,7 +38,7 @@ async def dashboard_page(request: AuthRequest, db: Db, settings: Config) -> Temp
 
 @get("/dashboard/overdue-meetings", opt=signed_in(*service.READERS))
 async def overdue_meetings_page(request: AuthRequest, db: Db, settings: Config) -> Template:
-    today = datetime.now(ZoneInfo(settings.time_zone)).date()
+    today = clock.today(settings)
     found = await service.overdue_meetings(db, request.user, actor_of(request), today)
     names = {u.id: u.display_name for u in await users.list_users(db)}
     return page(request, "overdue_meetings.html", meetings=found, names=names, as_of=today)

@@ -12,11 +12,18 @@ from zoneinfo import ZoneInfo
 from litestar import Request
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.auth import Role
+from server import audit
+from server.auth import repository as users
+from server.auth.models import User
 from server.auth.service import Principal
+from server.deps import actor_of
 from server.errors import InvalidInput
 from server.settings import Settings
+from server.students import repository as students
+from server.students.models import Student
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -81,3 +88,24 @@ def time_filters(settings: Settings) -> Any:
         engine.engine.filters.update(when=when, day=day)
 
     return register
+
+
+async def case_managers(db: AsyncSession, principal: Principal, *, active_only: bool = False) -> list[User]:
+    """The case managers a page offers (a filter, an Assign form): a supervisor's team, everyone's
+    for the others; ``active_only`` leaves out those who left (a filter still finds their work)."""
+    managers = [u for u in await users.list_users(db, role=Role.CASE_MANAGER.value) if u.is_active or not active_only]
+    if principal.role is Role.SUPERVISOR:
+        team = set(await users.team_member_ids(db, principal.user_id))
+        return [u for u in managers if u.id in team]
+    return managers
+
+
+async def listed_students(
+    request: Request[Any, Any, Any], db: AsyncSession, student_by_case: dict[Any, Any], via: str
+) -> dict[Any, Student]:
+    """The students a list of cases names, each shown name an access kept as the API's lists keep it
+    (``student.listed``, one row per case); ``student_by_case`` maps case id to student id."""
+    actor = actor_of(request)
+    for case_id, student_id in student_by_case.items():
+        audit.record(db, actor, "student.listed", "student", student_id, via=via, case_id=str(case_id))
+    return await students.many(db, set(student_by_case.values()))

@@ -21,12 +21,10 @@ from schemas.cases import CaseStatus, ReferralIn, ReferralStatus
 from schemas.rules import Rule
 from server import audit, clock
 from server.auth import repository as users
-from server.auth.models import User
-from server.auth.service import Principal
 from server.cases import repository as case_repo
 from server.cases import service as cases
 from server.cases.scope import visible_cases
-from server.console.pages import PAGE_SIZE, page
+from server.console.pages import PAGE_SIZE, case_managers, listed_students, page
 from server.console.session import PATH, signed_in
 from server.deps import AuthRequest, Db, actor_of
 from server.errors import (
@@ -204,15 +202,6 @@ async def referral_page(request: AuthRequest, db: Db, referral_id: FromPath[uuid
 # --- unassigned referred cases and Assign ---------------------------------------------------------
 
 
-async def _assignable(db: Db, principal: Principal) -> list[User]:
-    """The case managers the Assign forms offer: a supervisor's team; all of them for an admin."""
-    managers = [u for u in await users.list_users(db, role=Role.CASE_MANAGER.value) if u.is_active]
-    if principal.role is Role.SUPERVISOR:
-        team = set(await users.team_member_ids(db, principal.user_id))
-        return [u for u in managers if u.id in team]
-    return managers
-
-
 @get("/cases/unassigned", opt=signed_in(*ASSIGNERS))
 async def unassigned_cases(request: AuthRequest, db: Db, cursor: FromQuery[str | None] = None) -> Template:
     """The referred cases with no case manager that the caller may see (``GET /cases?status=referred
@@ -221,19 +210,14 @@ async def unassigned_cases(request: AuthRequest, db: Db, cursor: FromQuery[str |
     rows, more = await cases.page(
         db, request.user, limit=PAGE_SIZE, after=after, status=CaseStatus.REFERRED, unassigned=True
     )
-    people = await students.many(db, {c.student_id for c in rows})
-    actor = actor_of(request)
-    for case in rows:
-        audit.record(
-            db, actor, "student.listed", "student", case.student_id, via="console_unassigned", case_id=str(case.id)
-        )
+    people = await listed_students(request, db, {c.id: c.student_id for c in rows}, "console_unassigned")
     next_cursor = encode_cursor(rows[-1].opened_at, rows[-1].id) if more and rows else None
     return page(
         request,
         "unassigned_cases.html",
         cases=rows,
         students=people,
-        managers=await _assignable(db, request.user),
+        managers=await case_managers(db, request.user, active_only=True),
         next_cursor=next_cursor,
         paged=bool(cursor),
     )

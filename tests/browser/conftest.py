@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from playwright.async_api import Browser, Page, ViewportSize, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, Response, ViewportSize, async_playwright
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -278,6 +278,25 @@ async def sign_in(page: Page, username: str, password: str = PASSWORD) -> None:
     await page.get_by_label("Password").fill(password)
     await page.get_by_role("button", name="Sign in").click()
     await page.get_by_role("button", name="Sign out").wait_for()
+
+
+def watch_for_problems(page: Page) -> list[str]:
+    """What went wrong on ``page`` from now on: console errors, script errors and answers of 400 or
+    more, one line each (a test asserts the list stays empty)."""
+    problems: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            problems.append(f"console: {message.text} ({message.location['url']})")
+
+    def on_response(response: Response) -> None:
+        if response.status >= 400:
+            problems.append(f"{response.status} {response.url}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: problems.append(f"script: {error}"))
+    page.on("response", on_response)
+    return problems
 
 
 async def screenshot(page: Page, name: str, *, full_page: bool = False) -> None:

@@ -4,9 +4,9 @@ test retakes the pictures in docs/console/ that the README shows."""
 
 from __future__ import annotations
 
-from playwright.async_api import ConsoleMessage, Page, Response, expect
+from playwright.async_api import Page, expect
 
-from tests.browser.conftest import Live, screenshot, sign_in
+from tests.browser.conftest import Live, screenshot, sign_in, watch_for_problems
 
 NOTES = {
     "Maya": "Met Maya's mother at home. Maya has been missing first period because she walks her brother "
@@ -20,19 +20,7 @@ NOTES = {
 
 
 async def test_the_main_pages_render_whole_for_a_supervisor(live: Live, page: Page) -> None:
-    problems: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            problems.append(f"console: {message.text} ({message.location['url']})")
-
-    def on_response(response: Response) -> None:
-        if response.status >= 400:
-            problems.append(f"{response.status} {response.url}")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda error: problems.append(f"script: {error}"))
-    page.on("response", on_response)
+    problems = watch_for_problems(page)
 
     cm1, cm2 = await live.device("cm1"), await live.device("cm2")
     visit, _ = await cm1.submit_visit(live.seed.cases["Maya"], NOTES["Maya"])

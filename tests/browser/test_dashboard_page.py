@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from playwright.async_api import ConsoleMessage, Page, Response, expect
+from playwright.async_api import Page, expect
 from sqlalchemy import insert
 
 from schemas.cases import CaseStatus
@@ -14,7 +14,7 @@ from server.attendance.models import AttendanceRecord
 from server.dashboard.service import week_start
 from server.schools.models import InstructionalDay, School, SchoolYear
 from tests import factories as f
-from tests.browser.conftest import Live, screenshot, sign_in
+from tests.browser.conftest import Live, screenshot, sign_in, watch_for_problems
 from tests.conftest import make_settings
 
 
@@ -58,19 +58,7 @@ async def _closed_case_with_a_calendar(live: Live) -> None:
 
 
 async def test_the_dashboard_shows_a_supervisors_figures_linked_to_their_lists(live: Live, page: Page) -> None:
-    problems: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            problems.append(f"console: {message.text} ({message.location['url']})")
-
-    def on_response(response: Response) -> None:
-        if response.status >= 400:
-            problems.append(f"{response.status} {response.url}")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda error: problems.append(f"script: {error}"))
-    page.on("response", on_response)
+    problems = watch_for_problems(page)
 
     cm1, cm2, cm5 = await live.device("cm1"), await live.device("cm2"), await live.device("cm5")
     maya, _ = await cm1.submit_visit(live.seed.cases["Maya"], "Met Maya's mother at home.")
