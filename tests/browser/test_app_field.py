@@ -267,6 +267,46 @@ async def test_a_reload_in_the_middle_of_a_sync_loses_nothing(browser: Browser, 
         await context.close()
 
 
+async def test_a_change_made_while_a_sync_runs_is_sent_by_the_sync_asked_for_meanwhile(
+    browser: Browser, live: Live
+) -> None:
+    """A sync asked for while one runs (a change queued after its push) is one more sync, not the
+    running one: the change goes at once, not at the next tap or the 30-second tick."""
+    context = await phone_context(browser, live, service_workers="block")  # its requests are watched
+    try:
+        page = await context.new_page()
+        await log_in(page)
+        await expect(page.locator("#pending")).to_have_text("No changes waiting")
+        in_pull, release = asyncio.Event(), asyncio.Event()
+
+        async def hold_one_pull(route: Route) -> None:
+            if not in_pull.is_set():
+                in_pull.set()
+                await release.wait()
+            await route.continue_()
+
+        await context.route("**/sync/pull", hold_one_pull)
+        await page.evaluate("async () => { window.first = (await import('/app/js/sync.js')).sync(); }")
+        await asyncio.wait_for(in_pull.wait(), 15)  # that sync has pushed, and waits in its pull
+        await page.evaluate(
+            """async (caseId) => {
+                const actions = await import("/app/js/actions.js");
+                await actions.logContact(caseId, "phone", "reached", "Called while the phone was syncing");
+                window.second = (await import("/app/js/sync.js")).sync();  // awaited once released
+            }""",
+            str(live.seed.cases["Maya"]),
+        )
+        release.set()
+        await page.evaluate("async () => { await window.first; await window.second; }")
+        queued = await page.evaluate('async () => (await import("/app/js/db.js")).queue()')
+        sent = [(m.get("result") or {}).get("status") for m in queued if m["name"] == "contact_attempt.create"]
+        assert sent == ["applied"], "the change waited for another sync"
+        assert await count(live, ContactAttempt, ContactAttempt.note == "Called while the phone was syncing") == 1
+    finally:
+        await context.unroute_all(behavior="wait")
+        await context.close()
+
+
 async def test_a_revoked_device_wipes_its_local_data_at_its_next_request(phone: Page, live: Live) -> None:
     maya = live.seed.cases["Maya"]
     await log_in(phone)

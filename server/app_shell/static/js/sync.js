@@ -62,16 +62,21 @@ function locked(fn) {
 }
 
 let running = null;
+let again = null;
 
-/** Push, upload, pull; resolves when done (or rejects with Offline, LoggedOut, DeviceRevoked…). */
+/** Push, upload, pull; resolves when done (or rejects with Offline, LoggedOut, DeviceRevoked…).
+ * Asked while one runs, one more runs after it: a change made meanwhile (a photo added while the
+ * check-in was being pushed) may have missed the running one's push or upload. */
 export function sync() {
-  if (!running) {
-    running = locked(async () => {
-      await push();
-      await tus.uploadAll();
-      await pull();
-      await db.setMeta({ last_sync: new Date().toISOString() });
-    }).finally(() => { running = null; });
+  if (running) {
+    again ??= running.catch(() => {}).then(() => { again = null; return sync(); });
+    return again;
   }
+  running = locked(async () => {
+    await push();
+    await tus.uploadAll();
+    await pull();
+    await db.setMeta({ last_sync: new Date().toISOString() });
+  }).finally(() => { running = null; });
   return running;
 }
