@@ -127,6 +127,9 @@ class ReferralStatus(enum.StrEnum):
 class FollowUpKind(enum.StrEnum):
     PARENT_MEETING = "parent_meeting"
     FOLLOW_UP = "follow_up"
+    PHONE_CALL = "phone_call"
+    HOME_VISIT = "home_visit"
+    SCHOOL_MEETING = "school_meeting"
 
 
 class OpenFollowUp(msgspec.Struct, kw_only=True):

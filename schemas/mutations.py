@@ -8,13 +8,14 @@ handler, write its test. Names not in the union are rejected as ``malformed``.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from schemas.cases import ContactMethod, ContactOutcome, FormType, VisitOutcome
+from schemas.cases import ContactMethod, ContactOutcome, FollowUpKind, FormType, VisitOutcome
+from schemas.casework import Factor, LanguageTag, MeetingPlace, ServiceReferralStatus
 from schemas.sync import MutationId, Version
 
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
@@ -193,6 +194,130 @@ class FormPhotoRegister(MutationBase, tag="form_photo.register"):
     args: FormPhotoRegisterArgs
 
 
+# --- the casework: assessment, referrals to resources, the parent meeting, follow-ups ------------
+
+Short = Annotated[str, msgspec.Meta(max_length=10_000)]
+
+
+class AssessmentSaveArgs(msgspec.Struct, kw_only=True, omit_defaults=True):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    at: AwareDatetime
+    factors: Annotated[list[Factor], msgspec.Meta(max_length=len(Factor))]
+    """Codes from ``schemas.casework.Factor``: an unknown code makes the mutation ``malformed``."""
+    primary_factor: Factor | None = None
+    visit_log_id: uuid.UUID | None = None
+    strengths: Short | None = None
+    student_voice: Short | None = None
+    notes: Short | None = None
+
+    def __post_init__(self) -> None:
+        if len(set(self.factors)) != len(self.factors):
+            raise ValueError("a factor is listed twice: factors")
+        if self.primary_factor is not None and self.primary_factor not in self.factors:
+            raise ValueError("primary_factor must be one of factors")
+
+
+class AssessmentSave(MutationBase, tag="assessment.save"):
+    """A new id is a new assessment of the case (the first, then reassessments); the same id again
+    is an edit, versioned like a note: ``base_version`` is the version the user read."""
+
+    args: AssessmentSaveArgs
+
+
+ResourceName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class ServiceReferralCreateArgs(msgspec.Struct, kw_only=True, omit_defaults=True):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    at: AwareDatetime
+    resource_id: uuid.UUID | None = None
+    """A resource of the district's directory; or ``resource_name`` for one that is not listed."""
+    resource_name: ResourceName | None = None
+    factor: Factor | None = None
+    """The assessed factor the referral answers."""
+    note: Short | None = None
+
+    def __post_init__(self) -> None:
+        if self.resource_id is None and self.resource_name is None:
+            raise ValueError("name the resource: resource_id or resource_name")
+
+
+class ServiceReferralCreate(MutationBase, tag="service_referral.create"):
+    """Insert-only: the referral starts as ``made``."""
+
+    args: ServiceReferralCreateArgs
+
+
+class ServiceReferralUpdateArgs(msgspec.Struct, kw_only=True, omit_defaults=True):
+    id: uuid.UUID
+    at: AwareDatetime
+    status: ServiceReferralStatus
+    note: Short | None = None
+
+
+class ServiceReferralUpdate(MutationBase, tag="service_referral.update"):
+    """Where the referral stands now; ``base_version`` is optional (a stale one: applied, and the
+    change it overtook kept as a conflict for review)."""
+
+    args: ServiceReferralUpdateArgs
+
+
+Attendee = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class ParentMeetingRecordArgs(msgspec.Struct, kw_only=True, omit_defaults=True):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    held_at: AwareDatetime
+    place: MeetingPlace
+    attendees: Annotated[list[Attendee], msgspec.Meta(max_length=50)]
+    interpreter: bool
+    policy_discussed: bool
+    language: LanguageTag | None = None
+    agreements: Short | None = None
+    next_meeting_on: date | None = None
+
+
+class ParentMeetingRecord(MutationBase, tag="parent_meeting.record"):
+    """Insert-only. It completes the student's open ``parent_meeting`` follow-ups that the rules
+    created on or before the day it was held (the meeting CGS 10-198a requires)."""
+
+    args: ParentMeetingRecordArgs
+
+
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class FollowUpScheduleArgs(msgspec.Struct, kw_only=True, omit_defaults=True):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    kind: FollowUpKind
+    title: Title
+    due_on: date
+    note: Short | None = None
+
+
+class FollowUpSchedule(MutationBase, tag="follow_up.schedule"):
+    """A follow-up the case manager sets herself; insert-only (the same id again is a no-op)."""
+
+    args: FollowUpScheduleArgs
+
+
+class FollowUpRescheduleArgs(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    due_on: date
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=1_000)]
+
+
+class FollowUpReschedule(MutationBase, tag="follow_up.reschedule"):
+    """An open follow-up's new due date, with why; every earlier date is kept in ``rescheduled``.
+    ``base_version`` is optional: a stale one is a conflict, as for ``follow_up.complete``."""
+
+    args: FollowUpRescheduleArgs
+
+
 Mutation = (
     ContactAttemptCreate
     | HouseholdUpdate
@@ -203,6 +328,12 @@ Mutation = (
     | VisitLogCheckOut
     | FollowUpComplete
     | FormPhotoRegister
+    | AssessmentSave
+    | ServiceReferralCreate
+    | ServiceReferralUpdate
+    | ParentMeetingRecord
+    | FollowUpSchedule
+    | FollowUpReschedule
 )
 
 MUTATION_TYPES: tuple[type[MutationBase], ...] = (
@@ -215,6 +346,12 @@ MUTATION_TYPES: tuple[type[MutationBase], ...] = (
     VisitLogCheckOut,
     FollowUpComplete,
     FormPhotoRegister,
+    AssessmentSave,
+    ServiceReferralCreate,
+    ServiceReferralUpdate,
+    ParentMeetingRecord,
+    FollowUpSchedule,
+    FollowUpReschedule,
 )
 
 _decoder: msgspec.json.Decoder[Mutation] = msgspec.json.Decoder(Mutation)

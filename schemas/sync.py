@@ -36,6 +36,10 @@ class RecordType(enum.StrEnum):
     FOLLOW_UP = "follow_up"
     FORM_PHOTO = "form_photo"
     CONFLICT = "conflict"
+    RESOURCE = "resource"
+    ASSESSMENT = "assessment"
+    SERVICE_REFERRAL = "service_referral"
+    PARENT_MEETING = "parent_meeting"
 
 
 class Status(enum.StrEnum):

@@ -3,8 +3,18 @@
 from server.attendance.models import AttendanceRecord
 from server.audit import AuditEntry
 from server.auth.models import Device, RefreshToken, User
-from server.cases.models import Case, ContactAttempt, FollowUp, Referral, ServiceReferral, VisitNote
+from server.cases.models import (
+    Assessment,
+    Case,
+    ContactAttempt,
+    FollowUp,
+    ParentMeeting,
+    Referral,
+    ServiceReferral,
+    VisitNote,
+)
 from server.photos.models import PhotoFile
+from server.resources.models import Resource
 from server.rules.models import RuleSet, TruancyEpisode
 from server.schools.models import CounselorSchool, InstructionalDay, School, SchoolYear
 from server.students.models import Enrollment, Guardian, Household, Student
@@ -13,6 +23,7 @@ from server.uploads.models import Upload
 from server.visits.models import VisitDecision
 
 __all__ = [
+    "Assessment",
     "AttendanceRecord",
     "AuditEntry",
     "Case",
@@ -25,9 +36,11 @@ __all__ = [
     "Guardian",
     "Household",
     "InstructionalDay",
+    "ParentMeeting",
     "PhotoFile",
     "Referral",
     "RefreshToken",
+    "Resource",
     "RuleSet",
     "School",
     "SchoolYear",

@@ -31,11 +31,14 @@ from schemas.sync import RecordType
 from server.auth.models import User
 from server.auth.service import Principal
 from server.cases.models import (
+    Assessment,
     Case,
     ContactAttempt,
     FollowUp,
     FormPhoto,
+    ParentMeeting,
     Referral,
+    ServiceReferral,
     VisitLog,
     VisitNote,
     VisitNoteAddendum,
@@ -138,6 +141,15 @@ def team_reach(record_type: str, r: Reader) -> ColumnElement[bool]:
         case RecordType.CONFLICT:
             members = select(User.id).where(User.supervisor_id == r.user_id)
             return or_(Conflict.author_id == r.user_id, Conflict.author_id.in_(members))
+        case RecordType.ASSESSMENT:
+            return exists().where(Case.id == Assessment.case_id, cases)
+        case RecordType.SERVICE_REFERRAL:
+            return exists().where(Case.id == ServiceReferral.case_id, cases)
+        case RecordType.PARENT_MEETING:
+            return exists().where(Case.id == ParentMeeting.case_id, cases)
+        case RecordType.RESOURCE:
+            # the district's directory, not a student's record: every reader, on every device
+            return true()
     raise ValueError(f"no scope for record type {record_type!r}")
 
 
@@ -210,6 +222,18 @@ def follow_ups(r: Reader) -> ColumnElement[bool]:
 
 def form_photos(r: Reader) -> ColumnElement[bool]:
     return reach(RecordType.FORM_PHOTO, r)
+
+
+def assessments(r: Reader) -> ColumnElement[bool]:
+    return reach(RecordType.ASSESSMENT, r)
+
+
+def service_referrals(r: Reader) -> ColumnElement[bool]:
+    return reach(RecordType.SERVICE_REFERRAL, r)
+
+
+def parent_meetings(r: Reader) -> ColumnElement[bool]:
+    return reach(RecordType.PARENT_MEETING, r)
 
 
 def conflicts(r: Reader) -> ColumnElement[bool]:

@@ -22,6 +22,7 @@ from sync.case_summary import open_follow_ups
 from sync.policies import SERVER_KEPT
 from sync.store import (
     CASE_HOME,
+    MEETINGS_DUE,
     PHOTO_UPLOADS,
     VISIT_HOME,
     Batch,
@@ -73,7 +74,24 @@ class MemoryStore:
                 found[ref] = replace(home, in_scope=Ref(RecordType.CASE, ref.id) in reach)
             if ref.type == PHOTO_UPLOADS:
                 found[ref] = Current(0, {"uploads": self.uploads.get((ref.id, user_id), [])})
+            if ref.type == MEETINGS_DUE and (due := self._meetings_due(ref.id)) is not None:
+                found[ref] = replace(due, in_scope=Ref(RecordType.CASE, ref.id) in reach)
         return found
+
+    def _meetings_due(self, case_id: uuid.UUID) -> Current | None:
+        """The derived ``MEETINGS_DUE`` record of a case (see ``sync.store``)."""
+        case = self.records.get(Ref(RecordType.CASE, case_id))
+        if case is None:
+            return None
+        items = [
+            {"id": str(ref.id), "version": rec.version, "data": rec.data}
+            for ref, rec in sorted(self.records.items(), key=lambda item: str(item[0].id))
+            if ref.type == RecordType.FOLLOW_UP
+            and rec.data.get("student_id") == case.data["student_id"]
+            and rec.data.get("kind") == "parent_meeting"
+            and rec.data.get("status") == "open"
+        ]
+        return Current(0, {"follow_ups": items})
 
     async def finished_upload(self, photo_id: uuid.UUID, user_id: uuid.UUID, upload: Data) -> None:
         """A file arrived for a photo (what the server's upload routes record)."""
@@ -234,8 +252,18 @@ class MemoryStore:
         reach = {Ref(RecordType.CASE, c) for c in cases}
         reach |= {Ref(RecordType.STUDENT, s) for s in students}
         reach |= {Ref(RecordType.HOUSEHOLD, h) for h in households}
-        for kind in (RecordType.CONTACT_ATTEMPT, RecordType.VISIT_NOTE, RecordType.VISIT_LOG, RecordType.FORM_PHOTO):
+        under_a_case = (
+            RecordType.CONTACT_ATTEMPT,
+            RecordType.VISIT_NOTE,
+            RecordType.VISIT_LOG,
+            RecordType.FORM_PHOTO,
+            RecordType.ASSESSMENT,
+            RecordType.SERVICE_REFERRAL,
+            RecordType.PARENT_MEETING,
+        )
+        for kind in under_a_case:
             reach |= {ref for ref, rec in by_type[kind] if uuid.UUID(rec.data["case_id"]) in cases}
+        reach |= {ref for ref, _ in by_type[RecordType.RESOURCE]}  # the district's directory: everyone's
         reach |= {
             ref
             for ref, rec in by_type[RecordType.FOLLOW_UP]
@@ -261,7 +289,22 @@ class MemoryStore:
         version = before.version + 1 if before else 1
         self.records[ref] = Current(version, self._kept(ref, data))
         self._refresh_cases(ref, before)
+        if ref.type == RecordType.CASE and before is None:
+            self._adopt_follow_ups(ref.id, data["student_id"])
         return version
+
+    def _adopt_follow_ups(self, case_id: uuid.UUID, student_id: str) -> None:
+        """A new case takes its student's open follow-ups that no case holds (on PostgreSQL the
+        trigger of migration 0012): the rules make a meeting deadline before any case exists."""
+        for ref, rec in list(self.records.items()):
+            if (
+                ref.type == RecordType.FOLLOW_UP
+                and rec.data.get("student_id") == student_id
+                and rec.data.get("case_id") is None
+                and rec.data.get("status") == "open"
+            ):
+                self.records[ref] = replace(rec, version=rec.version + 1, data=rec.data | {"case_id": str(case_id)})
+                self._refresh_cases(ref, rec)
 
     async def delete(self, ref: Ref) -> int:
         before = self.records[ref]

@@ -26,11 +26,23 @@ addendum
 visit_log          insert_only    a check-in with an id that exists is a no-op; ``status`` is a state
                                   machine (open → checked_out, once), the check-out adds its fields;
                                   ``truancy`` is the server's context, filled on PostgreSQL only
-follow_up          keep_both      made on the server; a device only completes it: ``status`` open →
-                                  done with an expected version (a stale one: a conflict, still open)
+follow_up          keep_both      made by the rules, the API or a phone (``follow_up.schedule``, a
+                                  create like insert_only's); a device completes it (``status`` open →
+                                  done with an expected version; a stale one: a conflict, still open)
+                                  and moves its due date (``follow_up.reschedule``: every earlier date
+                                  kept in ``rescheduled``); a done one is frozen; ``trigger_day`` is
+                                  the day the student became truant, on a deadline the rules made
 form_photo         insert_only    a photo of a signed form, registered by the phone; the file follows
                                   by upload (``upload_status`` pending, later received or refused)
 conflict           server_owned   made by the engine, seen by its author
+resource           server_owned   the district's directory, kept by office staff; every phone holds it
+assessment         keep_both      why the child misses school; the same id saved again is an edit from
+                                  a base version, like a note's (a stale one: a conflict, server's kept)
+service_referral   field_lww      a referral to a resource: created once (a create like insert_only's),
+                                  then its ``status`` moves; a stale update still applies, and the
+                                  change it overtook is kept in a conflict row
+parent_meeting     insert_only    a meeting held with the family; recording it completes the student's
+                                  open parent-meeting follow-ups (``sync.casework``)
 =================  =============  ======================================================================
 
 For every policy, an edit of a deleted record wins: the record comes back with the edit, and the
@@ -115,7 +127,8 @@ RECORD_TYPES: dict[str, RecordPolicy] = {
     ),
     RecordType.FOLLOW_UP: RecordPolicy(
         Policy.KEEP_BOTH,
-        ("case_id", "student_id", "kind", "title", "due_on", "status", "completed_at", "completed_by", "note"),
+        ("case_id", "student_id", "kind", "title", "due_on", "status", "completed_at", "completed_by", "note")
+        + ("created_by", "rescheduled", "trigger_day"),
         state_field="status",
         transitions=frozenset({("open", "done")}),
         frozen_states=frozenset({"done"}),
@@ -129,6 +142,25 @@ RECORD_TYPES: dict[str, RecordPolicy] = {
         Policy.SERVER_OWNED,
         ("record_type", "record_id", "kind", "base_version", "mine", "theirs", "theirs_version")
         + ("author_id", "client_id", "mutation_id", "status", "resolved_at", "resolution"),
+    ),
+    RecordType.RESOURCE: RecordPolicy(
+        Policy.SERVER_OWNED,
+        ("name", "factors", "languages", "address", "phone", "website", "hours", "latitude", "longitude", "active"),
+    ),
+    RecordType.ASSESSMENT: RecordPolicy(
+        Policy.KEEP_BOTH,
+        ("case_id", "author_id", "at", "factors", "primary_factor", "visit_log_id", "strengths", "student_voice")
+        + ("notes", "flags"),
+    ),
+    RecordType.SERVICE_REFERRAL: RecordPolicy(
+        Policy.FIELD_LWW,
+        ("case_id", "resource_id", "resource_name", "factor", "at", "status", "status_at", "note", "created_by")
+        + ("flags",),
+    ),
+    RecordType.PARENT_MEETING: RecordPolicy(
+        Policy.INSERT_ONLY,
+        ("case_id", "author_id", "held_at", "place", "attendees", "interpreter", "policy_discussed", "language")
+        + ("agreements", "next_meeting_on", "flags"),
     ),
 }
 
@@ -218,6 +250,13 @@ class BatchView:
         self._staged[Ref(RecordType.CONFLICT, conflict_id)] = Current(1, data)
         return conflict_id
 
+    def adopt(self, ref: Ref, current: Current) -> None:
+        """Take a record the batch did not name but a derived ref brought whole (``sync.store``'s
+        ``MEETINGS_DUE``), as if ``load`` had read it: its writes are then guarded by this version."""
+        if ref not in self._records:
+            self.loaded = {**self.loaded, ref: current}
+            self._records[ref] = current
+
     def accept(self) -> None:
         self._records.update(self._staged)
         self._changed.update(dict.fromkeys(self._staged))
@@ -239,13 +278,26 @@ class BatchView:
 
 def create(view: BatchView, ref: Ref, data: Data) -> Decision:
     """A device made a new record with its own id."""
+    if RECORD_TYPES[ref.type].policy is not Policy.INSERT_ONLY:
+        current = view.get(ref)
+        if current is None:
+            return Decision(Status.APPLIED, view.put(ref, data))
+        if not current.in_scope:
+            raise Rejected("not_in_scope", f"{ref.type} {ref.id} is not in your cases")
+        return edit(view, ref, None, data)
+    return insert(view, ref, data)
+
+
+def insert(view: BatchView, ref: Ref, data: Data) -> Decision:
+    """A device made a new record that its mutation makes once, whatever the type's policy for
+    later changes: the same id again with the same content is a no-op, with other content a
+    ``duplicate_id`` conflict that writes nothing (``follow_up.schedule``,
+    ``service_referral.create``, and every create of an insert-only type)."""
     current = view.get(ref)
     if current is None:
         return Decision(Status.APPLIED, view.put(ref, data))
     if not current.in_scope:  # another caseload's id, live or deleted: touch nothing, tell nothing
         raise Rejected("not_in_scope", f"{ref.type} {ref.id} is not in your cases")
-    if RECORD_TYPES[ref.type].policy is not Policy.INSERT_ONLY:
-        return edit(view, ref, None, data)
     if current.deleted:
         return _restore(view, ref, None, data, current)
     if current.data == data:

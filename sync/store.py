@@ -32,6 +32,8 @@ Scope (what a device may see, computed by the store from the user and read at pu
 - ``supervisor``: the same for the cases of every case manager whose ``supervisor_id`` is hers
   (and her own), with the conflicts those users authored.
 - ``office_staff``, ``admin``: every record. ``attendance_counselor``: nothing.
+- ``resource``, the district's directory, is in every scope.
+- Under a case also: its follow-ups, assessments, service referrals and parent meetings.
 
 Only case managers write (the engine rejects other roles' mutations with ``read_only``).
 """
@@ -68,6 +70,12 @@ class Ref(NamedTuple):
     type: str
     id: uuid.UUID
 
+
+MEETINGS_DUE = "meetings_due"
+"""A derived, read-only ref keyed by a case id: the open ``parent_meeting`` follow-ups of the
+case's student (on any of her cases, or on none yet), ``{"follow_ups": [{"id", "version",
+"data"}, ...]}`` with each follow-up's whole record, ``in_scope`` as the case's. A handler adopts
+them into the batch (``BatchView.adopt``) to complete them: recording a parent meeting does."""
 
 VISIT_HOME = "visit_home"
 """A derived, read-only ref keyed by a visit log id: its case's home, as ``CASE_HOME`` finds it

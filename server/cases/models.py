@@ -25,6 +25,7 @@ from schemas.cases import (
     VisitNoteStatus,
     VisitOutcome,
 )
+from schemas.casework import Factor, MeetingPlace, ServiceReferralStatus
 from server.orm import Base, Tombstoned, Versioned
 from server.orm_types import one_of
 
@@ -194,16 +195,91 @@ class FollowUp(Versioned, Base):
     status: Mapped[str] = mapped_column(String(8), nullable=False, default=FollowUpStatus.OPEN, server_default="open")
     """``open`` or ``done``: what a phone syncs. Derived from ``completed_at`` by a trigger
     (migration 0008) on every write, so a writer that sets only ``completed_at`` keeps it right."""
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id"))
+    """Who scheduled it (``follow_up.schedule``, the API); ``None`` for one the rules made."""
+    rescheduled: Mapped[list[Any]] = mapped_column(JSONB, nullable=False, server_default=text("'[]'::jsonb"))
+    """Every earlier due date: ``[{from, to, reason, by}]``, oldest first (``follow_up.reschedule``)."""
 
 
 class ServiceReferral(Versioned, Base):
-    """A referral of the family to a community resource."""
+    """A referral of the family to a community resource: one of the district's directory
+    (``resource_id``) or one named by hand (``resource_name`` alone). Made on a phone
+    (``service_referral.create``) or through ``POST /cases/{id}/service-referrals``; synced."""
 
     __tablename__ = "service_referral"
+    __table_args__ = (
+        one_of("status", ServiceReferralStatus),
+        one_of("factor", Factor),
+        CheckConstraint("jsonb_typeof(flags) = 'array'", name="flags_array"),
+    )
 
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_file.id"), nullable=False, index=True)
-    resource: Mapped[str] = mapped_column(String(200), nullable=False)
+    resource_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("resource.id"), index=True)
+    resource_name: Mapped[str] = mapped_column(String(200), nullable=False)
     category: Mapped[str | None] = mapped_column(String(64))
+    factor: Mapped[str | None] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(nullable=False)
     referred_on: Mapped[date] = mapped_column(Date, nullable=False)
-    status: Mapped[str] = mapped_column(String(32), nullable=False, default="referred")
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default=ServiceReferralStatus.MADE)
+    status_at: Mapped[datetime | None] = mapped_column()
+    """When the status last changed, as the phone says (data only)."""
     note: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id"))
+    device_id: Mapped[uuid.UUID | None] = mapped_column()
+    flags: Mapped[list[Any]] = mapped_column(JSONB, nullable=False, server_default=text("'[]'::jsonb"))
+
+    @property
+    def resource(self) -> str:
+        """The REST API's name for ``resource_name``."""
+        return self.resource_name
+
+
+class Assessment(Versioned, Base):
+    """Why the child misses school, as the case manager assessed it with the family: the factors
+    (``schemas.casework.Factor``), the main one, strengths and the student's own words. A case has
+    a history: the first assessment, then reassessments; the same id saved again is an edit."""
+
+    __tablename__ = "assessment"
+    __table_args__ = (
+        one_of("primary_factor", Factor),
+        CheckConstraint("jsonb_typeof(factors) = 'array'", name="factors_array"),
+        CheckConstraint("jsonb_typeof(flags) = 'array'", name="flags_array"),
+    )
+
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_file.id"), nullable=False, index=True)
+    author_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id"))
+    at: Mapped[datetime] = mapped_column(nullable=False)
+    factors: Mapped[list[Any]] = mapped_column(JSONB, nullable=False)
+    primary_factor: Mapped[str | None] = mapped_column(String(40))
+    visit_log_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("visit_log.id"))
+    strengths: Mapped[str | None] = mapped_column(Text)
+    student_voice: Mapped[str | None] = mapped_column(Text)
+    notes: Mapped[str | None] = mapped_column(Text)
+    flags: Mapped[list[Any]] = mapped_column(JSONB, nullable=False, server_default=text("'[]'::jsonb"))
+    device_id: Mapped[uuid.UUID | None] = mapped_column()
+
+
+class ParentMeeting(Versioned, Base):
+    """A meeting with the family about attendance (CGS 10-198a requires one within 10 school days
+    of the 4th unexcused absence in a month or the 10th in a year). Insert-only; recording it
+    completes the student's open ``parent_meeting`` follow-ups the rules made by then."""
+
+    __tablename__ = "parent_meeting"
+    __table_args__ = (
+        one_of("place", MeetingPlace),
+        CheckConstraint("jsonb_typeof(attendees) = 'array'", name="attendees_array"),
+        CheckConstraint("jsonb_typeof(flags) = 'array'", name="flags_array"),
+    )
+
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_file.id"), nullable=False, index=True)
+    author_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id"))
+    held_at: Mapped[datetime] = mapped_column(nullable=False)
+    place: Mapped[str] = mapped_column(String(16), nullable=False)
+    attendees: Mapped[list[Any]] = mapped_column(JSONB, nullable=False)
+    interpreter: Mapped[bool] = mapped_column(nullable=False)
+    policy_discussed: Mapped[bool] = mapped_column(nullable=False)
+    language: Mapped[str | None] = mapped_column(String(35))
+    agreements: Mapped[str | None] = mapped_column(Text)
+    next_meeting_on: Mapped[date | None] = mapped_column(Date)
+    flags: Mapped[list[Any]] = mapped_column(JSONB, nullable=False, server_default=text("'[]'::jsonb"))
+    device_id: Mapped[uuid.UUID | None] = mapped_column()

@@ -26,6 +26,7 @@ from schemas.cases import (
     StudentSummary,
     TransitionRequest,
 )
+from schemas.casework import ServiceReferralStatus
 from schemas.rules import Rule
 from server import audit, clock
 from server.audit import Actor
@@ -160,11 +161,13 @@ async def add_service_referral(
     row = ServiceReferral(
         id=uuid.uuid4(),
         case_id=case.id,
-        resource=body.resource,
+        resource_name=body.resource,
         category=body.category,
+        at=datetime.now(UTC),
         referred_on=body.referred_on,
         note=body.note,
-        status="referred",
+        status=ServiceReferralStatus.MADE,
+        created_by=principal.user_id,
         version=1,
     )
     session.add(row)

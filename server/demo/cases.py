@@ -172,8 +172,9 @@ def _casework(
             ServiceReferral(
                 id=_uuid("service", key),
                 case_id=case.id,
-                resource=resource,
+                resource_name=resource,
                 category=category,
+                at=opened + span * 7,
                 referred_on=(opened + span * 7).date(),
             )
         )

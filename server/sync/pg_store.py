@@ -57,6 +57,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,7 +65,19 @@ from sqlalchemy.orm import aliased
 
 from schemas.sync import Change, Del, MutationResult, Put, RecordType
 from server import scope
-from server.cases.models import Case, ContactAttempt, FollowUp, FormPhoto, VisitLog, VisitNote, VisitNoteAddendum
+from server.cases.models import (
+    Assessment,
+    Case,
+    ContactAttempt,
+    FollowUp,
+    FormPhoto,
+    ParentMeeting,
+    ServiceReferral,
+    VisitLog,
+    VisitNote,
+    VisitNoteAddendum,
+)
+from server.resources.models import Resource
 from server.students.models import Household, Student
 from server.sync.models import Conflict, SyncChange, SyncClient, SyncMutation, SyncScopeEpoch
 from server.uploads import repository as uploads
@@ -72,6 +85,7 @@ from server.visits import context
 from sync.policies import RECORD_TYPES, SERVER_KEPT
 from sync.store import (
     CASE_HOME,
+    MEETINGS_DUE,
     PHOTO_UPLOADS,
     VISIT_HOME,
     Batch,
@@ -94,6 +108,10 @@ MODELS: dict[str, Any] = {
     RecordType.FOLLOW_UP: FollowUp,
     RecordType.FORM_PHOTO: FormPhoto,
     RecordType.CONFLICT: Conflict,
+    RecordType.RESOURCE: Resource,
+    RecordType.ASSESSMENT: Assessment,
+    RecordType.SERVICE_REFERRAL: ServiceReferral,
+    RecordType.PARENT_MEETING: ParentMeeting,
 }
 """Record type → table, in snapshot order (parents first). Columns are named as the data fields."""
 TYPE_ORDER = list(MODELS)
@@ -105,6 +123,9 @@ TIME_FIELDS: dict[str, tuple[str, ...]] = {
     RecordType.FOLLOW_UP: ("completed_at",),
     RecordType.FORM_PHOTO: ("taken_at",),
     RecordType.CONFLICT: ("resolved_at",),
+    RecordType.ASSESSMENT: ("at",),
+    RecordType.SERVICE_REFERRAL: ("at", "status_at"),
+    RecordType.PARENT_MEETING: ("held_at",),
 }
 SERVER_FILLED: dict[str, tuple[str, ...]] = {RecordType.VISIT_LOG: ("truancy",)}
 """Fields the server fills when it inserts a record (see ``_visit_context``) and no device writes:
@@ -509,6 +530,9 @@ _INSERT_EXTRAS: dict[str, dict[str, str]] = {
     RecordType.VISIT_NOTE: {"submitted_at": "CASE WHEN r.status = 'submitted' THEN now() END"},
     RecordType.VISIT_LOG: {"device_id": "{client}"},
     RecordType.FORM_PHOTO: {"device_id": "{client}"},
+    RecordType.ASSESSMENT: {"device_id": "{client}"},
+    RecordType.SERVICE_REFERRAL: {"device_id": "{client}", "referred_on": "(r.at AT TIME ZONE 'UTC')::date"},
+    RecordType.PARENT_MEETING: {"device_id": "{client}"},
 }
 
 
@@ -547,13 +571,16 @@ _CASE_KEYED = (
     RecordType.VISIT_LOG,
     RecordType.FOLLOW_UP,
     RecordType.FORM_PHOTO,
+    RecordType.ASSESSMENT,
+    RecordType.SERVICE_REFERRAL,
 )
 _LOCK_CASES = (
     # The cases whose scope the batch's decisions rest on: the cases it names ($1), those of the
-    # existing contact attempts ($2), visit notes ($3), visit logs ($5), follow-ups ($6) and form
-    # photos ($7) it names, and those of the students of the households ($4) it names,
-    # share-locked in id order (the rows are locked as the sort hands them up). Blocks a
-    # reassignment or deletion until commit.
+    # existing contact attempts ($2), visit notes ($3), visit logs ($5), follow-ups ($6), form
+    # photos ($7), assessments ($8) and service referrals ($9) it names, and those of the students
+    # of the households ($4) it names, share-locked in id order (the rows are locked as the sort
+    # hands them up). Blocks a reassignment or deletion until commit. (A parent meeting is only
+    # ever made, under a case the batch names.)
     f"SELECT c.id FROM {Case.__tablename__} AS c WHERE c.id = ANY(ARRAY("
     "SELECT unnest($1::uuid[]) "
     f"UNION SELECT a.case_id FROM {ContactAttempt.__tablename__} AS a WHERE a.id = ANY($2::uuid[]) "
@@ -561,6 +588,8 @@ _LOCK_CASES = (
     f"UNION SELECT v.case_id FROM {VisitLog.__tablename__} AS v WHERE v.id = ANY($5::uuid[]) "
     f"UNION SELECT f.case_id FROM {FollowUp.__tablename__} AS f WHERE f.id = ANY($6::uuid[]) "
     f"UNION SELECT p.case_id FROM {FormPhoto.__tablename__} AS p WHERE p.id = ANY($7::uuid[]) "
+    f"UNION SELECT s.case_id FROM {Assessment.__tablename__} AS s WHERE s.id = ANY($8::uuid[]) "
+    f"UNION SELECT r.case_id FROM {ServiceReferral.__tablename__} AS r WHERE r.id = ANY($9::uuid[]) "
     f"UNION SELECT k.id FROM {Case.__tablename__} AS k JOIN {Student.__tablename__} AS s ON s.id = k.student_id "
     "WHERE s.household_id = ANY($4::uuid[]))) "
     "ORDER BY c.id FOR SHARE OF c"
@@ -617,6 +646,10 @@ def _load_statement(types: tuple[str, ...]) -> tuple[str, tuple[str, ...], dict[
             ids = bindparam(f"ids_{n}", type_=postgresql.ARRAY(postgresql.UUID(as_uuid=True)))
             parts.append(uploads.finished_uploads(ids, user_id, PHOTO_UPLOADS))
             continue
+        if record_type == MEETINGS_DUE:
+            ids = bindparam(f"ids_{n}", type_=postgresql.ARRAY(postgresql.UUID(as_uuid=True)))
+            parts.append(_meetings_due_select(ids, user_id))
+            continue
         model = MODELS[record_type]
         deleted = model.deleted_at.is_not(None) if hasattr(model, "deleted_at") else false()
         ids = bindparam(f"ids_{n}", type_=postgresql.ARRAY(postgresql.UUID(as_uuid=True)))
@@ -655,6 +688,42 @@ def _home_select(ids: Any, user_id: Any) -> Select[Any]:
         .outerjoin(Household, Household.id == Student.household_id)
         .where(Case.id == any_(ids))
     )
+
+
+def _meetings_due_select(ids: Any, user_id: Any) -> Select[Any]:
+    """The derived ``MEETINGS_DUE`` records (see ``sync.store``): each case's student's open
+    parent-meeting follow-ups, whole, in scope as the case is."""
+    items = (
+        select(
+            func.coalesce(
+                func.jsonb_agg(
+                    aggregate_order_by(
+                        func.jsonb_build_object(
+                            literal("id"),
+                            FollowUp.id,
+                            literal("version"),
+                            FollowUp.version,
+                            literal("data"),
+                            _record_json(RecordType.FOLLOW_UP),
+                        ),
+                        FollowUp.id,
+                    )
+                ),
+                literal_column("'[]'::jsonb"),
+            )
+        )
+        .where(FollowUp.student_id == Case.student_id, FollowUp.kind == "parent_meeting", FollowUp.status == "open")
+        .correlate(Case)
+        .scalar_subquery()
+    )
+    return select(
+        literal(MEETINGS_DUE).label("type"),
+        Case.id.label("id"),
+        literal(0).label("version"),
+        false().label("deleted"),
+        reach(RecordType.CASE, user_id).label("in_scope"),
+        func.jsonb_build_object(literal("follow_ups"), items).label("data"),
+    ).where(Case.id == any_(ids))
 
 
 def _visit_home_select(ids: Any, user_id: Any) -> Select[Any]:

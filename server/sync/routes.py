@@ -10,7 +10,8 @@ problem document, and the refusal, with the body as sent, is kept in the audit l
 A pull page that delivers student records adds one audit row per student (``sync.pull.student``,
 FERPA's record of access), in one statement; a page without students writes nothing. A page that
 delivers visit logs carrying a student's truancy report adds one row per such student
-(``sync.pull.truancy``).
+(``sync.pull.truancy``); one that delivers assessments, service referrals or parent meetings adds
+one row per case (``sync.pull.casework``).
 """
 
 from __future__ import annotations
@@ -173,7 +174,24 @@ async def pull(request: AuthRequest, db: Db) -> PullResponse:
     if students:
         await audit.record_students(db, actor_of(request), "sync.pull.student", students)
     _audit_truancy(db, request, response)
+    _audit_casework(db, request, response)
     return response
+
+
+CASEWORK = (RecordType.ASSESSMENT, RecordType.SERVICE_REFERRAL, RecordType.PARENT_MEETING)
+
+
+def _audit_casework(db: Db, request: AuthRequest, response: PullResponse) -> None:
+    """An assessment (why a child misses school: her health, her family, her fears), a referral
+    and a meeting are a student's record too: one row per case whose casework a page delivers
+    (``sync.pull.casework``), naming the records by type."""
+    delivered: dict[uuid.UUID, dict[str, list[str]]] = {}
+    for change in response.changes:
+        if type(change) is Put and change.type in CASEWORK:
+            case_id = uuid.UUID(change.data["case_id"])
+            delivered.setdefault(case_id, {}).setdefault(change.type, []).append(str(change.id))
+    for case_id, records in delivered.items():
+        audit.record(db, actor_of(request), "sync.pull.casework", "case", case_id, records=records)
 
 
 def _audit_truancy(db: Db, request: AuthRequest, response: PullResponse) -> None:

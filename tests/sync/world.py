@@ -91,6 +91,9 @@ def follow_up_data(case: uuid.UUID, student: uuid.UUID) -> Data:
         "completed_at": None,
         "completed_by": None,
         "note": None,
+        "created_by": None,
+        "rescheduled": [],
+        "trigger_day": None,
     }
 
 

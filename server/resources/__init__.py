@@ -1,0 +1,1 @@
+"""The district's directory of community resources that case managers refer families to."""
