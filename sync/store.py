@@ -223,7 +223,8 @@ class Seeder(Protocol):
 
     ``put`` creates or replaces a record with ``data`` (bumping its version, undeleting it) and
     returns the new version; ``delete`` tombstones it. Reassigning a case is ``put`` of the case
-    with another ``case_manager_id``.
+    with another ``case_manager_id``. A new case takes its student's open follow-ups that have no
+    case (each one's version goes up), as the server's trigger does (migration 0012).
     """
 
     async def user(self, user_id: uuid.UUID, role: Role, supervisor_id: uuid.UUID | None = None) -> None: ...
