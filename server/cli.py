@@ -121,7 +121,8 @@ def _load_demo(session: AsyncSession, settings: Settings, today: date | None = N
                 bar.update(tasks[step], completed=done, total=total)
 
             password = demo.demo_password(settings.demo_password)
-            return await demo.load(session, password, progress, today=today, blobs=Blobs.from_settings(settings))
+            day = today or clock.today(settings)  # the district's day, not the server's
+            return await demo.load(session, password, progress, today=day, blobs=Blobs.from_settings(settings))
 
     return run()
 
@@ -133,6 +134,14 @@ def _announce_demo(result: demo.DemoResult, settings: Settings) -> None:
         console.print(f"added {result.photos} photos of signed forms")
     if result.visits:
         console.print(f"logged {result.visits} demo home visits")
+    if result.casework.resources:
+        console.print(f"added {result.casework.resources} community resources to the directory")
+    if result.casework.assessments:
+        work = result.casework
+        console.print(
+            f"recorded the casework: {work.assessments} assessments, {work.referrals} referrals to resources, "
+            f"{work.meetings} parent meetings, {work.follow_ups} follow-ups"
+        )
     if result.created == 0:
         console.print("demo users already loaded")
         return

@@ -14,6 +14,8 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, cast
 
@@ -97,6 +99,43 @@ async def engine(server_url: str, template_url: str) -> AsyncIterator[AsyncEngin
     yield eng
     await eng.dispose()
     await _admin(server_url, f'DROP DATABASE IF EXISTS "{_MAIN}" WITH (FORCE)')
+
+
+@dataclass(frozen=True)
+class DemoDistrict:
+    engine: AsyncEngine
+    result: demo.DemoResult
+
+
+DEMO_TODAY = date(2026, 12, 1)
+
+
+@pytest.fixture(scope="session")
+async def demo_district(server_url: str, template_url: str) -> AsyncIterator[DemoDistrict]:
+    """The whole demo district as ``doorstep demo load --today 2026-12-01`` leaves it (without
+    photos), in a database of its own, loaded once a session: a load takes seconds. Read it
+    through ``demo_db``."""
+    async with own_database(server_url) as url:
+        eng = create_engine(url)
+        try:
+            async with create_session_factory(eng)() as session:
+                result = await demo.load(session, PASSWORD, today=DEMO_TODAY)
+                await session.commit()
+            yield DemoDistrict(eng, result)
+        finally:
+            await eng.dispose()
+
+
+@pytest.fixture
+async def demo_db(demo_district: DemoDistrict) -> AsyncIterator[AsyncSession]:
+    """A session on the loaded demo district whose writes are rolled back after the test."""
+    async with demo_district.engine.connect() as conn:
+        trans = await conn.begin()
+        try:
+            async with create_session_factory(conn, join_transaction_mode="create_savepoint")() as session:
+                yield session
+        finally:
+            await trans.rollback()
 
 
 @asynccontextmanager

@@ -15,6 +15,7 @@ from server.auth import repository as repo
 from server.auth import service as auth
 from server.blobs import Blobs
 from server.demo import cases as demo_cases
+from server.demo import casework as demo_casework
 from server.demo import district as demo_district
 from server.demo import photos as demo_photos
 from server.demo import visits as demo_visits
@@ -60,6 +61,8 @@ class DemoResult:
     """The last school day with attendance (the one before the demo's day), if any."""
     photos: int = 0
     """Photos of signed forms added by this load (with ``blobs`` only)."""
+    casework: demo_casework.CaseworkResult = demo_casework.CaseworkResult()
+    """The directory's resources and the casework (assessments, referrals, meetings, follow-ups) added."""
 
 
 def demo_password(configured: str | None) -> str:
@@ -79,8 +82,9 @@ async def load(
 
     With ``district`` (the default), also the synthetic district (once): the school year that
     contains ``today`` (default: the real today), with attendance through the school day before
-    it, cases opened over the weeks before it, the visit logs of their home visits, and (with
-    ``blobs``) photos of signed forms on them.
+    it, cases opened over the weeks before it, the visit logs of their home visits, the directory
+    of community resources and the casework on the cases (assessments, referrals, parent meetings,
+    follow-ups), and (with ``blobs``) photos of signed forms on them.
     """
     actor = Actor.system()
     created = 0
@@ -104,6 +108,7 @@ async def load(
     students = await demo_district.load(session, year, progress) if district else 0
     cases = await demo_cases.load_cases(session, year, progress) if district else 0
     visits = await demo_visits.load_visits(session, year, progress) if district else 0
+    casework = await demo_casework.load_casework(session, year, progress) if district else None
     photos = await demo_photos.load_photos(session, blobs) if district and blobs is not None else 0
     attended = year.attended_days()
     return DemoResult(
@@ -115,4 +120,5 @@ async def load(
         year=year.name,
         through=attended[-1] if attended else None,
         photos=photos,
+        casework=casework or demo_casework.CaseworkResult(),
     )

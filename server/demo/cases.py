@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas.auth import Role
 from schemas.cases import CaseOutcome, CaseStatus, ContactMethod, ContactOutcome, FollowUpKind, ReferralStatus
 from server.auth.models import User
-from server.cases.models import Case, ContactAttempt, FollowUp, Referral, ServiceReferral, VisitNote
+from server.cases.models import Case, ContactAttempt, FollowUp, Referral, VisitNote
 from server.demo.district import DemoYear
 from server.rules import case_truancy
 from server.rules.models import TruancyEpisode
@@ -29,14 +29,6 @@ Progress = Callable[[str, int, int], None]
 
 OPEN_PER_MANAGER = 25
 OPEN_STATES = (CaseStatus.ASSIGNED, CaseStatus.CONTACTING, CaseStatus.ACTIVE, CaseStatus.MONITORING)
-RESOURCES = (
-    ("Family counseling center", "counseling"),
-    ("After-school mentoring program", "mentoring"),
-    ("Pediatric clinic", "health"),
-    ("Bus pass program", "transportation"),
-    ("Food pantry", "basic_needs"),
-    ("Housing assistance office", "housing"),
-)
 OPENED_WITHIN_DAYS = 120
 """Cases open over the weeks before the demo's day (no earlier than its school year's start)."""
 
@@ -130,8 +122,9 @@ def _casework(
     opened: datetime,
     now: datetime,
 ) -> None:
-    """Contacts, notes, follow-ups and services in keeping with how far along the case is, spread
-    over the time between the case's opening and ``now``."""
+    """Contacts, a note and a follow-up in keeping with how far along the case is, spread over the
+    time between the case's opening and ``now`` (assessments, referrals to resources and meetings
+    come with ``server.demo.casework``)."""
     if manager is None or status == CaseStatus.ASSIGNED:
         return
     key = str(case.id)
@@ -167,17 +160,6 @@ def _casework(
                 submitted_at=opened + span * 6,
             )
         )
-        resource, category = RESOURCES[rng.randrange(len(RESOURCES))]
-        session.add(
-            ServiceReferral(
-                id=_uuid("service", key),
-                case_id=case.id,
-                resource_name=resource,
-                category=category,
-                at=opened + span * 7,
-                referred_on=(opened + span * 7).date(),
-            )
-        )
     if status != CaseStatus.CLOSED:
         session.add(
             FollowUp(
@@ -187,6 +169,7 @@ def _casework(
                 kind=FollowUpKind.FOLLOW_UP,
                 title="Check in with the family about attendance",
                 due_on=now.date() + timedelta(days=rng.randrange(-14, 45)),  # a few overdue
+                created_by=manager.id,
             )
         )
 

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, time, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.cases import CaseStatus, ContactMethod, VisitFlag, VisitLogStatus, VisitOutcome
+from schemas.cases import CaseStatus, ContactMethod, FollowUpKind, VisitFlag, VisitLogStatus, VisitOutcome
 from server.auth.models import User
 from server.cases.models import Case, ContactAttempt, FollowUp, VisitLog, VisitNote, VisitNoteAddendum
 from server.demo.cases import _uuid
@@ -225,7 +225,11 @@ async def _notes_and_follow_ups(session: AsyncSession, visits: list[VisitLog], n
     follow_up = await session.scalar(
         select(FollowUp)
         .join(Case, Case.id == FollowUp.case_id)
-        .where(Case.case_manager_id == cm1, FollowUp.completed_at.is_(None))
+        .where(
+            Case.case_manager_id == cm1,
+            FollowUp.kind == FollowUpKind.FOLLOW_UP,  # a meeting the rules require is done by holding it
+            FollowUp.completed_at.is_(None),
+        )
         .order_by(FollowUp.due_on, FollowUp.id)
         .limit(1)
     )
