@@ -289,12 +289,12 @@ class MemoryStore:
         version = before.version + 1 if before else 1
         self.records[ref] = Current(version, self._kept(ref, data))
         self._refresh_cases(ref, before)
-        if ref.type == RecordType.CASE and before is None:
+        if ref.type == RecordType.CASE and before is None and data.get("status") != "closed":
             self._adopt_follow_ups(ref.id, data["student_id"])
         return version
 
     def _adopt_follow_ups(self, case_id: uuid.UUID, student_id: str) -> None:
-        """A new case takes its student's open follow-ups that no case holds (on PostgreSQL the
+        """A new open case takes its student's open follow-ups that no case holds (on PostgreSQL the
         trigger of migration 0012): the rules make a meeting deadline before any case exists."""
         for ref, rec in list(self.records.items()):
             if (

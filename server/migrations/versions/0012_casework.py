@@ -69,10 +69,12 @@ MORE = """
 ADOPT_FOLLOW_UPS = """
 CREATE FUNCTION case_adopts_follow_ups() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    -- a new case takes its student's open follow-ups that no case holds (the rules make a
+    -- a new open case takes its student's open follow-ups that no case holds (the rules make a
     -- parent-meeting deadline the day the student becomes truant, before any referral)
-    UPDATE follow_up SET case_id = NEW.id, version = version + 1, updated_at = now()
-    WHERE student_id = NEW.student_id AND case_id IS NULL AND status = 'open';
+    IF NEW.status <> 'closed' AND NEW.deleted_at IS NULL THEN
+        UPDATE follow_up SET case_id = NEW.id, version = version + 1, updated_at = now()
+        WHERE student_id = NEW.student_id AND case_id IS NULL AND status = 'open';
+    END IF;
     RETURN NULL;
 END $$"""
 
