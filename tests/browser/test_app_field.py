@@ -120,7 +120,6 @@ async def test_a_visit_made_offline_reaches_the_server_once(phone: Page, live: L
     await log_in(phone)
     await expect(phone.locator("a[data-case-id]")).to_have_count(2)
     await phone.wait_for_function("navigator.serviceWorker.controller !== null")
-    await shot(phone, "caseload")
     context = phone.context
 
     await context.set_offline(True)
@@ -133,7 +132,6 @@ async def test_a_visit_made_offline_reaches_the_server_once(phone: Page, live: L
     await phone.get_by_label("Contact note").fill("Left a message with the mother")
     await phone.get_by_role("button", name="Log contact").tap()
     await expect(phone.get_by_text("Left a message with the mother")).to_be_visible()
-    await shot(phone, "case", full_page=True)
 
     await phone.get_by_role("link", name="Start a home visit").tap()
     await context.set_geolocation(AT_HOME)  # at the student's front door

@@ -4,7 +4,7 @@
 // SHELL_HASH is the sha256 of the shell's files (tests/test_app_shell.py checks it): a change to
 // any file changes this file, so the browser installs the new shell and drops the old cache.
 
-const SHELL_HASH = "7f6cc82590bf";
+const SHELL_HASH = "aeac0cbc8456";
 const CACHE = `doorstep-app-${SHELL_HASH}`;
 const SHELL = [
   "./",
@@ -16,8 +16,11 @@ const SHELL = [
   "js/actions.js",
   "js/api.js",
   "js/app.js",
+  "js/casework.js",
   "js/db.js",
   "js/dom.js",
+  "js/factors.js",
+  "js/resources.js",
   "js/screens.js",
   "js/sync.js",
   "js/tus.js",

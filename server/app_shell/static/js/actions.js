@@ -91,3 +91,77 @@ export async function addPhoto(caseId, visitId, formType, file) {
   await db.enqueue("form_photo.register", args, null, photo);
   return id;
 }
+
+// --- the casework: assessments, referrals, the parent meeting, follow-ups --------------------------
+
+/** ``date`` as ISO 8601 with the phone's own offset (2026-12-06T21:00:00-05:00), so the day the
+ * server reads from it is the day on the phone's calendar, not the day in UTC. */
+export function localIso(date = new Date()) {
+  const pad = (n) => String(Math.trunc(Math.abs(n))).padStart(2, "0");
+  const offset = -date.getTimezoneOffset();
+  const zone = `${offset < 0 ? "-" : "+"}${pad(offset / 60)}:${pad(offset % 60)}`;
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}${zone}`;
+}
+
+/** Only the optional fields that have a value: an empty text is left out (the server stores null). */
+function given(fields) {
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== null && v !== undefined && v !== ""));
+}
+
+/** A new assessment (``existing`` null), or an edit of one from the version the phone shows. */
+export async function saveAssessment(existing, caseId, { factors, primary_factor, visit_log_id, strengths, student_voice, notes }) {
+  const args = {
+    id: existing ? existing.id : crypto.randomUUID(),
+    case_id: caseId,
+    at: existing ? existing.data.at : now(),
+    factors,
+    ...given({ primary_factor, visit_log_id, strengths, student_voice, notes }),
+  };
+  await db.enqueue("assessment.save", args, existing ? existing.version : null);
+  return args.id;
+}
+
+/** A referral to a resource of the directory (``resource_id``) or one named by hand. */
+export async function refer(caseId, { resource_id, resource_name, factor, note }) {
+  const id = crypto.randomUUID();
+  await db.enqueue("service_referral.create", { id, case_id: caseId, at: now(), ...given({ resource_id, resource_name, factor, note }) });
+  return id;
+}
+
+export async function updateReferral(referral, status) {
+  return db.enqueue("service_referral.update", { id: referral.id, at: now(), status }, referral.version);
+}
+
+export async function recordMeeting(caseId, fields) {
+  const id = crypto.randomUUID();
+  const { held_at, place, attendees, interpreter, policy_discussed, language, agreements, next_meeting_on } = fields;
+  const args = { id, case_id: caseId, held_at, place, attendees, interpreter, policy_discussed, ...given({ language, agreements, next_meeting_on }) };
+  await db.enqueue("parent_meeting.record", args);
+  return id;
+}
+
+export async function scheduleFollowUp(caseId, { kind, title, due_on, note }) {
+  const id = crypto.randomUUID();
+  await db.enqueue("follow_up.schedule", { id, case_id: caseId, kind, title, due_on, ...given({ note }) });
+  return id;
+}
+
+/** Done, from the version the phone shows (the server wants it: a stale one goes to review). */
+export async function completeFollowUp(followUp) {
+  return db.enqueue("follow_up.complete", { id: followUp.id, at: now() }, followUp.version);
+}
+
+export async function moveFollowUp(followUp, dueOn, reason) {
+  return db.enqueue("follow_up.reschedule", { id: followUp.id, due_on: dueOn, reason }, followUp.version);
+}
+
+export async function addAddendum(noteId, body) {
+  const id = crypto.randomUUID();
+  await db.enqueue("visit_note.add_addendum", { id, note_id: noteId, body });
+  return id;
+}
+
+/** The household's fields that changed (an emptied one is cleared), from the version shown. */
+export async function updateHousehold(household, changes) {
+  return db.enqueue("household.update", { id: household.id, changes }, household.version);
+}

@@ -3,6 +3,7 @@
 // after each change, every 30 s, and on "Sync now".
 
 import * as api from "./api.js";
+import * as casework from "./casework.js";
 import * as db from "./db.js";
 import { h, time } from "./dom.js";
 import * as screens from "./screens.js";
@@ -15,6 +16,7 @@ const syncButton = document.getElementById("sync-now");
 let view = null;
 let dirty = false; // the user is typing: a background sync does not redraw the screen under her
 let problem = "";
+let flash = null; // {message, hash}: what a form did ("Assessment saved."), said on the screen it went to
 let loginMessage = "";
 let syncing = false;
 
@@ -67,17 +69,35 @@ function render() {
     if (here) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  if (route[0] === "case" && route[2] === "visit") screens.visitScreen(main, view, { caseId: route[1] }, done);
-  else if (route[0] === "visit") screens.visitScreen(main, view, { visitId: route[1] }, done);
-  else if (route[0] === "case") screens.caseScreen(main, view, route[1], done);
-  else if (route[0] === "outbox") screens.outbox(main, view);
+  const [where, id, what, which] = route;
+  if (where === "case" && what === "visit") screens.visitScreen(main, view, { caseId: id }, done);
+  else if (where === "case" && what === "assess") casework.assessScreen(main, view, { caseId: id, assessmentId: which }, done);
+  else if (where === "case" && what === "refer") casework.referScreen(main, view, { caseId: id }, done);
+  else if (where === "case" && what === "meeting") casework.meetingScreen(main, view, { caseId: id }, done);
+  else if (where === "case" && what === "follow-up") casework.followUpScreen(main, view, { caseId: id }, done);
+  else if (where === "case" && what === "household") casework.householdScreen(main, view, { caseId: id }, done);
+  else if (where === "follow-up" && what === "move") casework.moveScreen(main, view, { followUpId: id }, done);
+  else if (where === "note" && what === "addendum") casework.addendumScreen(main, view, { noteId: id }, done);
+  else if (where === "visit") screens.visitScreen(main, view, { visitId: id }, done);
+  else if (where === "case") screens.caseScreen(main, view, id, done);
+  else if (where === "outbox") screens.outbox(main, view);
+  else if (where === "resources") casework.resourcesScreen(main, view);
   else screens.caseload(main, view);
+  if (flash && flash.hash === location.hash) main.prepend(h("p", { class: "notice", role: "status" }, flash.message));
+  else flash = null;
 }
 
-/** After the user's change is in the queue: redraw and send it soon. */
-async function done() {
+/** After the user's change is in the queue: redraw and send it soon. A form names where it goes
+ * next (``target``, its case, in place of the form in the history), and what it did is said there. */
+async function done(message = "", target = null) {
+  const moving = target && target !== location.hash;
+  if (target) {
+    history.replaceState(null, "", target);
+    flash = { message, hash: target };
+  }
   await refreshView();
   render();
+  if (moving) window.scrollTo(0, 0);
   soon(200);
 }
 

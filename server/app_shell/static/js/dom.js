@@ -30,6 +30,13 @@ export function field(label, control) {
   return [h("label", { for: id }, label), control];
 }
 
+/** A checkbox or a radio button with its ``<label for>`` after it, the row a finger's height. */
+export function check(label, control) {
+  const id = control.id || `f${++fields}`;
+  control.id = id;
+  return h("div", { class: "check" }, control, h("label", { for: id }, label));
+}
+
 export function select(name, options, selected) {
   return h(
     "select",
@@ -55,10 +62,22 @@ export function month(yyyyMm) {
   return new Date(y, m - 1, 1).toLocaleDateString([], { month: "long", year: "numeric" });
 }
 
-export const today = () => {
+/** A date's day on the phone's calendar, as YYYY-MM-DD. */
+export const isoDay = (d) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
+
+/** Today on the phone's calendar (its local date, not UTC's). */
+export const today = () => isoDay(new Date());
+
+/** The day ``n`` days after today, on the phone's calendar. */
+export function daysFromToday(n) {
   const d = new Date();
-  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
-};
+  return isoDay(new Date(d.getFullYear(), d.getMonth(), d.getDate() + n));
+}
+
+/** The phone's time now as a datetime-local input wants it (YYYY-MM-DDTHH:MM). */
+export function localMinute(d = new Date()) {
+  return `${isoDay(d)}T${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
+}
 
 /** Replace an element's content (arrays flattened, nulls skipped). */
 export function show(el, ...children) {

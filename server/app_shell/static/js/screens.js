@@ -3,9 +3,12 @@
 
 import * as actions from "./actions.js";
 import { day, field, h, month, select, show, time, today } from "./dom.js";
+import { FACTOR_LABELS } from "./factors.js";
+import { languageName, telHref } from "./resources.js";
 import {
-  CASE_STATUSES, CONFLICT_WORDS, FLAG_WORDS, FORM_TYPES, METHODS, MUTATION_WORDS, OUTCOMES, RULE_WORDS,
-  TRUANCY_WORDS, VISIT_OUTCOMES, outcomeOf, studentName,
+  CONFLICT_WORDS, FLAG_WORDS, FOLLOW_UP_KINDS, FORM_TYPES, METHODS, MUTATION_WORDS, OUTCOMES, PLACES,
+  REFERRAL_STATUSES, RULE_WORDS, TRUANCY_WORDS, VISIT_OUTCOMES, assessments, householdOf, openFollowUps, outcomeOf,
+  studentName,
 } from "./view.js";
 
 const cap = (s) => s.charAt(0).toUpperCase() + s.slice(1);
@@ -19,12 +22,21 @@ function truancyBadge(truancy) {
   return h("span", { class: `badge ${truancy.status}` }, words + detail);
 }
 
-function nextFollowUp(caseRow) {
-  const open = caseRow.data.follow_ups || [];
-  if (!open.length) return h("span", {}, "No open follow-ups");
-  const next = open[0];
-  const late = next.due_on < today();
-  return h("span", { class: late ? "overdue" : null }, `Next: ${next.title} · ${late ? "overdue since" : "due"} ${day(next.due_on)}`);
+const flagWords = (flags) => (flags || []).map((f) => FLAG_WORDS[f] || f).join(" · ");
+const flagLine = (row) => ((row.data.flags || []).length ? h("p", { class: "flag" }, flagWords(row.data.flags)) : null);
+
+/** Overdue: due before today on the phone's calendar. Said in words, not by colour alone. */
+const overdue = (item) => item.due_on < today();
+
+function nextFollowUp(next) {
+  if (!next) return h("span", {}, "No open follow-ups");
+  const late = overdue(next);
+  return h(
+    "span",
+    { class: late ? "overdue" : null },
+    late ? h("strong", { class: "overdue-tag" }, "Overdue") : null,
+    `${late ? " " : ""}Next: ${next.title} · ${late ? "was due" : "due"} ${day(next.due_on)}`,
+  );
 }
 
 // --- log in -----------------------------------------------------------------------------------------
@@ -68,37 +80,38 @@ export function login(main, { message, error, onSubmit }) {
 // --- caseload ---------------------------------------------------------------------------------------
 
 export function caseload(main, view) {
-  const cases = view.all("case");
-  const groups = CASE_STATUSES.map((status) => [status, cases.filter((c) => c.data.status === status)]).filter(
-    ([, list]) => list.length,
-  );
-  const body = groups.map(([status, list]) => [
-    h("h2", {}, `${cap(status)} (${list.length})`),
+  const cases = view.all("case").map((c) => ({ c, next: openFollowUps(view, c)[0] || null, name: studentName(view, c) }));
+  // Soonest due follow-up first, cases with none after them; closed cases at the end.
+  const order = (x, y) =>
+    (x.next === null) - (y.next === null) || (x.next && y.next && x.next.due_on !== y.next.due_on ? (x.next.due_on < y.next.due_on ? -1 : 1) : 0) || x.name.localeCompare(y.name);
+  const open = cases.filter((x) => x.c.data.status !== "closed").sort(order);
+  const closed = cases.filter((x) => x.c.data.status === "closed").sort(order);
+  const late = open.filter((x) => x.next && overdue(x.next)).length;
+  const item = ({ c, next, name }) =>
     h(
-      "ul",
-      { class: "cases" },
-      list
-        .sort((a, b) => studentName(view, a).localeCompare(studentName(view, b)))
-        .map((c) =>
-          h(
-            "li",
-            {},
-            h(
-              "a",
-              { class: "case-link", href: `#/case/${c.id}`, dataset: { caseId: c.id } },
-              h("span", { class: "case-name" }, studentName(view, c)),
-              h("br"),
-              truancyBadge(c.data.truancy),
-              h("br"),
-              h("span", { class: "meta" }, nextFollowUp(c)),
-            ),
-          ),
-        ),
-    ),
-  ]);
-  show(main, 
+      "li",
+      {},
+      h(
+        "a",
+        { class: `case-link${next && overdue(next) ? " late" : ""}`, href: `#/case/${c.id}`, dataset: { caseId: c.id } },
+        h("span", { class: "case-name" }, name),
+        h("span", { class: "meta" }, ` · ${c.data.status}`),
+        h("br"),
+        truancyBadge(c.data.truancy),
+        h("br"),
+        h("span", { class: "meta" }, nextFollowUp(next)),
+      ),
+    );
+  show(
+    main,
     h("h1", {}, "Today's caseload"),
-    cases.length ? body : h("p", { class: "empty" }, view.meta.cursor ? "No cases are assigned to you." : "Nothing synced yet: sync when you have a signal."),
+    cases.length
+      ? [
+          h("p", { class: "meta" }, `${open.length} open ${open.length === 1 ? "case" : "cases"}, soonest follow-up first`, late ? h("strong", { class: "overdue" }, ` · ${late} overdue`) : null),
+          h("ul", { class: "cases" }, open.map(item)),
+          closed.length ? [h("h2", {}, `Closed (${closed.length})`), h("ul", { class: "cases" }, closed.map(item))] : null,
+        ]
+      : h("p", { class: "empty" }, view.meta.cursor ? "No cases are assigned to you." : "Nothing synced yet: sync when you have a signal."),
   );
 }
 
@@ -130,15 +143,103 @@ function attendance(truancy) {
 }
 
 function household(view, caseRow) {
-  const student = view.get("student", caseRow.data.student_id);
-  const home = student && student.data.household_id ? view.get("household", student.data.household_id) : null;
+  const home = householdOf(view, caseRow);
   if (!home) return h("p", { class: "empty" }, "No household on record.");
   const phones = [home.data.phone, home.data.alt_phone].filter(Boolean);
   return [
-    home.data.address ? h("p", {}, home.data.address) : null,
-    phones.length ? h("p", {}, phones.map((p) => h("a", { class: "tel", href: `tel:${p.replace(/[^0-9+]/g, "")}` }, `Call ${p}`))) : h("p", { class: "empty" }, "No phone number."),
-    home.data.language ? h("p", { class: "meta" }, `Language: ${home.data.language}`) : null,
+    home.data.address ? h("p", {}, home.data.address, pendingTag(home)) : pendingTag(home),
+    phones.length ? h("p", {}, phones.map((p) => h("a", { class: "tel", href: telHref(p) }, `Call ${p}`))) : h("p", { class: "empty" }, "No phone number."),
+    home.data.language ? h("p", { class: "meta" }, `Language: ${languageName(home.data.language)}`) : null,
+    h("p", {}, h("a", { class: "button-link", href: `#/case/${caseRow.id}/household` }, "Edit household")),
   ];
+}
+
+// --- the casework on the case screen -----------------------------------------------------------------
+
+function followUpCard(view, caseRow, item, meetingWaits, onDone) {
+  const late = overdue(item);
+  const row = item.row;
+  const moved = row && (row.data.rescheduled || []).length ? row.data.rescheduled[row.data.rescheduled.length - 1] : null;
+  return h(
+    "li",
+    { class: `card${late ? " late" : ""}`, dataset: { followUpId: item.id } },
+    h("p", {}, h("strong", {}, item.title), pendingTag(row)),
+    h(
+      "p",
+      { class: late ? "overdue" : "meta" },
+      late ? h("strong", { class: "overdue-tag" }, "Overdue") : null,
+      `${late ? " " : ""}${FOLLOW_UP_KINDS[item.kind] || item.kind} · ${late ? "was due" : "due"} ${day(item.due_on)}`,
+    ),
+    moved ? h("p", { class: "meta" }, `Moved from ${day(moved.from)}: ${moved.reason}`) : null,
+    row && row.data.note ? h("p", {}, row.data.note) : null,
+    item.kind === "parent_meeting" && item.trigger_day && meetingWaits(item.trigger_day)
+      ? h("p", { class: "notice" }, "The meeting recorded on this phone completes this deadline once it syncs.")
+      : null,
+    row
+      ? h(
+          "div",
+          { class: "actions" },
+          h("button", { type: "button", onclick: async (e) => { e.currentTarget.disabled = true; await actions.completeFollowUp(row); onDone("Follow-up done."); } }, "Done"),
+          h("a", { class: "button-link", href: `#/follow-up/${item.id}/move` }, "Move"),
+        )
+      : null,
+  );
+}
+
+function assessmentCard(view, caseRow, a, first) {
+  const d = a.data;
+  const visit = d.visit_log_id ? view.get("visit_log", d.visit_log_id) : null;
+  const others = (d.factors || []).filter((f) => f !== d.primary_factor);
+  return h(
+    "li",
+    { class: "card", dataset: { assessmentId: a.id } },
+    h("p", {}, h("strong", {}, `${first ? "First assessment" : "Reassessment"} · ${time(d.at)}`), pendingTag(a)),
+    d.primary_factor ? h("p", {}, "Main: ", h("strong", {}, FACTOR_LABELS[d.primary_factor] || d.primary_factor)) : null,
+    others.length ? h("ul", { class: "factors" }, others.map((f) => h("li", {}, FACTOR_LABELS[f] || f))) : null,
+    d.strengths ? h("p", {}, h("em", {}, "Strengths: "), d.strengths) : null,
+    d.student_voice ? h("p", {}, h("em", {}, "The student: "), `“${d.student_voice}”`) : null,
+    d.notes ? h("p", {}, d.notes) : null,
+    visit ? h("p", { class: "meta" }, `During the visit of ${time(visit.data.checked_in_at)}`) : null,
+    flagLine(a),
+    h("a", { class: "button-link", href: `#/case/${caseRow.id}/assess/${a.id}` }, "Edit"),
+  );
+}
+
+function referralCard(r, onDone) {
+  const d = r.data;
+  return h(
+    "li",
+    { class: "card", dataset: { referralId: r.id } },
+    h("p", {}, h("strong", {}, d.resource_name), pendingTag(r)),
+    h("p", {}, h("span", { class: `status ${d.status}` }, REFERRAL_STATUSES[d.status] || d.status), h("span", { class: "meta" }, ` · since ${time(d.status_at || d.at)}`)),
+    d.factor ? h("p", { class: "meta" }, `For: ${FACTOR_LABELS[d.factor] || d.factor}`) : null,
+    d.note ? h("p", {}, d.note) : null,
+    flagLine(r),
+    h(
+      "div",
+      { class: "actions status-actions", role: "group", "aria-label": `Status of the referral to ${d.resource_name}` },
+      Object.entries(REFERRAL_STATUSES)
+        .filter(([status]) => status !== d.status)
+        .map(([status, words]) =>
+          h("button", { type: "button", class: "secondary", onclick: async (e) => { e.currentTarget.disabled = true; await actions.updateReferral(r, status); onDone(`Referral: ${words.toLowerCase()}.`); } }, words),
+        ),
+    ),
+  );
+}
+
+function meetingCard(m) {
+  const d = m.data;
+  const yes = (b) => (b ? "yes" : "no");
+  return h(
+    "li",
+    { class: "card", dataset: { meetingId: m.id } },
+    h("p", {}, h("strong", {}, `Meeting ${time(d.held_at)}`), ` · ${PLACES[d.place] || d.place}`, pendingTag(m)),
+    h("p", {}, `With ${(d.attendees || []).join(", ")}`),
+    h("p", { class: "meta" }, `Interpreter: ${yes(d.interpreter)} · Attendance policy discussed: ${yes(d.policy_discussed)}${d.language ? ` · In ${languageName(d.language)}` : ""}`),
+    d.agreements ? h("p", {}, h("em", {}, "Agreed: "), d.agreements) : null,
+    d.next_meeting_on ? h("p", { class: "meta" }, `Next meeting on ${day(d.next_meeting_on)}`) : null,
+    flagLine(m),
+  );
 }
 
 function contactForm(caseId, onDone) {
@@ -162,13 +263,28 @@ function contactForm(caseId, onDone) {
   );
 }
 
-function noteCard(note) {
+const PAST_DRAFT = new Set(["submitted", "approved", "returned"]);
+
+function addenda(view, note) {
+  return view
+    .all("visit_note_addendum")
+    .filter((a) => a.data.note_id === note.id)
+    .map((a) => h("p", { class: "addendum" }, h("strong", {}, "Addendum: "), a.data.body, pendingTag(a)));
+}
+
+function addendumLink(note) {
+  return PAST_DRAFT.has(note.data.status) ? h("a", { class: "button-link", href: `#/note/${note.id}/addendum` }, "Add addendum") : null;
+}
+
+function noteCard(view, note) {
   return h(
     "div",
-    { class: "card" },
+    { class: "card", dataset: { noteId: note.id } },
     h("p", {}, h("strong", {}, `Note · ${note.data.status}`), pendingTag(note)),
     note.data.status === "returned" && note.data.review_comment ? h("p", { class: "error" }, `Returned: ${note.data.review_comment}`) : null,
     h("p", {}, note.data.body || h("em", {}, "(empty)")),
+    addenda(view, note),
+    addendumLink(note),
   );
 }
 
@@ -183,19 +299,42 @@ export function caseScreen(main, view, caseId, onDone) {
   const visits = view.all("visit_log").filter((v) => v.data.case_id === caseId).sort((a, b) => (a.data.checked_in_at < b.data.checked_in_at ? 1 : -1));
   const notes = view.all("visit_note").filter((n) => n.data.case_id === caseId);
   const open = visits.find((v) => v.data.status === "open" && v.data.created_by === view.me);
+  const followUps = openFollowUps(view, c);
+  const history = assessments(view, caseId);
+  const referrals = view.all("service_referral").filter((r) => r.data.case_id === caseId).sort((a, b) => (a.data.at < b.data.at ? 1 : -1));
+  const meetings = view.all("parent_meeting").filter((m) => m.data.case_id === caseId).sort((a, b) => (a.data.held_at < b.data.held_at ? 1 : -1));
+  const waiting = meetings.filter((m) => m.pending).map((m) => (m.data.held_at || "").slice(0, 10));
+  const meetingWaits = (triggerDay) => waiting.some((held) => held >= triggerDay);
+  const go = (href, words) => h("a", { class: "button-link", href }, words);
   show(main, 
     h("a", { class: "back", href: "#/" }, "← Caseload"),
     h("h1", {}, studentName(view, c)),
     h("p", { class: "meta" }, `Case ${c.data.status}`, student ? ` · Student ${student.data.student_number} · Grade ${student.data.grade}` : ""),
     h("p", {}, h("a", { class: "tel", href: `#/case/${caseId}/visit` }, open ? "Continue the home visit" : "Start a home visit")),
+    h(
+      "nav",
+      { class: "case-actions", "aria-label": "Casework" },
+      go(`#/case/${caseId}/assess`, "Assess"),
+      go(`#/case/${caseId}/refer`, "Refer"),
+      go(`#/case/${caseId}/meeting`, "Record meeting"),
+      go(`#/case/${caseId}/follow-up`, "Schedule follow-up"),
+    ),
+    h("h2", {}, `Open follow-ups (${followUps.length})`),
+    followUps.length
+      ? h("ul", { class: "plain" }, followUps.map((f) => followUpCard(view, c, f, meetingWaits, onDone)))
+      : h("p", { class: "empty" }, "None."),
     h("h2", {}, "Truancy"),
     attendance(c.data.truancy),
+    h("h2", {}, `Assessments (${history.length})`),
+    history.length
+      ? h("ul", { class: "plain" }, history.map((a, n) => assessmentCard(view, c, a, n === history.length - 1)))
+      : h("p", { class: "empty" }, "Not assessed yet."),
+    h("h2", {}, `Referrals (${referrals.length})`),
+    referrals.length ? h("ul", { class: "plain" }, referrals.map((r) => referralCard(r, onDone))) : h("p", { class: "empty" }, "No referrals yet."),
+    h("h2", {}, `Parent meetings (${meetings.length})`),
+    meetings.length ? h("ul", { class: "plain" }, meetings.map(meetingCard)) : h("p", { class: "empty" }, "No meeting recorded yet."),
     h("h2", {}, "Household"),
     household(view, c),
-    h("h2", {}, "Open follow-ups"),
-    (c.data.follow_ups || []).length
-      ? h("ul", { class: "plain" }, c.data.follow_ups.map((f) => h("li", { class: "card" }, f.title, h("br"), h("span", { class: f.due_on < today() ? "overdue" : "meta" }, `Due ${day(f.due_on)}`))))
-      : h("p", { class: "empty" }, "None."),
     h("h2", {}, "Contact attempts"),
     contactForm(caseId, onDone),
     contacts.length
@@ -209,11 +348,11 @@ export function caseScreen(main, view, caseId, onDone) {
               "div",
               { class: "card" },
               h("p", {}, h("a", { href: `#/visit/${v.id}` }, `Visit ${time(v.data.checked_in_at)}`), ` · ${v.data.status === "open" ? "checked in" : OUTCOMES[v.data.outcome] || "checked out"}`, pendingTag(v)),
-              (v.data.flags || []).length ? h("p", { class: "flag" }, v.data.flags.map((f) => FLAG_WORDS[f] || f).join(" · ")) : null,
-              notes.filter((n) => n.data.visit_log_id === v.id).map(noteCard),
+              (v.data.flags || []).length ? h("p", { class: "flag" }, flagWords(v.data.flags)) : null,
+              notes.filter((n) => n.data.visit_log_id === v.id).map((n) => noteCard(view, n)),
             ),
           ),
-          notes.filter((n) => !n.data.visit_log_id || !visits.some((v) => v.id === n.data.visit_log_id)).map(noteCard),
+          notes.filter((n) => !n.data.visit_log_id || !visits.some((v) => v.id === n.data.visit_log_id)).map((n) => noteCard(view, n)),
         ]
       : h("p", { class: "empty" }, "No visits yet."),
   );
@@ -258,7 +397,7 @@ export function visitScreen(main, view, { caseId, visitId }, onDone) {
     note && note.data.status === "returned" && note.data.review_comment ? h("p", { class: "error" }, `Returned by your supervisor: ${note.data.review_comment}`) : null,
     field("Visit note", body),
     locked
-      ? h("p", { class: "notice" }, note.data.status === "approved" ? "Approved: the note is locked." : "Submitted for review.")
+      ? [h("p", { class: "notice" }, note.data.status === "approved" ? "Approved: the note is locked." : "Submitted for review."), addenda(view, note), addendumLink(note)]
       : h(
           "div",
           { class: "actions" },
@@ -337,18 +476,40 @@ function photoState(record, local) {
 
 // --- outbox -----------------------------------------------------------------------------------------
 
-function describe(view, m) {
+const CASE_RECORDS = ["visit_log", "visit_note", "follow_up", "assessment", "service_referral", "parent_meeting"];
+
+/** The case a mutation is about: named in its args, or the case of the record it changes. */
+function caseOf(view, m) {
   const a = m.args || {};
-  let caseId = a.case_id;
-  if (!caseId && a.id) {
-    for (const type of ["visit_log", "visit_note", "follow_up"]) {
-      const row = view.get(type, a.id);
-      if (row) caseId = row.data.case_id;
-    }
+  if (a.case_id) return a.case_id;
+  if (a.note_id) {
+    const note = view.get("visit_note", a.note_id);
+    return note ? note.data.case_id : null;
   }
+  if (m.name === "household.update") {
+    const student = view.all("student").find((s) => s.data.household_id === a.id);
+    const c = student && view.all("case").find((k) => k.data.student_id === student.id);
+    return c ? c.id : null;
+  }
+  for (const type of CASE_RECORDS) {
+    const row = a.id ? view.get(type, a.id) : null;
+    if (row) return row.data.case_id;
+  }
+  return null;
+}
+
+function describe(view, m) {
+  const caseId = caseOf(view, m);
   const c = caseId ? view.get("case", caseId) : null;
   return `${MUTATION_WORDS[m.name] || m.name}${c ? ` · ${studentName(view, c)}` : ""} · ${time(m.queued_at)}`;
 }
+
+// The casework records the server flagged (stored anyway): by type, who made them, and their words.
+const FLAGGED_CASEWORK = [
+  ["assessment", "author_id", "assessment.save", "Assessment"],
+  ["service_referral", "created_by", "service_referral.create", "Referral"],
+  ["parent_meeting", "author_id", "parent_meeting.record", "Parent meeting"],
+];
 
 // How the office resolved a conflict (the pulled row's ``status`` and ``resolution``), or that it waits.
 const RESOLUTION_WORDS = {
@@ -383,8 +544,19 @@ export function outbox(main, view) {
   const flags = [...flagged].map(([id, list]) => {
     const v = view.get("visit_log", id);
     const c = v ? view.get("case", v.data.case_id) : null;
-    return h("li", { class: "card" }, h("a", { href: `#/visit/${id}` }, `Visit${c ? ` · ${studentName(view, c)}` : ""}${v ? ` · ${time(v.data.checked_in_at)}` : ""}`), h("p", { class: "flag" }, list.map((f) => FLAG_WORDS[f] || f).join(" · ")));
+    return h("li", { class: "card" }, h("a", { href: `#/visit/${id}` }, `Visit${c ? ` · ${studentName(view, c)}` : ""}${v ? ` · ${time(v.data.checked_in_at)}` : ""}`), h("p", { class: "flag" }, flagWords(list)));
   });
+  for (const [type, by, name, words] of FLAGGED_CASEWORK) {
+    const seen = new Map();
+    for (const r of view.all(type)) if (r.data[by] === view.me && (r.data.flags || []).length) seen.set(r.id, [r.data.case_id, r.data.flags]);
+    for (const m of view.queue) {
+      if (m.name === name && m.result && (m.result.flags || []).length && !seen.has(m.args.id)) seen.set(m.args.id, [m.args.case_id, m.result.flags]);
+    }
+    for (const [, [caseId, list]] of seen) {
+      const c = view.get("case", caseId);
+      flags.push(h("li", { class: "card" }, h("a", { href: `#/case/${caseId}` }, `${words}${c ? ` · ${studentName(view, c)}` : ""}`), h("p", { class: "flag" }, flagWords(list))));
+    }
+  }
   const returned = view
     .all("visit_note")
     .filter((n) => n.data.status === "returned")
@@ -394,7 +566,7 @@ export function outbox(main, view) {
       return h("li", { class: "card" }, h("a", { href }, `Note · ${c ? studentName(view, c) : "a case"}`), h("p", {}, `Supervisor's comment: ${n.data.review_comment || "(none)"}`));
     });
   const conflicts = view.all("conflict").map((k) =>
-    h("li", { class: "card" }, h("strong", {}, `${k.data.record_type.replace("_", " ")}: ${CONFLICT_WORDS[k.data.kind] || k.data.kind}`), h("p", { class: "meta" }, conflictState(k.data))),
+    h("li", { class: "card" }, h("strong", {}, `${k.data.record_type.replaceAll("_", " ")}: ${CONFLICT_WORDS[k.data.kind] || k.data.kind}`), h("p", { class: "meta" }, conflictState(k.data))),
   );
   show(main, 
     h("h1", {}, "Outbox"),

@@ -60,7 +60,55 @@ function apply(by, m, me) {
       change(by, "visit_log", a.id, () => ({ status: "checked_out", checked_out_at: a.at, outcome: a.outcome }));
       break;
     case "follow_up.complete":
-      change(by, "follow_up", a.id, () => ({ status: "done", completed_at: a.at, completed_by: me, note: a.note ?? null }));
+      change(by, "follow_up", a.id, () => ({ status: "done", completed_at: a.at, completed_by: me, ...(a.note ? { note: a.note } : {}) }));
+      break;
+    case "follow_up.schedule": {
+      const c = by.case && by.case.get(a.case_id);
+      put(by, "follow_up", a.id, 1, {
+        case_id: a.case_id, student_id: c ? c.data.student_id : null, kind: a.kind, title: a.title, due_on: a.due_on,
+        status: "open", completed_at: null, completed_by: null, note: a.note ?? null, created_by: me, rescheduled: [],
+        trigger_day: null,
+      });
+      break;
+    }
+    case "follow_up.reschedule":
+      change(by, "follow_up", a.id, (d) => ({
+        due_on: a.due_on, rescheduled: [...(d.rescheduled || []), { from: d.due_on, to: a.due_on, reason: a.reason, by: me }],
+      }));
+      break;
+    case "visit_note.add_addendum":
+      put(by, "visit_note_addendum", a.id, 1, { note_id: a.note_id, body: a.body, author_id: me });
+      break;
+    case "household.update":
+      change(by, "household", a.id, () => ({ ...a.changes }));
+      break;
+    case "assessment.save": {
+      const fields = {
+        at: a.at, factors: a.factors, primary_factor: a.primary_factor ?? null, visit_log_id: a.visit_log_id ?? null,
+        strengths: a.strengths ?? null, student_voice: a.student_voice ?? null, notes: a.notes ?? null,
+      };
+      if (by.assessment && by.assessment.has(a.id)) change(by, "assessment", a.id, () => fields);
+      else put(by, "assessment", a.id, 1, { case_id: a.case_id, author_id: me, ...fields, flags: [] });
+      break;
+    }
+    case "service_referral.create": {
+      const resource = a.resource_id && by.resource ? by.resource.get(a.resource_id) : null;
+      put(by, "service_referral", a.id, 1, {
+        case_id: a.case_id, resource_id: a.resource_id ?? null,
+        resource_name: a.resource_name ?? (resource ? resource.data.name : "A resource of the directory"),
+        factor: a.factor ?? null, at: a.at, status: "made", status_at: a.at, note: a.note ?? null, created_by: me, flags: [],
+      });
+      break;
+    }
+    case "service_referral.update":
+      change(by, "service_referral", a.id, () => ({ status: a.status, status_at: a.at, ...(a.note ? { note: a.note } : {}) }));
+      break;
+    case "parent_meeting.record":
+      put(by, "parent_meeting", a.id, 1, {
+        case_id: a.case_id, author_id: me, held_at: a.held_at, place: a.place, attendees: a.attendees,
+        interpreter: a.interpreter, policy_discussed: a.policy_discussed, language: a.language ?? null,
+        agreements: a.agreements ?? null, next_meeting_on: a.next_meeting_on ?? null, flags: [],
+      });
       break;
     case "form_photo.register":
       put(by, "form_photo", a.id, 1, {
@@ -101,8 +149,6 @@ export function build({ meta, records, queue, photos }) {
 
 // --- words for the screens ------------------------------------------------------------------------
 
-export const CASE_STATUSES = ["active", "contacting", "assigned", "monitoring", "referred", "closed"];
-
 export const TRUANCY_WORDS = {
   habitual: "Habitual truant",
   truant: "Truant",
@@ -136,6 +182,8 @@ export const FLAG_WORDS = {
   case_closed: "Case closed",
   outside_case_period: "Outside the case's open period",
   time_in_future: "Time in the future",
+  resource_inactive: "The resource is no longer active",
+  no_meeting_due: "No parent meeting was due",
 };
 
 export const MUTATION_WORDS = {
@@ -148,7 +196,22 @@ export const MUTATION_WORDS = {
   "follow_up.complete": "Follow-up done",
   "form_photo.register": "Photo of a form",
   "household.update": "Household changed",
+  "assessment.save": "Assessment",
+  "service_referral.create": "Referral",
+  "service_referral.update": "Referral status",
+  "parent_meeting.record": "Parent meeting",
+  "follow_up.schedule": "Follow-up scheduled",
+  "follow_up.reschedule": "Follow-up moved",
 };
+
+export const FOLLOW_UP_KINDS = {
+  parent_meeting: "Parent meeting", follow_up: "Follow-up", phone_call: "Phone call", home_visit: "Home visit",
+  school_meeting: "School meeting",
+};
+
+export const PLACES = { home: "At home", school: "At school", phone: "By phone", video: "By video call", other: "Somewhere else" };
+
+export const REFERRAL_STATUSES = { made: "Referred", connected: "Connected", not_connected: "Not connected", declined: "Declined" };
 
 export const CONFLICT_WORDS = {
   stale_base: "changed on the server meanwhile",
@@ -162,6 +225,26 @@ export function studentName(view, caseRow) {
   const student = caseRow && view.get("student", caseRow.data.student_id);
   if (!student) return "Student";
   return `${student.data.first_name} ${student.data.last_name}`;
+}
+
+/** The case's open follow-ups, soonest due first: its ``follow_up`` records (with the phone's
+ * changes laid over them) and what the case's ``follow_ups`` lists but the phone holds no record of. */
+export function openFollowUps(view, caseRow) {
+  const records = view.all("follow_up").filter((f) => f.data.case_id === caseRow.id);
+  const known = new Set(records.map((f) => f.id));
+  const open = records.filter((f) => f.data.status === "open").map((f) => ({ id: f.id, ...f.data, row: f }));
+  for (const item of caseRow.data.follow_ups || []) if (!known.has(item.id)) open.push({ ...item, row: null });
+  return open.sort((x, y) => (x.due_on < y.due_on ? -1 : x.due_on > y.due_on ? 1 : x.id < y.id ? -1 : 1));
+}
+
+/** The case's assessments, newest first. */
+export function assessments(view, caseId) {
+  return view.all("assessment").filter((a) => a.data.case_id === caseId).sort((x, y) => (x.data.at < y.data.at ? 1 : -1));
+}
+
+export function householdOf(view, caseRow) {
+  const student = caseRow && view.get("student", caseRow.data.student_id);
+  return student && student.data.household_id ? view.get("household", student.data.household_id) : null;
 }
 
 export function outcomeOf(m) {
