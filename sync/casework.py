@@ -150,21 +150,24 @@ def service_referral_create(view: BatchView, m: ServiceReferralCreate) -> Decisi
         "note": m.args.note,
         "created_by": str(view.principal.user_id),
         "flags": flagged(_closed(case), inactive, _future(view, m.args.at)),
+        "updates": [],
     }
-    return _once(view, ref, data, server_fields=("flags", "status", "status_at", "note"))
+    return _once(view, ref, data, server_fields=("flags", "status", "status_at", "updates"))
 
 
 @handler(ServiceReferralUpdate, refs=lambda m: [Ref(RecordType.SERVICE_REFERRAL, m.args.id)])
 def service_referral_update(view: BatchView, m: ServiceReferralUpdate) -> Decision:
-    """Where the referral stands now. Field last-writer-wins: a stale ``base_version`` still
-    applies, and the server's value it overtook is kept in a conflict row (nothing is lost)."""
+    """Where the referral stands now, appended to its ``updates`` with the note (the referral's own
+    note stays). Field last-writer-wins: a stale ``base_version`` still applies, and the server's
+    value it overtook is kept in a conflict row (nothing is lost)."""
     ref = Ref(RecordType.SERVICE_REFERRAL, m.args.id)
     current = require_record(view, ref)
-    changes: Data = {"status": m.args.status.value, "status_at": wire_time(m.args.at)}
-    if m.args.note is not None:
-        changes["note"] = m.args.note
-    if all(current.data.get(k) == v for k, v in changes.items()):
+    update = {"at": wire_time(m.args.at), "status": m.args.status.value, "note": m.args.note}
+    update["by"] = str(view.principal.user_id)
+    updates = list(current.data.get("updates") or [])
+    if update in updates:  # the same update again (re-queued by the phone): a no-op
         return Decision(Status.APPLIED, current.version)
+    changes: Data = {"status": update["status"], "status_at": update["at"], "updates": [*updates, update]}
     base = m.base_version if m.base_version is not None else current.version
     return policies.edit(view, ref, base, changes)
 

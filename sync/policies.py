@@ -155,7 +155,7 @@ RECORD_TYPES: dict[str, RecordPolicy] = {
     RecordType.SERVICE_REFERRAL: RecordPolicy(
         Policy.FIELD_LWW,
         ("case_id", "resource_id", "resource_name", "factor", "at", "status", "status_at", "note", "created_by")
-        + ("flags",),
+        + ("flags", "updates"),
     ),
     RecordType.PARENT_MEETING: RecordPolicy(
         Policy.INSERT_ONLY,

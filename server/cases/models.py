@@ -227,6 +227,9 @@ class ServiceReferral(Versioned, Base):
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id"))
     device_id: Mapped[uuid.UUID | None] = mapped_column()
     flags: Mapped[list[Any]] = mapped_column(JSONB, nullable=False, server_default=text("'[]'::jsonb"))
+    updates: Mapped[list[Any]] = mapped_column(JSONB, nullable=False, server_default=text("'[]'::jsonb"))
+    """Every status change, oldest first: ``[{at, status, note, by}]`` (``service_referral.update``);
+    ``note`` stays the one written when the referral was made."""
 
     @property
     def resource(self) -> str:

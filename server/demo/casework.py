@@ -821,9 +821,19 @@ def _refer(
             referred_on=_day_of(at),
             status=status.value,
             status_at=status_at,
-            note=rng.choice(STATUS_NOTES[status]),
+            note=rng.choice(STATUS_NOTES[ServiceReferralStatus.MADE]),
             created_by=file.manager,
             flags=[],
+            updates=[]
+            if status is ServiceReferralStatus.MADE
+            else [
+                {
+                    "at": status_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                    "status": status.value,
+                    "note": rng.choice(STATUS_NOTES[status]),
+                    "by": str(file.manager),
+                }
+            ],
         )
         work.referrals.append(referral)
         _referral_call(rng, work, file, referral, now)

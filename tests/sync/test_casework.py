@@ -154,7 +154,8 @@ async def test_a_whole_visit_of_casework_reaches_the_server_once_through_lost_an
         ),
         phone.enqueue(
             "service_referral.create",
-            {"id": str(referral), "case_id": c1, "at": AT, "resource_id": str(resource), "factor": "transportation"},
+            {"id": str(referral), "case_id": c1, "at": AT, "resource_id": str(resource), "factor": "transportation"}
+            | {"note": "Needs two passes"},
         ),
         phone.enqueue(
             "parent_meeting.record",
@@ -170,7 +171,9 @@ async def test_a_whole_visit_of_casework_reaches_the_server_once_through_lost_an
     await phone.sync("drop_response", "duplicate", "drop_response")
     assert [phone.outcome(i) for i in ids] == [Status.APPLIED] * 4
     ids += [
-        phone.enqueue("service_referral.update", {"id": str(referral), "at": AT, "status": "connected"}),
+        phone.enqueue(
+            "service_referral.update", {"id": str(referral), "at": AT, "status": "connected", "note": "Got a pass"}
+        ),
         phone.enqueue("follow_up.reschedule", {"id": str(follow_up), "due_on": "2025-04-08", "reason": "Family away"}),
     ]
     await phone.sync("drop_response")
@@ -196,6 +199,10 @@ async def test_a_whole_visit_of_casework_reaches_the_server_once_through_lost_an
     }
     sent = server[Ref(RecordType.SERVICE_REFERRAL, referral)]
     assert (sent[0], sent[1]["status"], sent[1]["resource_name"]) == (2, "connected", "Bus Pass Program")
+    assert (sent[1]["note"], sent[1]["updates"]) == (
+        "Needs two passes",
+        [{"at": AT, "status": "connected", "note": "Got a pass", "by": str(world.a.user_id)}],
+    ), "the referral's own note stays; each update is kept"
     moved = server[Ref(RecordType.FOLLOW_UP, follow_up)][1]
     assert moved["due_on"] == "2025-04-08"
     assert moved["rescheduled"] == [

@@ -164,6 +164,8 @@ def upgrade() -> None:
     op.add_column('service_referral', sa.Column('created_by', sa.UUID(), nullable=True))
     op.add_column('service_referral', sa.Column('device_id', sa.UUID(), nullable=True))
     op.add_column('service_referral', _flags())
+    op.add_column('service_referral', sa.Column('updates', postgresql.JSONB(astext_type=sa.Text()),
+                                                server_default=sa.text("'[]'::jsonb"), nullable=False))
     op.execute("UPDATE service_referral SET at = referred_on::timestamp AT TIME ZONE 'UTC' + interval '12 hours'")
     op.alter_column('service_referral', 'at', nullable=False)
     op.alter_column('service_referral', 'status', server_default=None, existing_type=sa.String(length=32),
@@ -231,7 +233,7 @@ def downgrade() -> None:
     op.drop_constraint(op.f('ck_service_referral_status_known'), 'service_referral', type_='check')
     op.alter_column('service_referral', 'status', type_=sa.String(length=32))
     op.execute("UPDATE service_referral SET status = 'referred' WHERE status = 'made'")
-    for column in ('flags', 'device_id', 'created_by', 'status_at', 'at', 'factor', 'resource_id'):
+    for column in ('updates', 'flags', 'device_id', 'created_by', 'status_at', 'at', 'factor', 'resource_id'):
         op.drop_column('service_referral', column)
     op.alter_column('service_referral', 'resource_name', new_column_name='resource')
     op.drop_index(op.f('ix_parent_meeting_case_id'), table_name='parent_meeting')
