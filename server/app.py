@@ -43,6 +43,7 @@ from server.health import health, ready
 from server.inputs import DoorstepRequest, query_guard_middleware
 from server.photos.routes import router as photos_router
 from server.referrals.routes import router as referrals_router
+from server.resources.routes import router as resources_router
 from server.rosters.routes import roster_import
 from server.rules.routes import router as rules_router
 from server.schools.routes import calendar_import, school_calendar, school_years
@@ -193,6 +194,7 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
             uploads_router,
             photos_router,
             rules_router,
+            resources_router,
             roster_import,
             calendar_import,
             school_calendar,

@@ -58,6 +58,8 @@ app.add_typer(roster_app, name="roster")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(attendance_app, name="attendance")
 app.add_typer(rules_app, name="rules")
+resources_app = typer.Typer(help="The district's directory of community resources.", no_args_is_help=True)
+app.add_typer(resources_app, name="resources")
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 console = Console()
@@ -261,8 +263,9 @@ def device_revoke(device_id: uuid.UUID) -> None:
 ImportFn = Callable[..., Awaitable[ImportResult]]
 
 
-def _import_file(kind: str, fn: ImportFn, path: Path, mode: ImportMode) -> None:
-    """Read the file with a progress bar, apply it in one transaction, queue a re-evaluation."""
+def _import_file(kind: str, fn: ImportFn, path: Path, mode: ImportMode, *, evaluate: bool = True) -> None:
+    """Read the file with a progress bar, apply it in one transaction, queue a re-evaluation
+    (``evaluate``: the file holds school data the truancy rules read)."""
     with path.open("rb") as counting:
         total = max(sum(1 for _ in counting) - 1, 0)
 
@@ -278,7 +281,7 @@ def _import_file(kind: str, fn: ImportFn, path: Path, mode: ImportMode) -> None:
             result = await fn(
                 session, CLI_ACTOR, lines, mode=mode, source_name=path.name, progress=progress, total_rows=total
             )
-        if result.applied and (result.inserted or result.updated or result.deleted):
+        if evaluate and result.applied and (result.inserted or result.updated or result.deleted):
             result.evaluation_queued = await queue.enqueue_evaluation(session)
         return result
 
@@ -322,6 +325,14 @@ def attendance_import(file: Path, mode: ModeOption = ImportMode.ALL_OR_NOTHING) 
     from server.attendance.imports import import_attendance
 
     _import_file("attendance", import_attendance, file, mode)
+
+
+@resources_app.command("import")
+def resources_import(file: Path, mode: ModeOption = ImportMode.ALL_OR_NOTHING) -> None:
+    """Add and update the directory's resources from a CSV file (docs/imports.md)."""
+    from server.resources.imports import import_resources
+
+    _import_file("resources", import_resources, file, mode, evaluate=False)
 
 
 @rules_app.command("evaluate")

@@ -58,8 +58,9 @@ PROBLEM_DESCRIPTIONS: dict[int, str] = {
     415: "The body is not sent as JSON (code `unsupported_media_type`)",
     422: "An import refused: bad rows (`import_rejected`, `bad_rows` lists each line and reason) or a header"
     " with unknown or repeated columns (`unknown_columns`, `repeated_columns`); nothing was written",
-    412: "Not tus 1.0.0: `Tus-Resumable: 1.0.0` is required (code `tus_version_unsupported`; `Tus-Version` says"
-    " which version this server speaks)",
+    412: "A precondition failed: on an upload, not tus 1.0.0 (`Tus-Resumable: 1.0.0` is required; code"
+    " `tus_version_unsupported`, `Tus-Version` says which version this server speaks); on a write with"
+    " `If-Match`, the record is at another version (code `stale_version`, the record as it is now in `current`)",
     423: "Another request is writing to this upload; retry once it ends (code `upload_locked`)",
     429: "Too many attempts; retry after the seconds in `Retry-After` (code `rate_limited`)",
     460: "The chunk's `Upload-Checksum` does not match its bytes; the chunk was not kept (code `checksum_mismatch`)",
@@ -86,6 +87,9 @@ DOMAIN_PROBLEMS: dict[str, frozenset[int]] = {
     "roster_import": frozenset({422}),
     "calendar_import": frozenset({422}),
     "attendance_import": frozenset({422}),
+    "resource_import": frozenset({422}),
+    "create_resource": frozenset({409}),  # duplicate_id
+    "update_resource": frozenset({412}),  # stale_version: If-Match names another version
     # tus (docs/protocol.md): 409 a wrong Upload-Offset, 413 over the size limit or past Upload-Length,
     # 422 a finished file refused (unsupported_type, decompression_bomb, unreadable, sha256_mismatch)
     "create_upload": frozenset({400, 404, 412, 413, 415, 422, 423, 460}),
@@ -121,6 +125,7 @@ RAW_BODIES: dict[str, tuple[str, type[msgspec.Struct] | Schema]] = {
     "roster_import": ("text/csv", _CSV),
     "calendar_import": ("text/csv", _CSV),
     "attendance_import": ("text/csv", _CSV),
+    "resource_import": ("text/csv", _CSV),
     "upload_chunk": ("application/offset+octet-stream", _CHUNK),
 }
 

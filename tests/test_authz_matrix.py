@@ -34,6 +34,7 @@ from server.app import create_app
 from server.auth import tokens
 from server.auth.models import Device
 from server.cases.models import FormPhoto, Referral, VisitLog, VisitNote
+from server.resources.models import Resource
 from server.schools.models import SchoolYear
 from server.settings import Settings
 from server.sync.models import Conflict
@@ -190,6 +191,14 @@ MATRIX: dict[str, Row] = {
     "POST /attendance/imports": Row(roles=IMPORTERS, csv=b"student_number\n"),
     "GET /schools/{school_id}/calendar": Row(roles=EVERYONE, record="school", scoped=False),
     "GET /audit": Row(roles=frozenset({ADMIN})),
+    # the district's directory of resources: no caseload owns it, everyone reads it, the office writes it
+    "GET /assessment-factors": Row(roles=EVERYONE),
+    "GET /resources": Row(roles=EVERYONE, query={"active": "true"}),
+    "POST /resources": Row(roles=IMPORTERS, json=lambda w, r: {"name": f"Matrix pantry {r}"}),
+    "PUT /resources/{resource_id}": Row(
+        roles=IMPORTERS, record="resource", scoped=False, json=lambda w, r: {"name": "Matrix pantry", "active": False}
+    ),
+    "POST /resources/imports": Row(roles=IMPORTERS, csv=b"name\n"),
     # The console: a session cookie, never a bearer token (tests/test_console.py)
     "GET /console": Row(roles=None, console=303),
     "GET /console/sign-in": Row(roles=None, console=200),
@@ -214,6 +223,12 @@ MATRIX: dict[str, Row] = {
     "POST /console/cases/{case_id}/assign": Row(roles=None, console=303, record="case", scoped=False),
     "GET /console/dashboard": Row(roles=None, console=303),
     "GET /console/dashboard/overdue-meetings": Row(roles=None, console=303),
+    "GET /console/resources": Row(roles=None, console=303),
+    "GET /console/resources/new": Row(roles=None, console=303),
+    "POST /console/resources": Row(roles=None, console=303),
+    "POST /console/resources/import": Row(roles=None, console=303),
+    "GET /console/resources/{resource_id}": Row(roles=None, console=303, record="resource", scoped=False),
+    "POST /console/resources/{resource_id}": Row(roles=None, console=303, record="resource", scoped=False),
     "GET /console/static/{file_path}": Row(roles=None),
     "HEAD /console/static/{file_path}": Row(roles=None),
     # The field app's shell (public: static files, no data; the app signs in like any phone)
@@ -362,6 +377,13 @@ async def _referral(
     return row.id
 
 
+async def _resource(db: AsyncSession) -> uuid.UUID:
+    row = Resource(id=uuid.uuid4(), name="Matrix food pantry", factors=["food_insecurity"], languages=["en"])
+    db.add(row)
+    await db.flush()
+    return row.id
+
+
 async def build_world(db: AsyncSession, settings: Settings) -> tuple[World, dict[Role, str]]:
     north, south = await f.school(db, "North"), await f.school(db, "South")
     await f.counselor_at(db, "counselor1", north)
@@ -389,6 +411,7 @@ async def build_world(db: AsyncSession, settings: Settings) -> tuple[World, dict
             "school_year": year.id,
             "school": north.id,
             "upload": await _upload(db, cm1),
+            "resource": await _resource(db),
         },
         other={
             "case": case_b.id,

@@ -194,10 +194,10 @@ async def test_navigation_shows_only_what_the_role_uses(client: httpx.AsyncClien
     ("username", "sections"),
     [
         ("sup1", ["Approvals", "Conflicts", "Cases", "Dashboard"]),
-        ("office1", ["Approvals", "Conflicts", "Cases", "Imports", "Dashboard"]),
+        ("office1", ["Approvals", "Conflicts", "Cases", "Imports", "Resources", "Dashboard"]),
         ("counselor1", ["Truant students", "Cases"]),
         ("cm1", ["Cases"]),
-        ("admin", ["Approvals", "Conflicts", "Truant students", "Cases", "Imports", "Dashboard"]),
+        ("admin", ["Approvals", "Conflicts", "Truant students", "Cases", "Imports", "Resources", "Dashboard"]),
     ],
 )
 async def test_each_role_sees_its_sections_and_each_one_is_a_page(

@@ -44,6 +44,7 @@ SECTIONS = (
     Section("Truant students", "/console/truant-students", frozenset({Role.ATTENDANCE_COUNSELOR, Role.ADMIN})),
     Section("Cases", "/console/cases", frozenset(Role)),
     Section("Imports", "/console/imports", frozenset({Role.OFFICE_STAFF, Role.ADMIN})),
+    Section("Resources", "/console/resources", frozenset({Role.OFFICE_STAFF, Role.ADMIN})),
     Section("Dashboard", "/console/dashboard", frozenset({Role.SUPERVISOR, Role.OFFICE_STAFF, Role.ADMIN})),
 )
 
