@@ -47,7 +47,7 @@ async def test_a_meeting_recorded_on_the_phone_clears_the_overdue_meeting(field:
     assert await _overdue(field) == [deadline.id]
 
     meeting = uuid.uuid4()
-    args = {"id": str(meeting), "case_id": str(field.case_id), "held_at": datetime.now(UTC).isoformat()}
+    args: dict[str, Any] = {"id": str(meeting), "case_id": str(field.case_id), "held_at": datetime.now(UTC).isoformat()}
     args |= {"place": "school", "attendees": ["Mother", "Counselor"], "interpreter": False, "policy_discussed": True}
     (result,) = await _push(field, {"id": 1, "name": "parent_meeting.record", "args": args})
     assert (result["status"], result.get("flags", [])) == ("applied", [])
@@ -65,6 +65,6 @@ async def test_a_meeting_recorded_on_the_phone_clears_the_overdue_meeting(field:
     assert puts[("parent_meeting", str(meeting))]["data"]["attendees"] == ["Mother", "Counselor"]
     async with field.factory() as s:
         audited = (await s.scalars(select(AuditEntry).where(AuditEntry.action == "sync.pull.casework"))).all()
-    assert [(a.entity_type, a.entity_id, a.detail["records"]) for a in audited] == [
+    assert [(a.entity_type, a.entity_id, (a.detail or {})["records"]) for a in audited] == [
         ("case", str(field.case_id), {"parent_meeting": [str(meeting)]})
     ]
