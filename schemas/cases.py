@@ -9,6 +9,7 @@ from typing import Annotated
 
 import msgspec
 
+from schemas.casework import AssessmentOut, Factor, ParentMeetingOut, ServiceReferralStatus
 from schemas.truancy import Episode, MonthCount, RuleResult, TruantStatus
 
 
@@ -192,6 +193,15 @@ class FormPhotoOut(msgspec.Struct):
     exif_longitude: float | None
 
 
+class Rescheduled(msgspec.Struct, kw_only=True):
+    """An earlier due date of a follow-up and why it moved (``follow_up.reschedule``)."""
+
+    from_: date = msgspec.field(name="from")
+    to: date
+    reason: str
+    by: uuid.UUID | None = None
+
+
 class FollowUpOut(msgspec.Struct):
     id: uuid.UUID
     student_id: uuid.UUID
@@ -201,17 +211,47 @@ class FollowUpOut(msgspec.Struct):
     due_on: date
     completed_at: datetime | None
     version: int
+    status: FollowUpStatus = FollowUpStatus.OPEN
+    created_by: uuid.UUID | None = None
+    """Who scheduled it; ``None`` for a meeting deadline the rules made."""
+    rescheduled: list[Rescheduled] = msgspec.field(default_factory=list)
+    """Every earlier due date, oldest first."""
+    trigger_day: date | None = None
+    """For a meeting the rules made: the day the student became truant (the law counts from it)."""
+    note: str | None = None
+
+
+class ReferralUpdate(msgspec.Struct, kw_only=True):
+    """A change of a referral's status, with its note (``service_referral.update``)."""
+
+    at: datetime
+    status: ServiceReferralStatus
+    note: str | None = None
+    by: uuid.UUID | None = None
 
 
 class ServiceReferralOut(msgspec.Struct):
     id: uuid.UUID
     case_id: uuid.UUID
     resource: str
+    """The resource's name (``resource_name``), kept for the clients of the first API."""
     category: str | None
     referred_on: date
-    status: str
+    status: ServiceReferralStatus
     note: str | None
     version: int
+    resource_id: uuid.UUID | None = None
+    """The district directory's resource, or ``None`` for one named by hand."""
+    resource_name: str | None = None
+    factor: Factor | None = None
+    """The assessed factor the referral answers."""
+    at: datetime | None = None
+    status_at: datetime | None = None
+    """When the status last changed, as the phone said."""
+    created_by: uuid.UUID | None = None
+    flags: list[str] = msgspec.field(default_factory=list)
+    updates: list[ReferralUpdate] = msgspec.field(default_factory=list)
+    """Every status change, oldest first (``note`` stays the one written with the referral)."""
 
 
 class StudentSummary(msgspec.Struct):
@@ -250,6 +290,10 @@ class CaseDetail(msgspec.Struct):
     follow_ups: list[FollowUpOut]
     service_referrals: list[ServiceReferralOut]
     truancy: CaseTruancy | None = None
+    assessments: list[AssessmentOut] = msgspec.field(default_factory=list)
+    """Why the child misses school, newest first: the latest assessment, then the earlier ones."""
+    parent_meetings: list[ParentMeetingOut] = msgspec.field(default_factory=list)
+    """Meetings with the family, newest first."""
 
 
 class AssignRequest(msgspec.Struct):

@@ -43,6 +43,7 @@ from server.health import health, ready
 from server.inputs import DoorstepRequest, query_guard_middleware
 from server.photos.routes import router as photos_router
 from server.referrals.routes import router as referrals_router
+from server.reports.routes import reports
 from server.resources.routes import router as resources_router
 from server.rosters.routes import roster_import
 from server.rules.routes import router as rules_router
@@ -189,6 +190,7 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
             visits_router,
             conflicts_router,
             dashboard,
+            reports,
             referrals_router,
             sync_router,
             uploads_router,

@@ -183,7 +183,7 @@ async def test_navigation_shows_only_what_the_role_uses(client: httpx.AsyncClien
     await _sign_in(client, "cm1")
     page = (await client.get("/console/cases")).text
     assert ">Cases</a>" in page
-    for hidden in ("Approvals", "Conflicts", "Truant students", "Dashboard"):
+    for hidden in ("Approvals", "Conflicts", "Truant students", "Dashboard", "Reports"):
         assert f">{hidden}</a>" not in page
     forbidden = await client.get("/console/approvals")
     assert forbidden.status_code == 403
@@ -193,11 +193,14 @@ async def test_navigation_shows_only_what_the_role_uses(client: httpx.AsyncClien
 @pytest.mark.parametrize(
     ("username", "sections"),
     [
-        ("sup1", ["Approvals", "Conflicts", "Cases", "Dashboard"]),
-        ("office1", ["Approvals", "Conflicts", "Cases", "Imports", "Resources", "Dashboard"]),
+        ("sup1", ["Approvals", "Conflicts", "Cases", "Dashboard", "Reports"]),
+        ("office1", ["Approvals", "Conflicts", "Cases", "Imports", "Resources", "Dashboard", "Reports"]),
         ("counselor1", ["Truant students", "Cases"]),
         ("cm1", ["Cases"]),
-        ("admin", ["Approvals", "Conflicts", "Truant students", "Cases", "Imports", "Resources", "Dashboard"]),
+        (
+            "admin",
+            ["Approvals", "Conflicts", "Truant students", "Cases", "Imports", "Resources", "Dashboard", "Reports"],
+        ),
     ],
 )
 async def test_each_role_sees_its_sections_and_each_one_is_a_page(

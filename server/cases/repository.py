@@ -9,7 +9,15 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.cases.models import Case, ContactAttempt, FollowUp, ServiceReferral, VisitNote
+from server.cases.models import (
+    Assessment,
+    Case,
+    ContactAttempt,
+    FollowUp,
+    ParentMeeting,
+    ServiceReferral,
+    VisitNote,
+)
 
 
 async def page(
@@ -67,17 +75,48 @@ async def open_case_for_student(session: AsyncSession, student_id: uuid.UUID) ->
     )
 
 
-async def contact_attempts(session: AsyncSession, case_id: uuid.UUID) -> Sequence[ContactAttempt]:
-    query = select(ContactAttempt).where(ContactAttempt.case_id == case_id).order_by(ContactAttempt.at)
+async def contact_attempts(
+    session: AsyncSession, case_id: uuid.UUID, visible: ColumnElement[bool]
+) -> Sequence[ContactAttempt]:
+    query = select(ContactAttempt).where(ContactAttempt.case_id == case_id, visible).order_by(ContactAttempt.at)
     return (await session.scalars(query)).all()
 
 
-async def follow_ups(session: AsyncSession, case_id: uuid.UUID) -> Sequence[FollowUp]:
-    return (await session.scalars(select(FollowUp).where(FollowUp.case_id == case_id).order_by(FollowUp.due_on))).all()
+async def follow_ups(session: AsyncSession, case_id: uuid.UUID, visible: ColumnElement[bool]) -> Sequence[FollowUp]:
+    query = select(FollowUp).where(FollowUp.case_id == case_id, visible).order_by(FollowUp.due_on, FollowUp.id)
+    return (await session.scalars(query)).all()
 
 
-async def service_referrals(session: AsyncSession, case_id: uuid.UUID) -> Sequence[ServiceReferral]:
-    query = select(ServiceReferral).where(ServiceReferral.case_id == case_id).order_by(ServiceReferral.referred_on)
+async def service_referrals(
+    session: AsyncSession, case_id: uuid.UUID, visible: ColumnElement[bool]
+) -> Sequence[ServiceReferral]:
+    query = (
+        select(ServiceReferral)
+        .where(ServiceReferral.case_id == case_id, visible)
+        .order_by(ServiceReferral.referred_on, ServiceReferral.at, ServiceReferral.id)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def assessments(session: AsyncSession, case_id: uuid.UUID, visible: ColumnElement[bool]) -> Sequence[Assessment]:
+    """The case's assessments, newest first (the latest is the case's current one)."""
+    query = (
+        select(Assessment)
+        .where(Assessment.case_id == case_id, visible)
+        .order_by(Assessment.at.desc(), Assessment.created_at.desc(), Assessment.id)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def parent_meetings(
+    session: AsyncSession, case_id: uuid.UUID, visible: ColumnElement[bool]
+) -> Sequence[ParentMeeting]:
+    """The case's meetings with the family, newest first."""
+    query = (
+        select(ParentMeeting)
+        .where(ParentMeeting.case_id == case_id, visible)
+        .order_by(ParentMeeting.held_at.desc(), ParentMeeting.id)
+    )
     return (await session.scalars(query)).all()
 
 

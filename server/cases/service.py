@@ -26,9 +26,9 @@ from schemas.cases import (
     StudentSummary,
     TransitionRequest,
 )
-from schemas.casework import ServiceReferralStatus
+from schemas.casework import AssessmentOut, ParentMeetingOut, ServiceReferralStatus
 from schemas.rules import Rule
-from server import audit, clock
+from server import audit, clock, scope
 from server.audit import Actor
 from server.auth import repository as users
 from server.auth.service import Principal
@@ -230,28 +230,40 @@ async def page(
 async def read(
     session: AsyncSession, principal: Principal, actor: Actor, case_id: uuid.UUID, settings: Settings
 ) -> CaseDetail:
-    """The case with its student and casework, if the principal may see it (``case.read``, naming the
-    student); otherwise 404, as for no case, and the refusal kept (``case.read_refused``)."""
+    """The case with its student and casework (contacts, follow-ups, referrals to services, the
+    assessments and the parent meetings, each through its record kind's scope), if the principal
+    may see it (``case.read``, naming the student); otherwise 404, as for no case, and the refusal
+    kept (``case.read_refused``)."""
     case = await repo.get(session, case_id, visible_cases(principal))
     if case is None:
         student_id = await session.scalar(select(Case.student_id).where(Case.id == case_id))
         await audit.refuse_read(session, actor, "case", case_id, student_id=student_id)
     student = await students.get(session, case.student_id)
     audit.record(session, actor, "case.read", "case", case.id, student_id=case.student_id)
+    reader = scope.Reader.of(principal)
     return CaseDetail(
         case=case_out(case),
         student=msgspec.convert(student, StudentSummary, from_attributes=True),
         contact_attempts=[
             msgspec.convert(c, ContactAttemptOut, from_attributes=True)
-            for c in await repo.contact_attempts(session, case.id)
+            for c in await repo.contact_attempts(session, case.id, scope.contact_attempts(reader))
         ],
         follow_ups=[
-            msgspec.convert(f, FollowUpOut, from_attributes=True) for f in await repo.follow_ups(session, case.id)
+            msgspec.convert(f, FollowUpOut, from_attributes=True)
+            for f in await repo.follow_ups(session, case.id, scope.follow_ups(reader))
         ],
         truancy=await _truancy(session, case, settings),
         service_referrals=[
             msgspec.convert(s, ServiceReferralOut, from_attributes=True)
-            for s in await repo.service_referrals(session, case.id)
+            for s in await repo.service_referrals(session, case.id, scope.service_referrals(reader))
+        ],
+        assessments=[
+            msgspec.convert(a, AssessmentOut, from_attributes=True)
+            for a in await repo.assessments(session, case.id, scope.assessments(reader))
+        ],
+        parent_meetings=[
+            msgspec.convert(m, ParentMeetingOut, from_attributes=True)
+            for m in await repo.parent_meetings(session, case.id, scope.parent_meetings(reader))
         ],
     )
 

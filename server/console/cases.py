@@ -3,24 +3,32 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import date
 
 from litestar import get
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
 from schemas.auth import Role
-from schemas.cases import CaseStatus
+from schemas.cases import CaseDetail, CaseStatus, FollowUpKind, FollowUpOut
+from schemas.casework import FACTORS, AssessmentOut, Factor, FactorCategory, MeetingPlace
+from schemas.reports import MeetingOutcome
 from schemas.rules import Rule
+from server import clock
 from server.auth import repository as users
 from server.auth.guards import ALL_ROLES
 from server.cases import service as cases
 from server.console.charts import month_chart
 from server.console.pages import PAGE_SIZE, choice, listed_students, page
+from server.console.reports import CATEGORY_NAMES
 from server.console.session import (
     signed_in,
 )
 from server.deps import AuthRequest, Db, actor_of
 from server.pagination import decode_cursor, encode_cursor
+from server.reports import service as reports
+from server.reports.repository import MeetingDeadline
 from server.students import repository as students
 from server.visits import repository as visit_repo
 from server.visits import service as visits
@@ -54,7 +62,8 @@ async def case_list(
 @get("/cases/{case_id:uuid}", opt=signed_in(*ALL_ROLES))
 async def case_page(request: AuthRequest, db: Db, case_id: FromPath[uuid.UUID]) -> Template:
     actor = actor_of(request)
-    detail = await cases.read(db, request.user, actor, case_id, request.app.state.settings)
+    settings = request.app.state.settings
+    detail = await cases.read(db, request.user, actor, case_id, settings)
     household = await students.household(db, detail.student.household_id)
     guardians = await students.guardians(db, detail.student.household_id)
     logs, _ = await visits.page(db, request.user, actor, visit_repo.Filters(case_id=case_id), limit=200, after=None)
@@ -64,6 +73,9 @@ async def case_page(request: AuthRequest, db: Db, case_id: FromPath[uuid.UUID]) 
     if truancy is not None and truancy.months:
         monthly = next((r.threshold for r in truancy.rules if r.rule is Rule.MONTHLY), None)
         chart = month_chart(truancy.months, monthly)
+    today = clock.today(settings)
+    required = [f.id for f in detail.follow_ups if f.kind is FollowUpKind.PARENT_MEETING and f.trigger_day]
+    deadlines = await reports.meeting_deadlines(db, request.user, required, settings.time_zone)
     return page(
         request,
         "case.html",
@@ -75,7 +87,66 @@ async def case_page(request: AuthRequest, db: Db, case_id: FromPath[uuid.UUID]) 
         chart=chart,
         names={u.id: u.display_name for u in await users.list_users(db)},
         may_assign=request.user.role in (Role.SUPERVISOR, Role.ADMIN),
+        today=today,
+        factor_groups=factor_groups,
+        factor_label=lambda code: FACTORS[code][1],
+        kind_names=KIND_NAMES,
+        place_names=PLACE_NAMES,
+        deadlines=deadlines,
+        met=_meetings_met(detail, deadlines, today),
+        open_follow_ups=[f for f in detail.follow_ups if f.completed_at is None],
+        done_follow_ups=sorted(
+            (f for f in detail.follow_ups if f.completed_at is not None), key=lambda f: f.completed_at, reverse=True
+        ),
     )
+
+
+KIND_NAMES = {
+    FollowUpKind.PARENT_MEETING: "Parent meeting",
+    FollowUpKind.FOLLOW_UP: "Follow-up",
+    FollowUpKind.PHONE_CALL: "Phone call",
+    FollowUpKind.HOME_VISIT: "Home visit",
+    FollowUpKind.SCHOOL_MEETING: "School meeting",
+}
+PLACE_NAMES = {
+    MeetingPlace.HOME: "at home",
+    MeetingPlace.SCHOOL: "at school",
+    MeetingPlace.PHONE: "by phone",
+    MeetingPlace.VIDEO: "by video",
+    MeetingPlace.OTHER: "elsewhere",
+}
+
+
+def factor_groups(assessment: AssessmentOut) -> list[tuple[str, list[Factor]]]:
+    """An assessment's factors grouped by category, in the categories' order (``FACTORS``)."""
+    named = set(assessment.factors)
+    groups: dict[FactorCategory, list[Factor]] = {}
+    for code, (category, _label) in FACTORS.items():
+        if code in named:
+            groups.setdefault(category, []).append(code)
+    return [(CATEGORY_NAMES[c], codes) for c, codes in groups.items()]
+
+
+@dataclass(frozen=True)
+class Met:
+    """The rules' meeting deadline a parent meeting completed, and whether it was in time."""
+
+    follow_up: FollowUpOut
+    deadline: MeetingDeadline
+    outcome: MeetingOutcome
+
+
+def _meetings_met(detail: CaseDetail, deadlines: dict[uuid.UUID, MeetingDeadline], today: date) -> dict[uuid.UUID, Met]:
+    """By meeting id: the deadline it met (a meeting completes the rules' open meeting follow-ups at
+    its ``held_at``, ``sync.casework.parent_meeting_record``)."""
+    found = {}
+    for meeting in detail.parent_meetings:
+        for f in detail.follow_ups:
+            deadline = deadlines.get(f.id)
+            if deadline is not None and f.completed_at == meeting.held_at:
+                found[meeting.id] = Met(f, deadline, reports.outcome(deadline, today))
+                break
+    return found
 
 
 HANDLERS = [home, case_list, case_page]

@@ -90,3 +90,102 @@ def month_chart(months: Sequence[MonthCount], threshold: float | None = None) ->
         threshold=line,
         threshold_y=baseline - line * unit if line else None,
     )
+
+
+# --- horizontal bars, for the reports ---------------------------------------------------------------
+
+ROW, ROW_BAR = 26.0, 18.0
+"""Height of a row and of its bar, in SVG units."""
+LABEL_WIDTH, PLOT_WIDTH, TOTAL_WIDTH = 320.0, 460.0, 160.0
+"""The labels' column (right-aligned against the axis), the bars' and the totals' after them."""
+HEAD = 6.0
+
+
+@dataclass(frozen=True)
+class Series:
+    key: str
+    """A CSS class name (the colour) and the key of its legend."""
+    label: str
+
+
+@dataclass(frozen=True)
+class Segment:
+    series: Series
+    value: int
+    x: float
+    width: float
+
+
+@dataclass(frozen=True)
+class BarRow:
+    label: str
+    total: int
+    note: str
+    """Written after the total (``45% connected``); may be empty."""
+    y: float
+    segments: list[Segment]
+    total_x: float
+
+    @property
+    def middle(self) -> float:
+        """The text baseline that centres a 13px label on the bar."""
+        return self.y + ROW_BAR / 2 + 4.5
+
+    @property
+    def title(self) -> str:
+        parts = ", ".join(f"{s.series.label} {s.value}" for s in self.segments if s.value)
+        return f"{self.label}: {self.total}" + (f" ({parts})" if parts and len(self.segments) > 1 else "")
+
+
+@dataclass(frozen=True)
+class BarChart:
+    width: float
+    height: float
+    axis_x: float
+    rows: list[BarRow]
+    series: list[Series]
+    bar: float = ROW_BAR
+
+    @property
+    def stacked(self) -> bool:
+        return len(self.series) > 1
+
+
+def bar_chart(
+    rows: Sequence[tuple[str, Sequence[int]]],
+    series: Sequence[Series],
+    notes: Sequence[str] | None = None,
+    *,
+    label_width: float = LABEL_WIDTH,
+) -> BarChart:
+    """One horizontal bar per row, its parts stacked left to right in ``series`` order (one value
+    per series), all to one scale: the longest bar spans the plot; each row's total (and its
+    ``note``) after its bar."""
+    top = max([sum(values) for _, values in rows] + [1])
+    unit = PLOT_WIDTH / top
+    fits = int(label_width / 7.2)  # characters of a 13px label that fit its column
+    laid = []
+    for i, (label, values) in enumerate(rows):
+        y = HEAD + i * ROW + (ROW - ROW_BAR) / 2
+        x = label_width
+        segments = []
+        for s, value in zip(series, values, strict=True):
+            segments.append(Segment(series=s, value=value, x=x, width=value * unit))
+            x += value * unit
+        laid.append(
+            BarRow(
+                label=label if len(label) <= fits else label[: fits - 1].rstrip() + "…",
+                total=sum(values),
+                note=notes[i] if notes else "",
+                y=y,
+                segments=segments,
+                total_x=x + 6,
+            )
+        )
+    return BarChart(
+        width=label_width + PLOT_WIDTH + TOTAL_WIDTH,
+        height=HEAD * 2 + len(rows) * ROW,
+        axis_x=label_width,
+        rows=laid,
+        series=list(series),
+    )

@@ -17,6 +17,7 @@ from server.console import cases as case_pages
 from server.console import conflicts, imports, signin
 from server.console import dashboard as dashboard_pages
 from server.console import referrals as referral_pages
+from server.console import reports as report_pages
 from server.console import resources as resource_pages
 from server.console.pages import page
 from server.console.session import (
@@ -38,6 +39,7 @@ BUILT = [
     *imports.HANDLERS,
     *dashboard_pages.HANDLERS,
     *referral_pages.HANDLERS,
+    *report_pages.HANDLERS,
     *resource_pages.HANDLERS,
 ]
 """Every page of the console, by area; each section of the navigation is one of them."""

@@ -43,7 +43,7 @@ async def test_the_main_pages_render_whole_for_a_supervisor(live: Live, page: Pa
     await page.get_by_role("link", name="Open case of Maya Alvarez").click()
     await expect(page.get_by_role("heading", name="Maya Alvarez")).to_be_visible()
     await expect(page.get_by_text("walks her brother")).to_be_visible()
-    await screenshot(page, "case", full_page=True)
+    # docs/console/case.png is Maya's case with its casework: tests/browser/test_casework_pages.py
 
     await page.get_by_role("link", name="Approvals", exact=True).click()
     await expect(page.get_by_role("heading", name="Approvals")).to_be_visible()
