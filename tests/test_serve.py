@@ -72,15 +72,34 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Iterator[dict[str, str]]:
+def _env(var: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env |= {"DOORSTEP_DATA_DIR": str(tmp_path / "var"), "DOORSTEP_PORT": str(_free_port())}
-    env |= {"DOORSTEP_DEMO_PASSWORD": "pw", "DOORSTEP_LOG_LEVEL": "WARNING"}
+    env |= {"DOORSTEP_DATA_DIR": str(var), "DOORSTEP_PORT": str(_free_port())}
+    return env | {"DOORSTEP_DEMO_PASSWORD": "pw", "DOORSTEP_LOG_LEVEL": "WARNING"}
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A data folder as ``doorstep migrate`` and ``doorstep user create`` leave it, made once for
+    the module (an initdb and a migration take seconds); each test gets a copy of its own."""
+    var = tmp_path_factory.mktemp("serve") / "var"
+    env = _env(var)
     # A user already exists, so serve skips the demo district (seconds, not what is tested here).
     for args in (["migrate"], ["user", "create", "someone", "--role", "admin", "--password", "pw"]):
         subprocess.run([DOORSTEP, *args], env=env, check=True, capture_output=True, timeout=120)
-    yield env
+    try:
+        assert _postgres_on(var / "pgdata") == []  # the set-up commands stopped the one they started
+        yield var
+    finally:
+        for pid in _postgres_on(var / "pgdata"):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def data_dir(prepared: Path, tmp_path: Path) -> Iterator[dict[str, str]]:
+    # cp -a: the copy keeps its owner (as root, the wheel runs PostgreSQL as its own user).
+    subprocess.run(["cp", "-a", str(prepared), str(tmp_path / "var")], check=True, timeout=60)
+    yield _env(tmp_path / "var")
     for pid in _postgres_on(tmp_path / "var" / "pgdata"):  # never leak one, whatever happened
         os.kill(pid, signal.SIGKILL)
 

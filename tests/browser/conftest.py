@@ -42,7 +42,7 @@ from server.db import SessionFactory, create_engine, create_session_factory
 from server.students.models import Guardian, Household
 from sync.client import SyncClient, http_transport
 from tests import factories as f
-from tests.conftest import _TEMPLATE, PASSWORD, _admin, make_settings, with_database
+from tests.conftest import _TEMPLATE, PASSWORD, _admin, create_database, make_settings, with_database
 from tests.helpers import device as device_info
 
 CHROMIUM = Path(os.environ.get("DOORSTEP_CHROMIUM", "/usr/bin/chromium"))
@@ -124,7 +124,7 @@ async def browser_template(server_url: str, template_url: str) -> AsyncIterator[
     """A database copied from the migrated template, with the demo users and the small district;
     each test's database is copied from it (``CREATE DATABASE … TEMPLATE``, a fraction of a second)."""
     await _admin(server_url, f'DROP DATABASE IF EXISTS "{_BROWSER_TEMPLATE}"')
-    await _admin(server_url, f'CREATE DATABASE "{_BROWSER_TEMPLATE}" TEMPLATE "{_TEMPLATE}"')
+    await _admin(server_url, create_database(_BROWSER_TEMPLATE, _TEMPLATE))
     engine = create_engine(with_database(server_url, _BROWSER_TEMPLATE))
     try:
         async with create_session_factory(engine)() as session:
@@ -218,7 +218,7 @@ class Live:
 async def live(server_url: str, browser_template: tuple[str, Seed], tmp_path: Path) -> AsyncIterator[Live]:
     template, seed = browser_template
     name = f"doorstep_b{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    await _admin(server_url, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    await _admin(server_url, create_database(name, template))
     engine = create_engine(with_database(server_url, name))
     factory = create_session_factory(engine)
     app = create_app(make_settings(data_dir=tmp_path), session_factory=factory)

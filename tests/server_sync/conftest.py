@@ -30,7 +30,7 @@ from server.cases.models import Case
 from server.db import SessionFactory, create_engine, create_session_factory
 from server.settings import Settings
 from server.students.models import Household, Student
-from tests.conftest import PASSWORD, client_for, make_settings
+from tests.conftest import PASSWORD, app_for, client_for, make_settings
 from tests.helpers import bearer, login
 
 
@@ -67,7 +67,7 @@ async def field(fresh_database: str) -> AsyncIterator[Field]:
         await s.commit()
         assert sup.id
     phone = uuid.uuid4()
-    async with client_for(create_app(make_settings(), session_factory=factory)) as client:
+    async with client_for(app_for(make_settings(), factory)) as client:
         tokens = await login(client, "cm", device_id=phone)
         yield Field(factory, client, case.id, phone, tokens)
     await engine.dispose()
