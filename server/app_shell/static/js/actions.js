@@ -161,6 +161,14 @@ export async function addAddendum(noteId, body) {
   return id;
 }
 
+/** Ask the office for a letter to the family: it waits as ``requested`` for the office's next batch,
+ * which writes it in the household's language (docs/letters.md). ``body`` only for ``custom``. */
+export async function requestLetter(caseId, { kind, note, body }) {
+  const id = crypto.randomUUID();
+  await db.enqueue("letter.request", { id, case_id: caseId, kind, ...given({ note, body: kind === "custom" ? body : null }) });
+  return id;
+}
+
 /** The household's fields that changed (an emptied one is cleared), from the version shown. */
 export async function updateHousehold(household, changes) {
   return db.enqueue("household.update", { id: household.id, changes }, household.version);

@@ -75,6 +75,7 @@ function render() {
   else if (where === "case" && what === "refer") casework.referScreen(main, view, { caseId: id }, done);
   else if (where === "case" && what === "meeting") casework.meetingScreen(main, view, { caseId: id }, done);
   else if (where === "case" && what === "follow-up") casework.followUpScreen(main, view, { caseId: id }, done);
+  else if (where === "case" && what === "letter") casework.letterScreen(main, view, { caseId: id }, done);
   else if (where === "case" && what === "household") casework.householdScreen(main, view, { caseId: id }, done);
   else if (where === "follow-up" && what === "move") casework.moveScreen(main, view, { followUpId: id }, done);
   else if (where === "note" && what === "addendum") casework.addendumScreen(main, view, { noteId: id }, done);

@@ -1,13 +1,14 @@
 // The casework screens, each a form of its own off the case screen (so each fits a phone held in
-// one hand): Assess, Refer, Record meeting, Schedule follow-up, Move a follow-up, Add addendum,
-// Edit household; and the Resources screen, the district's directory. Every one works offline: it
-// reads the pulled records and queues a mutation (actions.js). Every control has a <label for>.
+// one hand): Assess, Refer, Record meeting, Schedule follow-up, Move a follow-up, Ask for a letter,
+// Add addendum, Edit household; and the Resources screen, the district's directory. Every one works
+// offline: it reads the pulled records and queues a mutation (actions.js). Every control has a
+// <label for>.
 
 import * as actions from "./actions.js";
 import { check, day, daysFromToday, field, h, localMinute, select, show, time, today } from "./dom.js";
 import { CATEGORIES, FACTOR_LABELS, byCategory } from "./factors.js";
 import { active, byName, distanceWords, languageName, matches, site, suggest, telHref } from "./resources.js";
-import { FOLLOW_UP_KINDS, PLACES, assessments, householdOf, studentName } from "./view.js";
+import { FOLLOW_UP_KINDS, LETTER_KINDS, PLACES, assessments, householdOf, letters, studentName } from "./view.js";
 
 const LANGUAGE_TAG = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/;
 const COMMON_LANGUAGES = ["en", "es", "pt", "sq", "ar", "ht", "fr", "pl", "vi", "zh"];
@@ -362,6 +363,68 @@ export function moveScreen(main, view, { followUpId }, onDone) {
     ...head(view, c, "Move a follow-up"),
     h("p", { class: "card" }, h("strong", {}, f.data.title), h("br"), `${FOLLOW_UP_KINDS[f.data.kind] || f.data.kind} · due ${day(f.data.due_on)}`),
     form(button, submit, field("New due date", due), field("Why it moves", reason), problem),
+  );
+}
+
+// --- Ask for a letter -------------------------------------------------------------------------------
+
+// When each kind is meant to go (docs/letters.md, Kinds), said under the choice.
+const LETTER_WHEN = {
+  attendance_notice: "Early, before the student is truant: after 3 unexcused absences in a month, or 7 in the year.",
+  truancy_notice: "For a truant student: it invites the parent to the meeting the law wants within 10 school days.",
+  habitual_truancy_notice: "For a student who is habitually truant.",
+  chronic_absence_notice: "For a student absent, for any reason, 10% of the school days or more.",
+  custom: "Your own words, printed as you write them and mailed by the office.",
+};
+
+// The kind the case's latest evaluation calls for, chosen at first.
+const LETTER_FOR = { habitual: "habitual_truancy_notice", truant: "truancy_notice", chronic: "chronic_absence_notice" };
+
+export function letterScreen(main, view, { caseId }, onDone) {
+  const c = view.get("case", caseId);
+  if (!c) return notHere(main, "case");
+  const asked = letters(view, caseId);
+  const kind = select("kind", LETTER_KINDS, LETTER_FOR[c.data.truancy && c.data.truancy.status] || "attendance_notice");
+  const when = h("p", { class: "meta", id: "letter-when" });
+  kind.setAttribute("aria-describedby", "letter-when");
+  const before = h("p", { class: "notice" });
+  const body = area({ name: "body", rows: 8, maxlength: 5000, "aria-required": "true", "aria-describedby": "letter-body-problem" });
+  body.classList.remove("short");
+  const bodyProblem = h("p", { role: "alert", id: "letter-body-problem" });
+  const ownWords = h("div", {}, field("The letter's text", body), bodyProblem);
+  const note = area({ name: "note", maxlength: 10000 });
+  const button = h("button", { type: "submit" }, "Ask for the letter");
+  const fit = () => {
+    when.textContent = LETTER_WHEN[kind.value];
+    ownWords.hidden = kind.value !== "custom";
+    const same = kind.value === "custom" ? null : asked.find((l) => l.data.kind === kind.value);
+    before.hidden = !same;
+    if (same) before.textContent = `This case already has a letter of this kind (${time(same.data.created_at)}). The office still makes another if you ask.`;
+  };
+  kind.addEventListener("change", fit);
+  body.addEventListener("input", () => {
+    if (!body.value.trim()) return;
+    bodyProblem.textContent = "";
+    bodyProblem.className = "";
+    body.removeAttribute("aria-invalid");
+  });
+  fit();
+  const submit = async () => {
+    if (kind.value === "custom" && !body.value.trim()) {
+      body.setAttribute("aria-invalid", "true");
+      complain(bodyProblem, "Write the letter's text: the office prints your own letter as you write it.");
+      body.focus();
+      return false;
+    }
+    await actions.requestLetter(caseId, { kind: kind.value, note: note.value.trim(), body: body.value.trim() });
+    onDone("Letter asked for: the office prints it with its next batch.", `#/case/${caseId}`);
+    return true;
+  };
+  show(
+    main,
+    ...head(view, c, "Ask for a letter"),
+    h("p", { class: "meta" }, "The office's next batch makes the letter in the family's language, with the student's absences as of that day, and mails it."),
+    form(button, submit, field("Kind of letter", kind), when, before, ownWords, field("Note to the office (optional)", note)),
   );
 }
 

@@ -2,13 +2,13 @@
 // buttons say what they do; each case in the caseload links by its id.
 
 import * as actions from "./actions.js";
-import { day, field, h, month, select, show, time, today } from "./dom.js";
+import { day, field, h, isoDay, month, select, show, time, today } from "./dom.js";
 import { FACTOR_LABELS } from "./factors.js";
 import { languageName, telHref } from "./resources.js";
 import {
-  CONFLICT_WORDS, FLAG_WORDS, FOLLOW_UP_KINDS, FORM_TYPES, METHODS, MUTATION_WORDS, OUTCOMES, PLACES,
-  REFERRAL_STATUSES, RULE_WORDS, TRUANCY_WORDS, VISIT_OUTCOMES, assessments, householdOf, openFollowUps, outcomeOf,
-  studentName,
+  CONFLICT_WORDS, FLAG_WORDS, FOLLOW_UP_KINDS, FORM_TYPES, LETTER_NAMES, METHODS, MUTATION_WORDS, OUTCOMES, PLACES,
+  REFERRAL_STATUSES, RULE_WORDS, TRUANCY_WORDS, VISIT_OUTCOMES, assessments, householdOf, letters, openFollowUps,
+  outcomeOf, studentName,
 } from "./view.js";
 
 const cap = (s) => s.charAt(0).toUpperCase() + s.slice(1);
@@ -242,6 +242,36 @@ function meetingCard(m) {
   );
 }
 
+/** The day of a moment on the phone's calendar, in words. */
+const onDay = (iso) => (iso ? day(isoDay(new Date(iso))) : "");
+
+/** Where a letter is, in words: a request waits for the office's next batch (so does one not pushed yet). */
+function letterStatus(d) {
+  if (d.status === "ready") return "Ready to print";
+  if (d.status === "mailed") return `Mailed ${onDay(d.mailed_at)}`;
+  if (d.status === "returned") return `Came back ${onDay(d.returned_at)} — check the address`;
+  return "Waiting for the office's next batch";
+}
+
+function letterCard(view, caseRow, l) {
+  const d = l.data;
+  const home = householdOf(view, caseRow);
+  const spoken = home && home.data.language ? languageName(home.data.language) : null;
+  let language = null;
+  if (d.fallback) language = `In English: no letters yet in ${spoken || "the family's language"}`;
+  else if (d.language) language = `In ${languageName(d.language)}`;
+  return h(
+    "li",
+    { class: "card", dataset: { letterId: l.id } },
+    h("p", {}, h("strong", {}, LETTER_NAMES[d.kind] || d.kind), pendingTag(l)),
+    h("p", {}, h("strong", { class: `letter-status ${d.status}` }, letterStatus(d)), d.created_at ? h("span", { class: "meta" }, ` · ${d.created_by ? "asked" : "made"} ${time(d.created_at)}`) : null),
+    language ? h("p", { class: d.fallback ? null : "meta" }, language) : null,
+    d.note ? h("p", {}, h("em", {}, "To the office: "), d.note) : null,
+    d.kind === "custom" && d.body ? h("blockquote", { class: "letter-body" }, d.body) : null,
+    flagLine(l),
+  );
+}
+
 function contactForm(caseId, onDone) {
   const method = select("method", METHODS, "phone");
   const outcome = select("outcome", OUTCOMES, "reached");
@@ -303,6 +333,7 @@ export function caseScreen(main, view, caseId, onDone) {
   const history = assessments(view, caseId);
   const referrals = view.all("service_referral").filter((r) => r.data.case_id === caseId).sort((a, b) => (a.data.at < b.data.at ? 1 : -1));
   const meetings = view.all("parent_meeting").filter((m) => m.data.case_id === caseId).sort((a, b) => (a.data.held_at < b.data.held_at ? 1 : -1));
+  const sent = letters(view, caseId);
   const waiting = meetings.filter((m) => m.pending).map((m) => (m.data.held_at || "").slice(0, 10));
   const meetingWaits = (triggerDay) => waiting.some((held) => held >= triggerDay);
   const go = (href, words) => h("a", { class: "button-link", href }, words);
@@ -318,6 +349,7 @@ export function caseScreen(main, view, caseId, onDone) {
       go(`#/case/${caseId}/refer`, "Refer"),
       go(`#/case/${caseId}/meeting`, "Record meeting"),
       go(`#/case/${caseId}/follow-up`, "Schedule follow-up"),
+      go(`#/case/${caseId}/letter`, "Ask for a letter"),
     ),
     h("h2", {}, `Open follow-ups (${followUps.length})`),
     followUps.length
@@ -333,6 +365,8 @@ export function caseScreen(main, view, caseId, onDone) {
     referrals.length ? h("ul", { class: "plain" }, referrals.map((r) => referralCard(r, onDone))) : h("p", { class: "empty" }, "No referrals yet."),
     h("h2", {}, `Parent meetings (${meetings.length})`),
     meetings.length ? h("ul", { class: "plain" }, meetings.map(meetingCard)) : h("p", { class: "empty" }, "No meeting recorded yet."),
+    h("h2", {}, `Letters (${sent.length})`),
+    sent.length ? h("ul", { class: "plain" }, sent.map((l) => letterCard(view, c, l))) : h("p", { class: "empty" }, "No letters yet."),
     h("h2", {}, "Household"),
     household(view, c),
     h("h2", {}, "Contact attempts"),
@@ -476,7 +510,7 @@ function photoState(record, local) {
 
 // --- outbox -----------------------------------------------------------------------------------------
 
-const CASE_RECORDS = ["visit_log", "visit_note", "follow_up", "assessment", "service_referral", "parent_meeting"];
+const CASE_RECORDS = ["visit_log", "visit_note", "follow_up", "assessment", "service_referral", "parent_meeting", "letter"];
 
 /** The case a mutation is about: named in its args, or the case of the record it changes. */
 function caseOf(view, m) {
@@ -509,6 +543,7 @@ const FLAGGED_CASEWORK = [
   ["assessment", "author_id", "assessment.save", "Assessment"],
   ["service_referral", "created_by", "service_referral.create", "Referral"],
   ["parent_meeting", "author_id", "parent_meeting.record", "Parent meeting"],
+  ["letter", "created_by", "letter.request", "Letter"],
 ];
 
 // How the office resolved a conflict (the pulled row's ``status`` and ``resolution``), or that it waits.

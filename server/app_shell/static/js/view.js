@@ -110,6 +110,15 @@ function apply(by, m, me) {
         agreements: a.agreements ?? null, next_meeting_on: a.next_meeting_on ?? null, flags: [],
       });
       break;
+    case "letter.request": {
+      const c = by.case && by.case.get(a.case_id);
+      put(by, "letter", a.id, 1, {
+        case_id: a.case_id, student_id: c ? c.data.student_id : null, kind: a.kind, language: null, fallback: false,
+        status: "requested", created_at: m.queued_at, created_by: me, as_of: null, note: a.note ?? null,
+        body: a.body ?? null, mailed_at: null, returned_at: null, flags: [],
+      });
+      break;
+    }
     case "form_photo.register":
       put(by, "form_photo", a.id, 1, {
         case_id: a.case_id, visit_log_id: a.visit_log_id ?? null, form_type: a.form_type, sha256: a.sha256,
@@ -202,12 +211,25 @@ export const MUTATION_WORDS = {
   "parent_meeting.record": "Parent meeting",
   "follow_up.schedule": "Follow-up scheduled",
   "follow_up.reschedule": "Follow-up moved",
+  "letter.request": "Letter asked for",
 };
 
 export const FOLLOW_UP_KINDS = {
   parent_meeting: "Parent meeting", follow_up: "Follow-up", phone_call: "Phone call", home_visit: "Home visit",
   school_meeting: "School meeting",
 };
+
+/** The kinds of letter a case manager asks for, in plain words, as the Ask-for-a-letter form offers
+ * them (docs/letters.md, Kinds); ``LETTER_NAMES`` names them in a case's list of letters. */
+export const LETTER_KINDS = {
+  attendance_notice: "Early attendance notice",
+  truancy_notice: "Truancy notice (invites to the parent meeting)",
+  habitual_truancy_notice: "Habitual truancy notice",
+  chronic_absence_notice: "Chronic absence notice",
+  custom: "My own letter",
+};
+
+export const LETTER_NAMES = { ...LETTER_KINDS, truancy_notice: "Truancy notice", custom: "Own letter" };
 
 export const PLACES = { home: "At home", school: "At school", phone: "By phone", video: "By video call", other: "Somewhere else" };
 
@@ -235,6 +257,12 @@ export function openFollowUps(view, caseRow) {
   const open = records.filter((f) => f.data.status === "open").map((f) => ({ id: f.id, ...f.data, row: f }));
   for (const item of caseRow.data.follow_ups || []) if (!known.has(item.id)) open.push({ ...item, row: null });
   return open.sort((x, y) => (x.due_on < y.due_on ? -1 : x.due_on > y.due_on ? 1 : x.id < y.id ? -1 : 1));
+}
+
+/** The case's letters, newest first (a request not yet pushed is dated when it was queued). */
+export function letters(view, caseId) {
+  const at = (l) => Date.parse(l.data.created_at || "") || 0;
+  return view.all("letter").filter((l) => l.data.case_id === caseId).sort((x, y) => at(y) - at(x) || (x.id < y.id ? -1 : 1));
 }
 
 /** The case's assessments, newest first. */
