@@ -16,6 +16,7 @@ from msgspec import UNSET, UnsetType
 
 from schemas.cases import ContactMethod, ContactOutcome, FollowUpKind, FormType, VisitOutcome
 from schemas.casework import Factor, LanguageTag, MeetingPlace, ServiceReferralStatus
+from schemas.letters import LetterKind
 from schemas.sync import MutationId, Version
 
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
@@ -318,6 +319,27 @@ class FollowUpReschedule(MutationBase, tag="follow_up.reschedule"):
     args: FollowUpRescheduleArgs
 
 
+class LetterRequestArgs(msgspec.Struct, kw_only=True, omit_defaults=True):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    kind: LetterKind
+    note: Short | None = None
+    body: Annotated[str, msgspec.Meta(min_length=1, max_length=5_000)] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind is LetterKind.CUSTOM and self.body is None:
+            raise ValueError("a custom letter needs its text: body")
+        if self.kind is not LetterKind.CUSTOM and self.body is not None:
+            raise ValueError("body is only for kind custom (the other kinds have their own words)")
+
+
+class LetterRequest(MutationBase, tag="letter.request"):
+    """Insert-only: a letter the case manager asks the office for. It is stored as ``requested``;
+    the office's next batch makes it in the household's language and prints it (docs/letters.md)."""
+
+    args: LetterRequestArgs
+
+
 Mutation = (
     ContactAttemptCreate
     | HouseholdUpdate
@@ -334,6 +356,7 @@ Mutation = (
     | ParentMeetingRecord
     | FollowUpSchedule
     | FollowUpReschedule
+    | LetterRequest
 )
 
 MUTATION_TYPES: tuple[type[MutationBase], ...] = (
@@ -352,6 +375,7 @@ MUTATION_TYPES: tuple[type[MutationBase], ...] = (
     ParentMeetingRecord,
     FollowUpSchedule,
     FollowUpReschedule,
+    LetterRequest,
 )
 
 _decoder: msgspec.json.Decoder[Mutation] = msgspec.json.Decoder(Mutation)

@@ -40,6 +40,7 @@ class RecordType(enum.StrEnum):
     ASSESSMENT = "assessment"
     SERVICE_REFERRAL = "service_referral"
     PARENT_MEETING = "parent_meeting"
+    LETTER = "letter"
 
 
 class Status(enum.StrEnum):

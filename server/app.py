@@ -41,6 +41,7 @@ from server.dashboard.routes import dashboard
 from server.errors import DoorstepError, Unavailable
 from server.health import health, ready
 from server.inputs import DoorstepRequest, query_guard_middleware
+from server.letters.routes import router as letters_router
 from server.photos.routes import router as photos_router
 from server.referrals.routes import router as referrals_router
 from server.reports.routes import reports
@@ -197,6 +198,7 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
             photos_router,
             rules_router,
             resources_router,
+            letters_router,
             roster_import,
             calendar_import,
             school_calendar,

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.auth import Role
 from schemas.imports import ImportMode, ImportResult
+from schemas.letters import LetterKind
 from server import audit, clock, demo, migrate, queue
 from server.audit import Actor
 from server.auth import repository as repo
@@ -35,6 +36,7 @@ from server.auth.models import User
 from server.blobs import Blobs
 from server.db import EmbeddedPostgres, create_engine, create_session_factory, session_scope
 from server.errors import DoorstepError, NotFound
+from server.letters.models import LetterBatch
 from server.settings import Settings
 
 T = TypeVar("T")
@@ -60,6 +62,8 @@ app.add_typer(attendance_app, name="attendance")
 app.add_typer(rules_app, name="rules")
 resources_app = typer.Typer(help="The district's directory of community resources.", no_args_is_help=True)
 app.add_typer(resources_app, name="resources")
+letters_app = typer.Typer(help="Family letters (docs/letters.md).", no_args_is_help=True)
+app.add_typer(letters_app, name="letters")
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 console = Console()
@@ -350,6 +354,51 @@ def rules_evaluate(
         f"episodes +{result.episodes_opened} / ended {result.episodes_ended}; "
         f"{result.meetings_created} parent meetings created ({result.seconds} s)"
     )
+
+
+@letters_app.command("batch")
+def letters_batch(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the merged PDF")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD (default: the district's today)")] = None,
+    kind: Annotated[list[LetterKind] | None, typer.Option("--kind", help="Only this kind (repeat for more)")] = None,
+) -> None:
+    """Make a batch of letters as the console does: every student newly due (the gravest kind due)
+    and every letter asked for and not yet printed; one PDF to print and fold."""
+    from schemas.letters import LetterBatchCreate
+    from server.letters import service as letters
+
+    settings = Settings.from_env()
+    day = date.fromisoformat(as_of) if as_of else clock.today(settings)
+    url = _database(settings)
+    batch_id = uuid.uuid4()
+
+    async def main() -> LetterBatch:
+        engine = create_engine(url)
+        factory = create_session_factory(engine)
+        blobs = Blobs.from_settings(settings)
+        try:
+            async with session_scope(factory) as session:
+                await letters.create_batch(session, CLI_ACTOR, LetterBatchCreate(id=batch_id, as_of=day, kinds=kind))
+            with _progress() as bar:
+                task = bar.add_task("letters", total=None)
+
+                def advance(done: int, total: int) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                batch = await letters.run_batch(factory, settings, blobs, batch_id, advance)
+            with output.open("wb") as out:
+                async for chunk in blobs.stream(letters.pdf_key(batch_id)):
+                    out.write(chunk)
+            return batch
+        finally:
+            await engine.dispose()
+
+    try:
+        batch = asyncio.run(main())
+    except DoorstepError as exc:
+        console.print(f"[red]error:[/red] {escape(exc.detail)}")
+        raise typer.Exit(1) from exc
+    console.print(f"{batch.total} letters as of {day} in {output} (batch {batch_id})")
 
 
 @app.command("worker")

@@ -13,6 +13,7 @@ from server.cases.models import (
     ServiceReferral,
     VisitNote,
 )
+from server.letters.models import Letter, LetterBatch, LetterKindSet
 from server.photos.models import PhotoFile
 from server.resources.models import Resource
 from server.rules.models import RuleSet, TruancyEpisode
@@ -36,6 +37,9 @@ __all__ = [
     "Guardian",
     "Household",
     "InstructionalDay",
+    "Letter",
+    "LetterBatch",
+    "LetterKindSet",
     "ParentMeeting",
     "PhotoFile",
     "Referral",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, date, datetime
@@ -29,6 +30,7 @@ SCHEMA = "procrastinate"
 EVALUATE_TASK = "rules.evaluate"
 EVALUATE_LOCK = "rules.evaluate"
 PHOTO_TASK = "photos.process"
+LETTERS_TASK = "letters.batch"
 
 
 def psycopg_conninfo(url: str) -> str:
@@ -98,6 +100,15 @@ def _register(app: procrastinate.App, database_url: str | None, settings: Settin
 
         await processing.run_process(database_url, settings, sha256)
 
+    @app.task(name=LETTERS_TASK, pass_context=False)
+    async def letter_batch(batch_id: str) -> None:
+        """A batch of family letters: made, printed into one PDF (``server.letters.service``)."""
+        if database_url is None:
+            return
+        from server.letters import service as letters
+
+        await letters.run_queued(database_url, settings, uuid.UUID(batch_id))
+
     @app.periodic(cron="*/15 * * * *", periodic_id="sweep")
     @app.task(name="uploads.sweep", lock="uploads.sweep", pass_context=False)
     async def sweep(timestamp: int) -> None:
@@ -150,6 +161,20 @@ async def enqueue_photo(session: AsyncSession, sha256: str) -> None:
             """
         ),
         {"task": PHOTO_TASK, "args": json.dumps({"sha256": sha256})},
+    )
+
+
+async def enqueue_letter_batch(session: AsyncSession, batch_id: uuid.UUID) -> None:
+    """Defer a letter batch in the session's transaction (it runs once the batch is committed)."""
+    await session.execute(
+        text(
+            f"""
+            SELECT {SCHEMA}.procrastinate_defer_jobs_v1(ARRAY[ROW(
+                'default', :task, 0, NULL, NULL, CAST(:args AS jsonb), NULL
+            )::{SCHEMA}.procrastinate_job_to_defer_v1])
+            """
+        ),
+        {"task": LETTERS_TASK, "args": json.dumps({"batch_id": str(batch_id)})},
     )
 
 

@@ -43,6 +43,7 @@ from server.cases.models import (
     VisitNote,
     VisitNoteAddendum,
 )
+from server.letters.models import Letter
 from server.schools.models import CounselorSchool
 from server.students.models import Household, Student
 from server.sync.models import Conflict
@@ -147,10 +148,22 @@ def team_reach(record_type: str, r: Reader) -> ColumnElement[bool]:
             return exists().where(Case.id == ServiceReferral.case_id, cases)
         case RecordType.PARENT_MEETING:
             return exists().where(Case.id == ParentMeeting.case_id, cases)
+        case RecordType.LETTER:
+            by_case = exists().where(Case.id == Letter.case_id, cases)
+            if r.on_device:
+                return by_case
+            # a letter to a student with no case yet (an early notice) is seen as its student is
+            no_case = and_(Letter.case_id.is_(None), exists().where(Student.id == Letter.student_id, students_reach(r)))
+            return or_(by_case, no_case)
         case RecordType.RESOURCE:
             # the district's directory, not a student's record: every reader, on every device
             return true()
     raise ValueError(f"no scope for record type {record_type!r}")
+
+
+def students_reach(r: Reader) -> ColumnElement[bool]:
+    """Over ``Student``: the students the reader reaches through her cases or schools."""
+    return team_reach(RecordType.STUDENT, r)
 
 
 def reach(record_type: str, r: Reader) -> ColumnElement[bool]:
@@ -234,6 +247,11 @@ def service_referrals(r: Reader) -> ColumnElement[bool]:
 
 def parent_meetings(r: Reader) -> ColumnElement[bool]:
     return reach(RecordType.PARENT_MEETING, r)
+
+
+def letters(r: Reader) -> ColumnElement[bool]:
+    """Over ``Letter``: a letter under a case is seen as its case; one with no case as its student."""
+    return reach(RecordType.LETTER, r)
 
 
 def conflicts(r: Reader) -> ColumnElement[bool]:

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -61,6 +62,17 @@ def _positive(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _letterhead(env: Mapping[str, str]) -> dict[str, Any]:
+    """The ``DOORSTEP_LETTERHEAD_*`` variables that are set (the others keep their defaults)."""
+    found: dict[str, Any] = {}
+    for name in ("name", "program", "phone", "website"):
+        if (value := env.get(f"DOORSTEP_LETTERHEAD_{name.upper()}")) is not None:
+            found[f"letterhead_{name}"] = value.strip()
+    if (address := env.get("DOORSTEP_LETTERHEAD_ADDRESS")) is not None:
+        found["letterhead_address"] = tuple(line.strip() for line in address.split(";") if line.strip())
+    return found
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable about a Doorstep process.
@@ -112,6 +124,14 @@ class Settings:
     time_zone: str = "America/New_York"
     """The district's IANA time zone (``DOORSTEP_TIME_ZONE``): how the console shows times, and
     where its weeks begin. Stored times stay UTC."""
+    letterhead_name: str = "Waterbury Public Schools"
+    """The district's name atop every family letter (``DOORSTEP_LETTERHEAD_NAME``)."""
+    letterhead_program: str = "Truancy Prevention Program"
+    letterhead_address: tuple[str, ...] = ("236 Grand Street", "Waterbury, CT 06702")
+    """The return address, a line each (``DOORSTEP_LETTERHEAD_ADDRESS``, lines split by ``;``)."""
+    letterhead_phone: str = "(203) 574-8000"
+    """The number a letter gives when its student has no case manager with a phone."""
+    letterhead_website: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -143,6 +163,7 @@ class Settings:
             upload_expiry_seconds=_at_least(env, "DOORSTEP_UPLOAD_EXPIRY_SECONDS", 24 * 3600, 60),
             orphan_file_seconds=_at_least(env, "DOORSTEP_ORPHAN_FILE_SECONDS", 7 * 24 * 3600, 60),
             time_zone=_zone(env, "DOORSTEP_TIME_ZONE", "America/New_York"),
+            **_letterhead(env),
         )
 
     def with_secret(self) -> Settings:

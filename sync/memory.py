@@ -264,11 +264,10 @@ class MemoryStore:
         for kind in under_a_case:
             reach |= {ref for ref, rec in by_type[kind] if uuid.UUID(rec.data["case_id"]) in cases}
         reach |= {ref for ref, _ in by_type[RecordType.RESOURCE]}  # the district's directory: everyone's
-        reach |= {
-            ref
-            for ref, rec in by_type[RecordType.FOLLOW_UP]
-            if rec.data.get("case_id") and uuid.UUID(rec.data["case_id"]) in cases
-        }
+        for kind in (RecordType.FOLLOW_UP, RecordType.LETTER):  # these may have no case yet
+            reach |= {
+                ref for ref, rec in by_type[kind] if rec.data.get("case_id") and uuid.UUID(rec.data["case_id"]) in cases
+            }
         notes = {ref.id for ref, _ in by_type[RecordType.VISIT_NOTE] if ref in reach}
         reach |= {
             ref for ref, rec in by_type[RecordType.VISIT_NOTE_ADDENDUM] if uuid.UUID(rec.data["note_id"]) in notes

@@ -43,6 +43,10 @@ service_referral   field_lww      a referral to a resource: created once (a crea
                                   change it overtook is kept in a conflict row
 parent_meeting     insert_only    a meeting held with the family; recording it completes the student's
                                   open parent-meeting follow-ups (``sync.casework``)
+letter             insert_only    a family letter under the case; a phone asks for one
+                                  (``letter.request``: a create like insert_only's, status
+                                  ``requested``), the office makes, prints and mails it (the server
+                                  moves ``status``; docs/letters.md)
 =================  =============  ======================================================================
 
 For every policy, an edit of a deleted record wins: the record comes back with the edit, and the
@@ -161,6 +165,11 @@ RECORD_TYPES: dict[str, RecordPolicy] = {
         Policy.INSERT_ONLY,
         ("case_id", "author_id", "held_at", "place", "attendees", "interpreter", "policy_discussed", "language")
         + ("agreements", "next_meeting_on", "flags"),
+    ),
+    RecordType.LETTER: RecordPolicy(
+        Policy.INSERT_ONLY,
+        ("case_id", "student_id", "kind", "language", "fallback", "status", "created_at", "created_by", "as_of")
+        + ("note", "body", "mailed_at", "returned_at", "flags"),
     ),
 }
 

@@ -33,7 +33,7 @@ Scope (what a device may see, computed by the store from the user and read at pu
   (and her own), with the conflicts those users authored.
 - ``office_staff``, ``admin``: every record. ``attendance_counselor``: nothing.
 - ``resource``, the district's directory, is in every scope.
-- Under a case also: its follow-ups, assessments, service referrals and parent meetings.
+- Under a case also: its follow-ups, assessments, service referrals, parent meetings and letters.
 
 Only case managers write (the engine rejects other roles' mutations with ``read_only``).
 """

@@ -30,6 +30,8 @@ class User(Versioned, Base):
         ForeignKey("user_account.id", ondelete="RESTRICT"), index=True
     )
     disabled_at: Mapped[datetime | None] = mapped_column()
+    phone: Mapped[str | None] = mapped_column(String(32))
+    """The work number a family letter gives for its case manager."""
 
     supervisor: Mapped[User | None] = relationship(remote_side="User.id", lazy="raise")
 

@@ -29,6 +29,8 @@ class DemoUser:
     display_name: str
     role: Role
     supervisor: str | None = None
+    phone: str | None = None
+    """The work number family letters give (555-01xx: numbers kept for fiction)."""
 
 
 DEMO_USERS: tuple[DemoUser, ...] = (
@@ -36,7 +38,9 @@ DEMO_USERS: tuple[DemoUser, ...] = (
     DemoUser("sup1", "Demo Supervisor One", Role.SUPERVISOR),
     DemoUser("sup2", "Demo Supervisor Two", Role.SUPERVISOR),
     *(
-        DemoUser(f"cm{i}", f"Demo Case Manager {i}", Role.CASE_MANAGER, "sup1" if i <= 4 else "sup2")
+        DemoUser(
+            f"cm{i}", f"Demo Case Manager {i}", Role.CASE_MANAGER, "sup1" if i <= 4 else "sup2", f"(203) 555-01{i:02d}"
+        )
         for i in range(1, 9)
     ),
     DemoUser("office1", "Demo Office Staff", Role.OFFICE_STAFF),
@@ -91,7 +95,7 @@ async def load(
     total = len(DEMO_USERS)
     for n, demo in enumerate(DEMO_USERS, start=1):
         if await repo.user_by_username(session, demo.username) is None:
-            await auth.create_user(
+            user = await auth.create_user(
                 session,
                 actor,
                 username=demo.username,
@@ -100,6 +104,7 @@ async def load(
                 display_name=demo.display_name,
                 supervisor_username=demo.supervisor,
             )
+            user.phone = demo.phone
             await session.flush()
             created += 1
         if progress is not None:

@@ -94,6 +94,20 @@ async def unexcused_days(
     return [(student_id, day) for student_id, day in result]
 
 
+async def statuses(
+    session: AsyncSession, params: dict[str, Any], student_ids: list[uuid.UUID] | None = None
+) -> dict[uuid.UUID, RowMapping]:
+    """Every student's counts, triggers and chronic flag under ``params`` (``rule_params``), or
+    those of ``student_ids``: one statement, set-based (``sql.statuses_sql``)."""
+    bind = {k: v for k, v in params.items() if k != "meeting_days"}
+    if student_ids is not None:
+        if not student_ids:
+            return {}
+        bind["student_ids"] = student_ids
+    result = await session.execute(text(sql.statuses_sql(student_ids is not None)), bind)
+    return {row["student_id"]: row for row in result.mappings()}
+
+
 async def student_status(session: AsyncSession, student_id: uuid.UUID, params: dict[str, Any]) -> RowMapping | None:
     bind = {k: v for k, v in params.items() if k != "meeting_days"} | {"student_id": student_id}
     result = await session.execute(text(sql.status_sql(one_student=True)), bind)

@@ -207,6 +207,13 @@ def status_sql(one_student: bool, months: bool = False) -> str:
     )
 
 
+def statuses_sql(some: bool) -> str:
+    """``status_sql``'s rows (with ``chronic``) for the students of ``:student_ids`` (a uuid array)
+    when ``some``, else for every student of the year."""
+    ctes = _status_ctes("= ANY(CAST(:student_ids AS uuid[]))" if some else "")
+    return "WITH " + ctes + "\nSELECT s.*, s.absence_percent >= :chronic_pct AS chronic FROM status s"
+
+
 def truant_sql(after: bool) -> str:
     """The students among ``:student_ids`` who are truant (or habitually truant) on ``as_of``: the
     rules' counts and triggers, and ``became_on``, the first trigger. Keyset order by

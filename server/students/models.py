@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 
-from sqlalchemy import Date, Float, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Date, Float, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.orm import Base, Tombstoned, Versioned
@@ -15,6 +15,13 @@ class Household(Tombstoned, Versioned, Base):
     """A home. Latitude and longitude are as geocoded at import; Doorstep does not geocode."""
 
     __tablename__ = "household"
+    __table_args__ = (
+        Index(
+            "ix_household_address_flagged",
+            "address_flagged_at",
+            postgresql_where=text("address_flagged_at IS NOT NULL"),
+        ),
+    )
 
     external_id: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     phone: Mapped[str | None] = mapped_column(String(32))
@@ -23,6 +30,10 @@ class Household(Tombstoned, Versioned, Base):
     address: Mapped[str | None] = mapped_column(String(300))
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
+    address_flagged_at: Mapped[datetime | None] = mapped_column()
+    """A letter to this address came back (``POST /letters/{id}/returned``): office staff review the
+    address and clear the flag (the console's Letters page lists the flagged households)."""
+    address_flag_note: Mapped[str | None] = mapped_column(Text)
 
 
 class Guardian(Base):

@@ -77,6 +77,7 @@ from server.cases.models import (
     VisitNote,
     VisitNoteAddendum,
 )
+from server.letters.models import Letter
 from server.resources.models import Resource
 from server.students.models import Household, Student
 from server.sync.models import Conflict, SyncChange, SyncClient, SyncMutation, SyncScopeEpoch
@@ -112,6 +113,7 @@ MODELS: dict[str, Any] = {
     RecordType.ASSESSMENT: Assessment,
     RecordType.SERVICE_REFERRAL: ServiceReferral,
     RecordType.PARENT_MEETING: ParentMeeting,
+    RecordType.LETTER: Letter,
 }
 """Record type → table, in snapshot order (parents first). Columns are named as the data fields."""
 TYPE_ORDER = list(MODELS)
@@ -126,6 +128,7 @@ TIME_FIELDS: dict[str, tuple[str, ...]] = {
     RecordType.ASSESSMENT: ("at",),
     RecordType.SERVICE_REFERRAL: ("at", "status_at"),
     RecordType.PARENT_MEETING: ("held_at",),
+    RecordType.LETTER: ("created_at", "mailed_at", "returned_at"),
 }
 SERVER_FILLED: dict[str, tuple[str, ...]] = {RecordType.VISIT_LOG: ("truancy",)}
 """Fields the server fills when it inserts a record (see ``_visit_context``) and no device writes:
@@ -533,6 +536,7 @@ _INSERT_EXTRAS: dict[str, dict[str, str]] = {
     RecordType.ASSESSMENT: {"device_id": "{client}"},
     RecordType.SERVICE_REFERRAL: {"device_id": "{client}", "referred_on": "(r.at AT TIME ZONE 'UTC')::date"},
     RecordType.PARENT_MEETING: {"device_id": "{client}"},
+    RecordType.LETTER: {"device_id": "{client}"},
 }
 
 

@@ -1,6 +1,7 @@
 """The casework mutations (assessment, referrals to resources, the parent meeting, follow-ups a
-phone schedules) through the reference client, on the memory store, on PostgreSQL, and over HTTP
-against the app on PostgreSQL; with lost answers and duplicated requests (replays)."""
+phone schedules, a letter asked of the office) through the reference client, on the memory store,
+on PostgreSQL, and over HTTP against the app on PostgreSQL; with lost answers and duplicated
+requests (replays)."""
 
 from __future__ import annotations
 
@@ -465,3 +466,51 @@ def test_every_factor_code_of_the_issue_is_a_factor() -> None:
         "other",
     ]
     assert [f.value for f in Factor] == fixed
+
+
+# --- letter.request: a phone asks the office for a letter (docs/letters.md) ------------------------
+
+
+async def test_a_letter_asked_for_is_stored_once_through_lost_answers(phone: Phone) -> None:
+    letter = uuid.uuid4()
+    args = {"id": str(letter), "case_id": str(phone.world.c1), "kind": "truancy_notice", "note": "Family moved?"}
+    m = phone.enqueue("letter.request", args)
+    await phone.sync("drop_response")
+    again = phone.enqueue("letter.request", args)  # the user pressed twice: the same request
+    await phone.sync()
+    assert (phone.outcome(m), phone.result(again).status) == (Status.APPLIED, Status.APPLIED)
+    stored = (await phone.world.backend.seed.snapshot(phone.world.office.user_id))[Ref(RecordType.LETTER, letter)]
+    assert stored[0] == 1, "made once"
+    held = phone.held("letter", letter)
+    assert (held["kind"], held["status"], held["language"], held["note"]) == (
+        "truancy_notice",
+        "requested",
+        None,
+        "Family moved?",
+    )
+    assert held["student_id"] == str(phone.world.s1) and held["created_by"] == str(phone.world.a.user_id)
+
+
+async def test_other_content_under_the_same_id_is_a_duplicate_and_a_closed_case_is_flagged(phone: Phone) -> None:
+    world = phone.world
+    closed, letter = uuid.uuid4(), uuid.uuid4()
+    await world.backend.seed.put(
+        Ref(RecordType.CASE, closed), case_data(world.s1, world.a.user_id, "closed", "2025-02-01T00:00:00Z")
+    )
+    first = phone.enqueue("letter.request", {"id": str(letter), "case_id": str(closed), "kind": "attendance_notice"})
+    other = phone.enqueue("letter.request", {"id": str(letter), "case_id": str(closed), "kind": "truancy_notice"})
+    custom = phone.enqueue("letter.request", {"id": str(uuid.uuid4()), "case_id": str(world.c1), "kind": "custom"})
+    await phone.sync()
+    assert (phone.result(first).status, phone.result(first).flags) == (Status.APPLIED, ["case_closed"])
+    assert phone.result(other).status is Status.CONFLICT
+    result = phone.result(custom)
+    assert (result.status, result.error.code) == (Status.REJECTED, "malformed")
+    assert "body" in result.error.detail
+
+
+async def test_another_case_managers_request_is_refused(phone: Phone, other_phone: Phone) -> None:
+    m = other_phone.enqueue(
+        "letter.request", {"id": str(uuid.uuid4()), "case_id": str(phone.world.c1), "kind": "attendance_notice"}
+    )
+    await other_phone.sync()
+    assert other_phone.result(m).error.code == "not_in_scope"
