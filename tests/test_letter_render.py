@@ -10,6 +10,7 @@ import re
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import pypdf
@@ -486,3 +487,17 @@ def test_normalise(raw: str | None, code: str | None) -> None:
 )
 def test_pick(raw: str | None, picked: tuple[str, bool, str | None]) -> None:
     assert language.pick(raw) == picked
+
+
+def test_docs_show_every_kind_as_a_picture(tmp_path: Path) -> None:
+    """docs/letters.md shows each kind (scripts/letter-pictures makes the pictures from the samples)."""
+    from server.letters.samples import PICTURES, write_pictures
+
+    assert {kind for _, kind, _ in PICTURES} == set(LetterKind)
+    docs = Path(__file__).parent.parent / "docs"
+    text = (docs / "letters.md").read_text()
+    for name, _, _ in PICTURES:
+        assert (docs / "letters" / f"{name}.png").is_file(), f"run scripts/letter-pictures ({name})"
+        assert f"letters/{name}.png" in text, f"docs/letters.md does not show {name}"
+    written = write_pictures(tmp_path, scale=0.3)
+    assert [p.name for p in written] == [f"{name}.png" for name, _, _ in PICTURES]
