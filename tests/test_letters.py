@@ -21,6 +21,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from typer.testing import CliRunner
 
 from schemas.auth import Role
 from server import clock
@@ -29,6 +30,7 @@ from server.audit import Actor, AuditEntry
 from server.auth import service as auth
 from server.blobs import Blobs
 from server.cases.models import Case, ContactAttempt
+from server.cli import app as cli
 from server.db import SessionFactory, create_engine, create_session_factory
 from server.letters import service
 from server.letters.models import Letter
@@ -51,6 +53,7 @@ class World:
     client: httpx.AsyncClient
     settings: Settings
     ids: dict[str, uuid.UUID]
+    url: str
 
     async def auth(self, username: str, device_id: uuid.UUID | None = None) -> dict[str, str]:
         return bearer(await login(self.client, username, device_id=device_id))
@@ -167,7 +170,7 @@ async def world(fresh_database: str, tmp_path: Path) -> AsyncIterator[World]:
         ids |= {f"case_{k}": v for k, v in cases.items()} | {"lopez": lopez.id}
     settings = make_settings(data_dir=tmp_path)
     async with client_for(app_for(settings, factory)) as client:
-        yield World(factory, client, settings, ids)
+        yield World(factory, client, settings, ids, fresh_database)
     await engine.dispose()
 
 
@@ -448,3 +451,20 @@ async def test_a_batch_outside_any_school_year_is_refused_at_once(world: World) 
         "/letter-batches", json={"id": str(uuid.uuid4()), "as_of": "2027-07-15"}, headers=await world.auth("office")
     )
     assert (answer.status_code, answer.json()["code"]) == (400, "outside_school_year")
+
+
+def test_the_command_line_prints_the_days_batch_with_a_progress_bar(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", world.url)
+    monkeypatch.setenv("DOORSTEP_DATA_DIR", str(tmp_path / "var"))
+    out = tmp_path / "letters.pdf"
+    today = clock.today(world.settings).isoformat()
+    result = CliRunner().invoke(cli, ["letters", "batch", "--as-of", today, "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"3 letters as of {today} in {out}" in " ".join(result.output.split())
+    assert len(_text(out.read_bytes())) == 3, "Ana's, Jean's and Zoe's"
+    again = CliRunner().invoke(cli, ["letters", "batch", "--as-of", today, "--output", str(out)])
+    assert again.exit_code == 0 and "0 letters" in again.output, again.output
+    wrong = CliRunner().invoke(cli, ["letters", "batch", "--as-of", "2027-08-01", "--output", str(out)])
+    assert wrong.exit_code == 1 and "no school year contains 2027-08-01" in wrong.output, wrong.output
