@@ -73,6 +73,8 @@ class RefreshToken(Base):
     issued_at: Mapped[datetime] = mapped_column(nullable=False, server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(nullable=False)
     used_at: Mapped[datetime | None] = mapped_column()
+    successor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("refresh_token.id"))
+    """The token that replaced this one when it was used (for the reuse grace)."""
 
 
 class LoginThrottleAccount(Base):
