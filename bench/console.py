@@ -269,6 +269,7 @@ def pages_to_time(case_id: Any, visit_id: Any, conflict_id: Any = None) -> list[
         Page("conflicts", "office1", "/console/conflicts"),
         Page("imports", "office1", "/console/imports"),
         Page("resources", "office1", "/console/resources"),
+        Page("letters", "office1", "/console/letters"),
         Page("reports", "sup1", "/console/reports"),
         Page("reports", "office1", "/console/reports"),
         Page("truant students", "counselor1", "/console/truant-students"),

@@ -144,9 +144,9 @@ async def test_a_case_manager_sees_her_case_and_not_another_teams(client: httpx.
 
     page = await client.get(f"/console/cases/{mine.id}")
     assert page.status_code == 200
-    for heading in ("Household", "Truancy", "Contact attempts", "Visits", "Notes", "Follow-ups"):
+    for heading in ("Household", "Truancy", "Contact attempts", "Letters", "Visits", "Notes", "Follow-ups"):
         assert f">{heading}</h2>" in page.text
-    assert [e.action for e in await audit.entries_for(db, "case", mine.id)][-1] == "case.read"
+    assert [e.action for e in await audit.entries_for(db, "case", mine.id)][-2:] == ["case.read", "letter.list"]
 
     hidden = await client.get(f"/console/cases/{theirs.id}")
     assert hidden.status_code == 404
@@ -194,12 +194,22 @@ async def test_navigation_shows_only_what_the_role_uses(client: httpx.AsyncClien
     ("username", "sections"),
     [
         ("sup1", ["Approvals", "Conflicts", "Cases", "Dashboard", "Reports"]),
-        ("office1", ["Approvals", "Conflicts", "Cases", "Imports", "Resources", "Dashboard", "Reports"]),
+        ("office1", ["Approvals", "Conflicts", "Cases", "Imports", "Resources", "Letters", "Dashboard", "Reports"]),
         ("counselor1", ["Truant students", "Cases"]),
         ("cm1", ["Cases"]),
         (
             "admin",
-            ["Approvals", "Conflicts", "Truant students", "Cases", "Imports", "Resources", "Dashboard", "Reports"],
+            [
+                "Approvals",
+                "Conflicts",
+                "Truant students",
+                "Cases",
+                "Imports",
+                "Resources",
+                "Letters",
+                "Dashboard",
+                "Reports",
+            ],
         ),
     ],
 )

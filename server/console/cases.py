@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-from litestar import get
+from litestar import Response, get, post
 from litestar.params import FromPath, FromQuery
-from litestar.response import Template
+from litestar.response import Redirect, Template
 
 from schemas.auth import Role
 from schemas.cases import CaseDetail, CaseStatus, FollowUpKind, FollowUpOut
@@ -19,13 +20,16 @@ from server import clock
 from server.auth import repository as users
 from server.auth.guards import ALL_ROLES
 from server.cases import service as cases
+from server.console import letters as letter_pages
 from server.console.charts import month_chart
 from server.console.pages import PAGE_SIZE, choice, listed_students, page
 from server.console.reports import CATEGORY_NAMES
 from server.console.session import (
+    PATH,
     signed_in,
 )
 from server.deps import AuthRequest, Db, actor_of
+from server.letters import service as letter_service
 from server.pagination import decode_cursor, encode_cursor
 from server.reports import service as reports
 from server.reports.repository import MeetingDeadline
@@ -61,6 +65,23 @@ async def case_list(
 
 @get("/cases/{case_id:uuid}", opt=signed_in(*ALL_ROLES))
 async def case_page(request: AuthRequest, db: Db, case_id: FromPath[uuid.UUID]) -> Template:
+    return await _case_page(request, db, case_id)
+
+
+@post("/cases/{case_id:uuid}/letters", opt=signed_in(*letter_service.WRITERS), status_code=303)
+async def make_letter(request: AuthRequest, db: Db, case_id: FromPath[uuid.UUID]) -> Response[Any]:
+    """Make a letter from the case page (``letter_pages.make_letter``): made, back to the case's
+    letters; refused, the case page again with the form's problems by their fields."""
+    made = await letter_pages.make_letter(request, db, case_id)
+    if made.refused:
+        await db.rollback()
+        return await _case_page(request, db, case_id, made.status_code, made)
+    return Redirect(f"{PATH}/cases/{case_id}#letters", status_code=303)
+
+
+async def _case_page(
+    request: AuthRequest, db: Db, case_id: uuid.UUID, status_code: int = 200, made: letter_pages.Made | None = None
+) -> Template:
     actor = actor_of(request)
     settings = request.app.state.settings
     detail = await cases.read(db, request.user, actor, case_id, settings)
@@ -79,6 +100,8 @@ async def case_page(request: AuthRequest, db: Db, case_id: FromPath[uuid.UUID]) 
     return page(
         request,
         "case.html",
+        status_code,
+        **await letter_pages.on_case(request, db, case_id, made),
         detail=detail,
         household=household,
         guardians=guardians,
@@ -149,4 +172,4 @@ def _meetings_met(detail: CaseDetail, deadlines: dict[uuid.UUID, MeetingDeadline
     return found
 
 
-HANDLERS = [home, case_list, case_page]
+HANDLERS = [home, case_list, case_page, make_letter]

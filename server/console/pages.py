@@ -45,6 +45,7 @@ SECTIONS = (
     Section("Cases", "/console/cases", frozenset(Role)),
     Section("Imports", "/console/imports", frozenset({Role.OFFICE_STAFF, Role.ADMIN})),
     Section("Resources", "/console/resources", frozenset({Role.OFFICE_STAFF, Role.ADMIN})),
+    Section("Letters", "/console/letters", frozenset({Role.OFFICE_STAFF, Role.ADMIN})),
     Section("Dashboard", "/console/dashboard", frozenset({Role.SUPERVISOR, Role.OFFICE_STAFF, Role.ADMIN})),
     Section("Reports", "/console/reports", frozenset({Role.SUPERVISOR, Role.OFFICE_STAFF, Role.ADMIN})),
 )

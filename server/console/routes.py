@@ -16,6 +16,7 @@ from server.console import approvals as approval_pages
 from server.console import cases as case_pages
 from server.console import conflicts, imports, signin
 from server.console import dashboard as dashboard_pages
+from server.console import letters as letter_pages
 from server.console import referrals as referral_pages
 from server.console import reports as report_pages
 from server.console import resources as resource_pages
@@ -41,6 +42,7 @@ BUILT = [
     *referral_pages.HANDLERS,
     *report_pages.HANDLERS,
     *resource_pages.HANDLERS,
+    *letter_pages.HANDLERS,
 ]
 """Every page of the console, by area; each section of the navigation is one of them."""
 
