@@ -10,7 +10,10 @@
 Either one changing is a change of the case: its version goes up and the next pull of every
 device holding it brings it again. So a phone whose cursor is past the case's last own change
 still hears of a new evaluation or a completed follow-up: the pull is change-based, and these
-are changes.
+are changes. A summary that differs only in its ``as_of`` and ``absence_percent`` (the daily
+evaluation found the same absences; only the enrolled days grew) is no change
+(``summary_changed``): the case keeps the summary of the day it last changed, and is not sent to
+every phone again each day.
 """
 
 from __future__ import annotations
@@ -19,6 +22,16 @@ from collections.abc import Iterable
 from typing import Any
 
 from sync.store import Data
+
+DAILY = ("as_of", "absence_percent")
+"""What moves every school day by itself, with no new absence."""
+
+
+def summary_changed(old: Data | None, new: Data | None) -> bool:
+    """Does a new evaluation's summary say anything the case's does not (``DAILY`` aside)?"""
+    if old is None or new is None:
+        return old is not new
+    return {k: v for k, v in old.items() if k not in DAILY} != {k: v for k, v in new.items() if k not in DAILY}
 
 
 def open_follow_ups(follow_ups: Iterable[tuple[str, Data]]) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ import msgspec
 
 from schemas.auth import Role
 from schemas.sync import Change, Del, MutationResult, Put, RecordType
-from sync.case_summary import open_follow_ups
+from sync.case_summary import open_follow_ups, summary_changed
 from sync.policies import SERVER_KEPT
 from sync.store import (
     CASE_HOME,
@@ -318,7 +318,7 @@ class MemoryStore:
                 and not rec.deleted
                 and rec.data["student_id"] == str(student_id)
                 and rec.data["status"] != "closed"
-                and rec.data.get("truancy") != truancy
+                and summary_changed(rec.data.get("truancy"), truancy)
             ):
                 self.records[ref] = replace(rec, version=rec.version + 1, data=rec.data | {"truancy": truancy})
 

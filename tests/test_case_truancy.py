@@ -64,8 +64,13 @@ async def test_the_evaluation_writes_each_open_case_its_students_summary(db: Asy
 
     again = await evaluate_all(db, date(2025, 10, 15))
     assert again.cases_changed == 0
-    later = await evaluate_all(db, date(2025, 10, 16))  # a new day is a new "as of"
-    assert later.cases_changed == 2
+    later = await evaluate_all(db, date(2025, 10, 16))  # a day later, nothing new: not sent again
+    assert later.cases_changed == 0
+    await db.refresh(case)
+    assert (case.version, (case.truancy or {}).get("as_of")) == (3, "2025-10-15")
+    await absent(db, d, fine, date(2025, 10, 16))
+    changed = await evaluate_all(db, date(2025, 10, 17))  # a new absence: the quiet case is sent again
+    assert changed.cases_changed == 1
 
 
 async def test_a_case_opened_between_evaluations_takes_its_students_summary(db: AsyncSession) -> None:

@@ -53,6 +53,10 @@ jsonb_build_object(
 """
 
 _OPEN = "c.deleted_at IS NULL AND c.status <> 'closed'"
+_DAILY = "ARRAY['as_of', 'absence_percent']"
+CHANGED = f"(c.truancy - {_DAILY}) IS DISTINCT FROM (summary.truancy - {_DAILY})"
+"""A summary that differs only in what moves every day by itself (``sync.case_summary.DAILY``) is
+no change: the case is sent to the phones again only when its absences say something new."""
 
 
 def _store_sql(status: str) -> str:
@@ -60,7 +64,7 @@ def _store_sql(status: str) -> str:
         f"WITH summary AS (SELECT c.id, {_SUMMARY} AS truancy "
         f"FROM case_file c LEFT JOIN {status} s ON s.student_id = c.student_id WHERE {_OPEN}) "
         "UPDATE case_file c SET truancy = summary.truancy, version = c.version + 1, updated_at = now() "
-        "FROM summary WHERE c.id = summary.id AND c.truancy IS DISTINCT FROM summary.truancy"
+        f"FROM summary WHERE c.id = summary.id AND {CHANGED}"
     )
 
 

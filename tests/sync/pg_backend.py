@@ -89,7 +89,8 @@ class PgSeeder:
                 text(
                     "UPDATE case_file SET truancy = CAST(:t AS jsonb), version = version + 1, updated_at = now() "
                     "WHERE student_id = :s AND deleted_at IS NULL AND status <> 'closed' "
-                    "AND truancy IS DISTINCT FROM CAST(:t AS jsonb)"
+                    "AND (truancy - ARRAY['as_of', 'absence_percent']) "
+                    "IS DISTINCT FROM (CAST(:t AS jsonb) - ARRAY['as_of', 'absence_percent'])"
                 ),
                 {"t": msgspec.json.encode(truancy).decode(), "s": student_id},
             )

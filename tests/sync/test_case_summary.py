@@ -62,12 +62,16 @@ async def test_an_evaluation_reaches_a_device_whose_cursor_is_past_the_case(worl
     assert new_version == version + 1
     assert msgspec.convert(data["truancy"], TruancySummary).status == "truant"
     assert data["truancy"] == summary()
-    # the same finding again changes nothing; a new one (a later day) is a change again
+    # the same finding again changes nothing, nor does it a day later (a case is not sent to
+    # every phone again each day); a new finding is a change again
     await world.backend.seed.evaluated(world.s1, summary())
     assert (await puts(world, cursor))[0] == {}
     await world.backend.seed.evaluated(world.s1, summary(as_of="2025-03-04"))
+    assert (await puts(world, cursor))[0] == {}
+    await world.backend.seed.evaluated(world.s1, summary(unexcused=5, as_of="2025-03-05"))
     found, _ = await puts(world, cursor)
     assert found[Ref(RecordType.CASE, world.c1)][0] == version + 2
+    assert found[Ref(RecordType.CASE, world.c1)][1]["truancy"]["as_of"] == "2025-03-05"
 
 
 async def test_a_closed_case_keeps_the_summary_it_closed_with(world: World) -> None:
