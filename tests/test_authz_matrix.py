@@ -26,14 +26,17 @@ import httpx
 import pytest
 from litestar import Litestar
 from litestar.routes import HTTPRoute
+from msgspec import to_builtins
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from schemas.auth import Role
+from schemas.letters import DEFAULT_KINDS
 from schemas.sync import SCHEMA_VERSION
 from server.app import create_app
 from server.auth import tokens
 from server.auth.models import Device
 from server.cases.models import FormPhoto, Referral, VisitLog, VisitNote
+from server.letters.models import Letter, LetterBatch
 from server.resources.models import Resource
 from server.schools.models import SchoolYear
 from server.settings import Settings
@@ -200,6 +203,28 @@ MATRIX: dict[str, Row] = {
         roles=IMPORTERS, record="resource", scoped=False, json=lambda w, r: {"name": "Matrix pantry", "active": False}
     ),
     "POST /resources/imports": Row(roles=IMPORTERS, csv=b"name\n"),
+    # family letters: seen through the case's scope; the office prints, mails and takes them back
+    "POST /cases/{case_id}/letters": Row(
+        roles=frozenset({CM, SUP, OFFICE, ADMIN}), record="case", json=lambda w, r: _letter()
+    ),
+    "GET /cases/{case_id}/letters": Row(roles=EVERYONE, record="case"),
+    "GET /letters/{letter_id}": Row(roles=EVERYONE, record="letter"),
+    "GET /letters/{letter_id}/pdf": Row(roles=EVERYONE, record="letter"),
+    "POST /letters/{letter_id}/mailed": Row(roles=IMPORTERS, record="letter", json=lambda w, r: {}),
+    "POST /letters/{letter_id}/returned": Row(roles=IMPORTERS, record="letter", json=lambda w, r: {}),
+    "DELETE /households/{household_id}/address-flag": Row(roles=IMPORTERS, record="household"),
+    "GET /letter-kinds": Row(roles=EVERYONE, query={"as_of": "2025-10-01"}),
+    "PUT /letter-kinds/{school_year_id}": Row(
+        roles=frozenset({ADMIN}), record="school_year", scoped=False, json=lambda w, r: to_builtins(DEFAULT_KINDS)
+    ),
+    "POST /letter-batches": Row(
+        roles=IMPORTERS, json=lambda w, r: {"id": str(uuid.uuid4()), "as_of": "2025-10-01", "kinds": ["custom"]}
+    ),
+    "GET /letter-batches/{batch_id}": Row(roles=IMPORTERS, record="letter_batch", scoped=False),
+    "GET /letter-batches/{batch_id}/pdf": Row(roles=IMPORTERS, record="letter_batch", scoped=False),
+    "POST /letter-batches/{batch_id}/mailed": Row(
+        roles=IMPORTERS, record="letter_batch", scoped=False, json=lambda w, r: {}
+    ),
     # The console: a session cookie, never a bearer token (tests/test_console.py)
     "GET /console": Row(roles=None, console=303),
     "GET /console/sign-in": Row(roles=None, console=200),
@@ -231,6 +256,19 @@ MATRIX: dict[str, Row] = {
     "POST /console/resources/import": Row(roles=None, console=303),
     "GET /console/resources/{resource_id}": Row(roles=None, console=303, record="resource", scoped=False),
     "POST /console/resources/{resource_id}": Row(roles=None, console=303, record="resource", scoped=False),
+    "GET /console/letters": Row(roles=None, console=303),
+    "POST /console/letters/batches": Row(roles=None, console=303),
+    "GET /console/letters/batches/{batch_id}": Row(roles=None, console=303, record="letter_batch", scoped=False),
+    "GET /console/letters/batches/{batch_id}/pdf": Row(roles=None, console=303, record="letter_batch", scoped=False),
+    "POST /console/letters/batches/{batch_id}/mailed": Row(
+        roles=None, console=303, record="letter_batch", scoped=False
+    ),
+    "GET /console/letters/{letter_id}/pdf": Row(roles=None, console=303, record="letter", scoped=False),
+    "POST /console/letters/{letter_id}/returned": Row(roles=None, console=303, record="letter", scoped=False),
+    "POST /console/letters/households/{household_id}/address-checked": Row(
+        roles=None, console=303, record="household", scoped=False
+    ),
+    "POST /console/cases/{case_id}/letters": Row(roles=None, console=303, record="case", scoped=False),
     "GET /console/static/{file_path}": Row(roles=None),
     "HEAD /console/static/{file_path}": Row(roles=None),
     # The field app's shell (public: static files, no data; the app signs in like any phone)
@@ -386,6 +424,25 @@ async def _resource(db: AsyncSession) -> uuid.UUID:
     return row.id
 
 
+def _letter() -> dict[str, Any]:
+    return {"id": str(uuid.uuid4()), "kind": "attendance_notice"}
+
+
+async def _letter_row(db: AsyncSession, case_id: uuid.UUID, student_id: uuid.UUID) -> uuid.UUID:
+    """A letter made (``ready``) under the case, with no words kept: its PDF answers 409."""
+    row = Letter(id=uuid.uuid4(), case_id=case_id, student_id=student_id, kind="attendance_notice", status="ready")
+    db.add(row)
+    await db.flush()
+    return row.id
+
+
+async def _batch(db: AsyncSession) -> uuid.UUID:
+    row = LetterBatch(id=uuid.uuid4(), as_of=date(2025, 10, 1), status="queued")
+    db.add(row)
+    await db.flush()
+    return row.id
+
+
 async def build_world(db: AsyncSession, settings: Settings) -> tuple[World, dict[Role, str]]:
     north, south = await f.school(db, "North"), await f.school(db, "South")
     await f.counselor_at(db, "counselor1", north)
@@ -414,6 +471,9 @@ async def build_world(db: AsyncSession, settings: Settings) -> tuple[World, dict
             "school": north.id,
             "upload": await _upload(db, cm1),
             "resource": await _resource(db),
+            "letter": await _letter_row(db, case_a.id, kid_a.id),
+            "letter_batch": await _batch(db),
+            "household": kid_a.household_id,
         },
         other={
             "case": case_b.id,
@@ -424,6 +484,8 @@ async def build_world(db: AsyncSession, settings: Settings) -> tuple[World, dict
             "visit": await _visit(db, case_b.id, cm5),
             "referral": await _referral(db, kid_b.id, south.id, counselor2, case_b.id),
             "device": devices_b.id,
+            "letter": await _letter_row(db, case_b.id, kid_b.id),
+            "household": kid_b.household_id,
         },
         case_manager=cm2,  # on sup1's team
     )
