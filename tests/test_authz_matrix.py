@@ -436,6 +436,12 @@ async def _letter_row(db: AsyncSession, case_id: uuid.UUID, student_id: uuid.UUI
     return row.id
 
 
+def _household(student: Any) -> uuid.UUID:
+    assert student.household_id is not None
+    household: uuid.UUID = student.household_id
+    return household
+
+
 async def _batch(db: AsyncSession) -> uuid.UUID:
     row = LetterBatch(id=uuid.uuid4(), as_of=date(2025, 10, 1), status="queued")
     db.add(row)
@@ -473,7 +479,7 @@ async def build_world(db: AsyncSession, settings: Settings) -> tuple[World, dict
             "resource": await _resource(db),
             "letter": await _letter_row(db, case_a.id, kid_a.id),
             "letter_batch": await _batch(db),
-            "household": kid_a.household_id,
+            "household": _household(kid_a),
         },
         other={
             "case": case_b.id,
@@ -485,7 +491,7 @@ async def build_world(db: AsyncSession, settings: Settings) -> tuple[World, dict
             "referral": await _referral(db, kid_b.id, south.id, counselor2, case_b.id),
             "device": devices_b.id,
             "letter": await _letter_row(db, case_b.id, kid_b.id),
-            "household": kid_b.household_id,
+            "household": _household(kid_b),
         },
         case_manager=cm2,  # on sup1's team
     )
