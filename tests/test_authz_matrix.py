@@ -264,6 +264,7 @@ MATRIX: dict[str, Row] = {
         roles=None, console=303, record="letter_batch", scoped=False
     ),
     "GET /console/letters/{letter_id}/pdf": Row(roles=None, console=303, record="letter", scoped=False),
+    "POST /console/letters/{letter_id}/mailed": Row(roles=None, console=303, record="letter", scoped=False),
     "POST /console/letters/{letter_id}/returned": Row(roles=None, console=303, record="letter", scoped=False),
     "POST /console/letters/households/{household_id}/address-checked": Row(
         roles=None, console=303, record="household", scoped=False

@@ -464,3 +464,34 @@ async def test_a_letter_asked_for_wrongly_comes_back_with_each_error_by_its_fiel
         assert f'<option value="{fields["kind"]}" selected>' in refused.text
     async with world.factory() as s:
         assert (await s.scalars(select(Letter))).all() == []
+
+
+async def test_the_office_mails_a_letter_made_on_the_case_page_and_takes_it_back(world: World) -> None:
+    """A letter made on its case page goes in no batch: office staff print its PDF, mark it mailed
+    there (a letter_sent contact on the case) and, when it comes back, mark it returned."""
+    await _sign_in(world.client, "office")
+    _, made = await _case_form(world, "jean", kind="attendance_notice")
+    assert made.status_code == 303, made.text
+    async with world.factory() as s:
+        letter = await s.scalar(select(Letter).where(Letter.case_id == world.ids["case_jean"]))
+    assert letter is not None and letter.status == "ready"
+    page = await world.client.get(f"/console/cases/{world.ids['case_jean']}")
+    assert f'action="/console/letters/{letter.id}/mailed"' in page.text
+    _labels_cover_inputs(page.text)
+    mailed = await world.client.post(f"/console/letters/{letter.id}/mailed", data={"_csrf_token": _csrf(page)})
+    assert (mailed.status_code, mailed.headers["location"]) == (303, f"/console/cases/{world.ids['case_jean']}#letters")
+    page = await world.client.get(f"/console/cases/{world.ids['case_jean']}")
+    assert f'action="/console/letters/{letter.id}/mailed"' not in page.text
+    back = await world.client.post(
+        f"/console/letters/{letter.id}/returned", data={"_csrf_token": _csrf(page), "note": "No such street"}
+    )
+    assert back.status_code == 303, back.text
+    async with world.factory() as s:
+        outcomes = sorted((await s.scalars(select(ContactAttempt.outcome))).all())
+        stored = await s.get_one(Letter, letter.id)
+    assert outcomes == ["letter_returned", "letter_sent"]
+    assert (stored.status, stored.returned_note) == ("returned", "No such street")
+
+    await _sign_in(world.client, "cm")  # the case manager sees the letter, but marks nothing
+    page = await world.client.get(f"/console/cases/{world.ids['case_jean']}")
+    assert "/mailed" not in page.text and f'action="/console/letters/{letter.id}/returned"' not in page.text

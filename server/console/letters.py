@@ -380,6 +380,20 @@ async def letter_pdf(request: AuthRequest, db: Db, letter_id: FromPath[uuid.UUID
     )
 
 
+@post("/letters/{letter_id:uuid}/mailed", opt=signed_in(*PRINTERS), status_code=303)
+async def letter_mailed(request: AuthRequest, db: Db, letter_id: FromPath[uuid.UUID]) -> Response[Any]:
+    """One letter went out (a letter made on its case page, printed from its PDF): the same service
+    as ``POST /letters/{id}/mailed`` (logs ``letter_sent`` under its case), back to the case."""
+    try:
+        letter = await service.mailed(db, request.user, actor_of(request), letter_id, None)
+    except InvalidTransition as exc:
+        await db.rollback()
+        return _refused(request, 409, "Not ready", f"Nothing was changed: {exc.detail}.")
+    if letter.case_id is None:
+        return Redirect(f"{PATH}/letters", status_code=303)
+    return Redirect(f"{PATH}/cases/{letter.case_id}#letters", status_code=303)
+
+
 @post("/letters/{letter_id:uuid}/returned", opt=signed_in(*PRINTERS), status_code=303)
 async def letter_returned(request: AuthRequest, db: Db, letter_id: FromPath[uuid.UUID]) -> Response[Any]:
     """The letter came back: the same service as ``POST /letters/{id}/returned`` (logs
@@ -440,6 +454,7 @@ async def on_case(
     return {
         "letters": letters,
         "may_write_letter": request.user.role in service.WRITERS,
+        "may_mail_letters": request.user.role in service.PRINTERS,
         "letter_form": made.typed,
         "letter_errors": made.errors,
         "letter_problem": problem,
@@ -541,5 +556,6 @@ HANDLERS = [
     batch_pdf,
     batch_mailed,
     letter_pdf,
+    letter_mailed,
     letter_returned,
 ]
