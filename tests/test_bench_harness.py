@@ -159,3 +159,54 @@ def test_the_console_report_judges_each_page_by_its_server_p95() -> None:
     assert "| **150.0 ms**, the slowest page's p95 (dashboard, `office1`) | **met** |" in _report(
         f, Options(20, 1, 1, None, None), ("", ""), 1.0
     )
+
+
+def test_the_letters_bench_takes_only_sensible_options() -> None:
+    import typer
+
+    from bench.letters import Options, parse
+
+    assert parse(2000, 50, 5, 1) == Options(letters=2000, singles=50, warmup=5, workers=1)
+    assert parse(10, 1, 0, 2).warmup == 0
+    for args in ((0, 50, 5, 1), (2000, 0, 5, 1), (2000, 50, -1, 1), (2000, 50, 5, 0)):
+        with pytest.raises(typer.BadParameter):
+            parse(*args)
+
+
+def test_the_letters_bench_splits_a_batch_into_its_steps_by_its_progress() -> None:
+    from bench.letters import Poll, steps
+
+    polls = [
+        Poll(10.5, "queued", 0, 0),
+        Poll(11.0, "running", 0, 0),
+        Poll(12.0, "running", 0, 300),
+        Poll(13.0, "running", 200, 300),
+        Poll(14.0, "running", 300, 300),
+        Poll(15.0, "done", 300, 300),
+    ]
+    samples = [(10.2, 100), (11.9, 150), (12.5, 260), (13.9, 240), (14.5, 320), (15.5, 999)]
+    found = [(s.name, s.start, s.end, s.rss) for s in steps(10.0, polls, samples)]
+    assert found == [("taking", 0.0, 2.0, 150), ("printing", 2.0, 4.0, 260), ("merging", 4.0, 5.0, 320)]
+
+
+def test_the_letters_report_judges_each_target() -> None:
+    from bench.letters import Figures, Memory, Options, Single, Step, _report
+
+    mb = 1024 * 1024
+    singles = [Single("custom", create=0.06, pdf=0.04) for _ in range(9)] + [Single("custom", 0.15, 0.0501)]
+    f = Figures(singles=singles, batch_letters=2000, batch_wall=59.9, due=236, kinds={"custom": 2000})
+    f.memory = Memory(before=120 * mb, peak=320 * mb, hwm=319 * mb, after=300 * mb)
+    f.steps = [Step("taking", 0.0, 3.0, 170 * mb)]
+    o = Options(2000, 10, 1, 1)
+    report = _report(f, o, ("1.00, 1.00, 1.00", "2.00, 2.00, 2.00"), 60.0)
+    assert report.startswith("## letters: one letter and a batch of 2,000 ")
+    assert "| one letter ≤ 200 ms | **100.0 ms** p90" in report  # the 9th of 10; the slowest is 200.1 ms
+    assert "max 200.1 ms) | **PASS** |" in report
+    assert "that said done | **PASS** |" in report
+    assert "| **200.0 MB** (peak 320.0 MB − 120.0 MB before) | **PASS** |" in report
+    f.memory.hwm = 320 * mb + 1
+    f.batch_wall = 60.1
+    report = _report(f, o, ("", ""), 1.0)
+    assert "that said done | **FAIL** |" in report and "MB before) | **FAIL** |" in report
+    f.batch_letters = 1999
+    assert report.count("not judged") == 0 and _report(f, o, ("", ""), 1.0).count("not judged") == 2
