@@ -97,12 +97,12 @@ memoized work); later chunks of 100 add about 2 MB each. `render_pdf` ages typst
 after each chunk, but glibc keeps the freed pages: with `malloc_trim(0)` after each compile, 1,000
 letters in chunks of 100 ended at 134 MB instead of 198 MB; in chunks of 25, at 109 MB (91 MB with
 the trim). (2) `asyncio.to_thread` may run a chunk on another thread of the default executor, and
-each thread makes its own `Compiler` (`render._compiler`): 20 chunks
-through `to_thread` ended at 283 MB with three threads, against 222 MB all on one thread. (3) The
-merge builds pypdf's object graph of every page before writing: 2,000 pages added 88 to 105 MB.
-Not changed here (a benchmark does not change the server); worth trying, in that order: render on
-one dedicated thread (a one-thread executor), smaller chunks (25), `malloc_trim` after each
-chunk, and a merge that does not hold every page's objects at once.
+each thread makes its own `Compiler` (`render._compiler`): 20 chunks through `to_thread` ended at
+283 MB with three threads, against 222 MB all on one thread. (3) A merge by pypdf builds the object
+graph of every page before writing: 2,000 pages added 88 to 105 MB (PDFium's merge: about 20 MB,
+in a tenth of the time). So the worker now typesets on one dedicated thread, in chunks of 50, hands
+freed memory back with `malloc_trim` after each, and merges with PDFium
+(`server.letters.service`); the first runs above, before that, grew the worker by 287 to 317 MB.
 """
 
 
@@ -293,7 +293,7 @@ class Poll:
 STEPS = {
     "taking": "its letters taken and made (the rules' statuses, who is due, the facts of each letter)",
     "printing": f"printed {CHUNK} letters per typst compile, each part stored",
-    "merging": "the parts merged into one PDF (pypdf), stored, the transaction committed",
+    "merging": "the parts merged into one PDF (PDFium), stored, the transaction committed",
 }
 """A batch's steps as its progress shows them (``server.letters.service.run_batch``): no total yet,
 then ``done`` < ``total``, then ``done`` = ``total`` until the status says done."""

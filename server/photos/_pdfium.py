@@ -8,16 +8,16 @@ tree, not the pages' contents.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
 import pypdfium2 as pdfium
 
+from server import pdf
 from server.photos._binary import Malformed
 
-LOCK = threading.Lock()
+LOCK = pdf.LOCK
 
 
 class _Stream:
