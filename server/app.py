@@ -22,7 +22,6 @@ from litestar.plugins.problem_details import (
 )
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
-from sqlalchemy.exc import DBAPIError, OperationalError
 
 from server import api_docs, app_shell, queue
 from server import db as dbmod
@@ -109,18 +108,28 @@ def _from_http(exc: HTTPException) -> ProblemDetailsException:
     )
 
 
-def _unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    structlog.get_logger("doorstep").warning("database_unavailable", error=str(exc)[:200])
-    problem = _from_domain(Unavailable())
-    problem.headers = {"Retry-After": "5"}
-    return problem.to_response(request)
-
-
 def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return _unavailable(request, exc)
+    """Everything no other handler took: a database outage (``server.db.unavailable``: the
+    connection lost or refused, the pool exhausted, the server restarting) is 503 with
+    ``Retry-After``; anything else is a bug, 500. (A missing file, a ``FileNotFoundError``, is
+    a bug: the file store's outages are answered where they happen, ``server.blobs``.)"""
+    if dbmod.unavailable(exc):
+        structlog.get_logger("doorstep").warning("database_unavailable", error=_describe(exc))
+        return _from_domain(Unavailable()).to_response(request)
     structlog.get_logger("doorstep").exception("unhandled_error")
     return _problem(500, "internal_error", "Internal server error", "Internal server error").to_response(request)
+
+
+def _describe(exc: BaseException) -> str:
+    """The error and what it came from, on one line (``type: message <- type: message``)."""
+    parts: list[str] = []
+    current: BaseException | None = exc
+    while current is not None and len(parts) < 4:
+        lines = str(current).splitlines()
+        parts.append(f"{type(current).__name__}: {lines[0][:200] if lines else ''}")
+        inner = getattr(current, "orig", None)
+        current = inner if isinstance(inner, BaseException) else current.__cause__
+    return " <- ".join(parts)
 
 
 def _settings_provider(settings: Settings) -> Any:
@@ -159,7 +168,12 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
         if url is None:
             embedded = dbmod.EmbeddedPostgres(settings.data_dir / "pgdata")
             url = embedded.url()
-        engine = dbmod.create_engine(url)
+        engine = dbmod.create_engine(
+            url,
+            pool_timeout=settings.db_pool_timeout_seconds,
+            connect_timeout=settings.db_connect_timeout_seconds,
+            command_timeout=settings.db_command_timeout_seconds,
+        )
         app.state.session_factory = dbmod.create_session_factory(engine)
         app.state.settings = replace(settings, database_url=url)
         settle_heap()
@@ -226,11 +240,7 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
         ],
         before_send=[logmod.before_send],
         plugins=[problem_plugin],
-        exception_handlers={
-            OperationalError: _unavailable,
-            OSError: _unavailable,
-            Exception: _internal_error,
-        },
+        exception_handlers={Exception: _internal_error},
         openapi_config=OpenAPIConfig(
             title="Doorstep",
             version="1",

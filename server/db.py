@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import stat
 import tempfile
 import warnings
@@ -14,7 +15,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import asyncpg
 from litestar import Request
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Dialect, ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 SessionFactory = async_sessionmaker[AsyncSession]
@@ -97,13 +102,111 @@ def asyncpg_url(url: str) -> str:
     return url
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+CONNECT_TIMEOUT_SECONDS = 5.0
+"""How long opening a connection may take, unless the caller says otherwise (asyncpg's own is 60 s)."""
+POOL_TIMEOUT_SECONDS = 5.0
+"""How long a checkout waits for a free connection, unless the caller says otherwise."""
+
+
+def create_engine(
+    url: str,
+    *,
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+    command_timeout: float | None = None,
+    **kwargs: Any,
+) -> AsyncEngine:
+    """An engine whose failures to reach PostgreSQL are told apart from bugs (:func:`unavailable`).
+
+    Every checkout pings its connection first (``pool_pre_ping``), so connections a restart or
+    ``pg_terminate_backend`` killed while idle are replaced, not handed to a request; a statement
+    that finds its connection gone invalidates the pool. ``command_timeout`` bounds each statement
+    (none by default: imports and jobs may run long)."""
     if kwargs.get("poolclass") is None:
         kwargs.pop("poolclass", None)
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 10)
         kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(asyncpg_url(url), **kwargs)
+        kwargs.setdefault("pool_timeout", POOL_TIMEOUT_SECONDS)
+    connect_args = {"timeout": connect_timeout} | kwargs.pop("connect_args", {})
+    if command_timeout is not None:
+        connect_args.setdefault("command_timeout", command_timeout)
+    engine = create_async_engine(asyncpg_url(url), connect_args=connect_args, **kwargs)
+    event.listen(engine.sync_engine, "do_connect", _connect)
+    event.listen(engine.sync_engine, "handle_error", _on_error)
+    return engine
+
+
+class DatabaseUnavailable(Exception):
+    """PostgreSQL could not be reached (refused, reset, timed out, its socket missing) or a statement
+    outran ``command_timeout``. Raised where that happens, from the built-in error, because the
+    built-in type alone says nothing: a missing Unix socket and a missing letter template are both
+    ``FileNotFoundError``, and only the first is an outage."""
+
+
+OUTAGE_SQLSTATES = frozenset({"53300", "57P01", "57P02", "57P03"})
+"""Besides class 08 (connection exception): too many connections, the server shutting down
+(administrator command, or a crash) and the server not accepting connections yet."""
+_CLOSED = re.compile(r"connection (is|was|has been) closed|underlying connection is closed")
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database is unavailable (answered 503 with ``Retry-After``), as
+    opposed to a bug (500): a connection lost or refused, the server shutting down or full of
+    connections, the pool exhausted, a statement timed out.
+
+    Looks through SQLAlchemy's wrapping (``orig``), explicit causes (``raise … from``) and the
+    groups Litestar raises when a dependency's cleanup fails too; never at ``__context__``, so a
+    bug raised while an outage was being handled stays a bug."""
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        error = stack.pop()
+        if id(error) in seen:
+            continue
+        seen.add(id(error))
+        if _outage(error):
+            return True
+        if isinstance(error, BaseExceptionGroup):
+            stack.extend(error.exceptions)
+        for inner in (getattr(error, "orig", None), error.__cause__):
+            if isinstance(inner, BaseException):
+                stack.append(inner)
+    return False
+
+
+def _outage(error: BaseException) -> bool:
+    if isinstance(error, DatabaseUnavailable | sa_exc.TimeoutError):  # the latter: the pool exhausted
+        return True
+    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+        return True
+    if type(error) is asyncpg.InternalClientError:  # the protocol's state is lost with the connection
+        return True
+    if isinstance(error, asyncpg.InterfaceError) and _CLOSED.search(str(error)):
+        return True
+    sqlstate = getattr(error, "sqlstate", None)
+    return isinstance(sqlstate, str) and (sqlstate.startswith("08") or sqlstate in OUTAGE_SQLSTATES)
+
+
+def _connect(dialect: Dialect, record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+    """``do_connect``: a connection that cannot be opened at the network is an outage. (asyncpg
+    raises the socket's own ``OSError``, which SQLAlchemy passes on unwrapped.)"""
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except OSError as exc:  # refused, reset, unreachable, timed out, no such socket
+        raise DatabaseUnavailable(f"Cannot connect to PostgreSQL: {type(exc).__name__}: {exc}") from exc
+
+
+def _on_error(context: ExceptionContext) -> BaseException | None:
+    """``handle_error``: drop the connection on any outage (not only when asyncpg already saw it
+    closed), and name a statement that outran ``command_timeout`` (asyncpg raises a bare
+    ``TimeoutError``; the connection may still be busy with it)."""
+    error = context.original_exception
+    if isinstance(error, TimeoutError):
+        context.is_disconnect = True
+        return DatabaseUnavailable("A statement outran the command timeout")
+    if unavailable(error):
+        context.is_disconnect = True
+    return None
 
 
 def create_session_factory(bind: Any, **kwargs: Any) -> SessionFactory:

@@ -65,8 +65,30 @@ class InvalidInput(DoorstepError):
     status, code, title = 400, "malformed", "Malformed request"
 
 
+RETRY_AFTER_SECONDS = 5
+"""What a 503 (and a 507) tells the phone to wait before it tries again."""
+
+
 class Unavailable(DoorstepError):
+    """Nothing is wrong with the request; the database, the file store or concurrent changes are in
+    the way. Always says when to retry (``Retry-After``)."""
+
     status, code, title = 503, "unavailable", "Temporarily unavailable, retry later"
+
+    def __init__(self, detail: str = "", **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+class StorageFull(DoorstepError):
+    """The file store has no room (a full disk, a quota): nothing of the request was kept. Retried
+    later, once an operator made room (``Retry-After``)."""
+
+    status, code, title = 507, "storage_full", "The server's file storage is full, retry later"
+
+    def __init__(self, detail: str = "", **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
 class InvalidTransition(DoorstepError):

@@ -55,6 +55,20 @@ def _zone(env: Mapping[str, str], name: str, default: str) -> str:
     return raw
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """A positive number of seconds, fractions allowed (``0.5``)."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from exc
+    if not value > 0 or value == float("inf"):
+        raise SettingsError(f"{name} must be a positive number of seconds, got {raw!r}")
+    return value
+
+
 def _positive(env: Mapping[str, str], name: str, default: int) -> int:
     value = _int(env, name, default)
     if value < 1:
@@ -81,6 +95,15 @@ class Settings:
     """
 
     database_url: str | None = None
+    db_pool_timeout_seconds: float = 5.0
+    """How long a request waits for a database connection when every one is in use
+    (``DOORSTEP_DB_POOL_TIMEOUT_SECONDS``) before it is answered 503 with ``Retry-After``."""
+    db_connect_timeout_seconds: float = 5.0
+    """How long opening a database connection may take (``DOORSTEP_DB_CONNECT_TIMEOUT_SECONDS``):
+    a database that does not answer is a quick 503, not a request hanging on it."""
+    db_command_timeout_seconds: float = 60.0
+    """How long one SQL statement of a request may take (``DOORSTEP_DB_COMMAND_TIMEOUT_SECONDS``);
+    past it the connection is dropped and the request answered 503."""
     data_dir: Path = Path("var")
     host: str = "127.0.0.1"
     port: int = 8000
@@ -139,6 +162,9 @@ class Settings:
         data_dir = Path(env.get("DOORSTEP_DATA_DIR") or "var")
         return cls(
             database_url=env.get("DATABASE_URL") or None,
+            db_pool_timeout_seconds=_seconds(env, "DOORSTEP_DB_POOL_TIMEOUT_SECONDS", 5.0),
+            db_connect_timeout_seconds=_seconds(env, "DOORSTEP_DB_CONNECT_TIMEOUT_SECONDS", 5.0),
+            db_command_timeout_seconds=_seconds(env, "DOORSTEP_DB_COMMAND_TIMEOUT_SECONDS", 60.0),
             data_dir=data_dir,
             host=env.get("DOORSTEP_HOST") or "127.0.0.1",
             port=_int(env, "DOORSTEP_PORT", 8000),

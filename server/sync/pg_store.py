@@ -64,7 +64,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from schemas.sync import Change, Del, MutationResult, Put, RecordType
-from server import scope
+from server import db, scope
 from server.cases.models import (
     Assessment,
     Case,
@@ -235,7 +235,9 @@ class PgStore:
         transaction lazily with the first statement it sends; if none was sent yet, this one goes
         through SQLAlchemy (as driver SQL), so the push stays one transaction the session commits.
         Errors come out as SQLAlchemy's (``IntegrityError``, ``DBAPIError`` with the SQLSTATE), as
-        the route expects.
+        the route expects. SQLAlchemy does not see this statement fail, so a lost connection (or a
+        statement past the command timeout) is invalidated here, as SQLAlchemy would: the session
+        then rolls back without touching it, the pool drops it, and the answer is 503.
         """
         conn = await self.session.connection()
         driver = (await conn.get_raw_connection()).driver_connection
@@ -243,7 +245,10 @@ class PgStore:
             return list(await conn.exec_driver_sql(sql, args))
         try:
             rows: list[Any] = await driver.fetch(sql, *args)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, TimeoutError) as exc:
+            if isinstance(exc, TimeoutError) or driver.is_closed() or db.unavailable(exc):
+                await conn.invalidate(exc)
+                raise DBAPIError(sql, args, exc, connection_invalidated=True) from exc
             kind = IntegrityError if isinstance(exc, asyncpg.IntegrityConstraintViolationError) else DBAPIError
             raise kind(sql, args, exc) from exc
         return rows

@@ -3,7 +3,9 @@
 A push is one transaction on the request's session. If another device changed a record the
 batch read (``StaleWrite``), or PostgreSQL reports a serialization failure or deadlock, the whole
 push is retried from the start in a new transaction (the client's row lock makes that safe);
-after three tries the answer is 503 with ``last_mutation_id`` unchanged. A request refused whole
+after three tries the answer is 503 with ``last_mutation_id`` unchanged. A lost connection is
+503 at once (``server.db.unavailable``, with ``Retry-After``): whether or not its commit got
+through, the phone's retry is applied once, by its mutation ids. A request refused whole
 (unreadable envelope, unsupported schema version, another user's device) is answered with a
 problem document, and the refusal, with the body as sent, is kept in the audit log.
 
@@ -29,6 +31,7 @@ from schemas.auth import Role
 from schemas.sync import PullRequest, PullResponse, PushRequest, PushResponse, Put, RecordType
 from schemas.text import scrub
 from server import audit
+from server import db as dbmod
 from server.auth.guards import allow
 from server.deps import AuthRequest, Db, actor_of
 from server.errors import Unavailable
@@ -123,6 +126,8 @@ async def push(request: AuthRequest, db: Db) -> PushResponse:
                 return response
             except (StaleWrite, DBAPIError) as exc:
                 await db.rollback()
+                if dbmod.unavailable(exc):
+                    raise  # the connection is gone: 503 with Retry-After, the phone pushes again
                 if _refusal(exc) is not None:
                     log.warning("sync_push_refused_by_database", **_cause(exc), client_id=str(principal.client_id))
                     response = await _one_by_one(db, principal, envelope)
