@@ -110,6 +110,10 @@ class Settings:
     jwt_secret: str = field(default="", repr=False)
     access_token_seconds: int = 15 * 60
     refresh_token_seconds: int = 30 * 24 * 3600
+    refresh_reuse_grace_seconds: int = 30
+    """How long a used refresh token presented again answers the same pair it gave the first time
+    (``DOORSTEP_REFRESH_REUSE_GRACE_SECONDS``; 0: never), so that a phone whose answer was lost is
+    not logged out by its retry; later, reuse is taken as theft (server/auth/service.py)."""
     console_session_seconds: int = 8 * 3600
     """How long a console sign-in lasts (``DOORSTEP_CONSOLE_SESSION_SECONDS``); signing out ends it at once."""
     max_body_bytes: int = 1_000_000
@@ -171,6 +175,7 @@ class Settings:
             jwt_secret=env.get("DOORSTEP_JWT_SECRET") or "",
             access_token_seconds=_int(env, "DOORSTEP_ACCESS_TOKEN_SECONDS", 15 * 60),
             refresh_token_seconds=_int(env, "DOORSTEP_REFRESH_TOKEN_SECONDS", 30 * 24 * 3600),
+            refresh_reuse_grace_seconds=_at_least(env, "DOORSTEP_REFRESH_REUSE_GRACE_SECONDS", 30, 0),
             console_session_seconds=_at_least(env, "DOORSTEP_CONSOLE_SESSION_SECONDS", 8 * 3600, 60),
             max_body_bytes=_int(env, "DOORSTEP_MAX_BODY_BYTES", 1_000_000),
             login_rate_per_minute=_at_least(env, "DOORSTEP_LOGIN_RATE_PER_MINUTE", 10, 1),

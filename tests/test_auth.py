@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth import tokens
-from server.auth.models import Device
+from server.auth.models import Device, RefreshToken
 from server.settings import Settings
 from tests.helpers import Client, bearer, device, login
 
@@ -74,7 +75,9 @@ async def test_disabled_user_cannot_log_in_and_loses_her_tokens(client: Client, 
     assert response.json()["code"] == "invalid_credentials"
 
 
-async def test_refresh_rotates_and_a_reused_refresh_token_ends_the_devices_sessions(client: Client) -> None:
+async def test_refresh_rotates_and_a_reused_refresh_token_ends_the_devices_sessions(
+    client: Client, db: AsyncSession
+) -> None:
     first = await login(client, "cm1")
     response = await client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert response.status_code == 200
@@ -82,6 +85,9 @@ async def test_refresh_rotates_and_a_reused_refresh_token_ends_the_devices_sessi
     assert second["refresh_token"] != first["refresh_token"]
     assert (await client.get("/users/me", headers=bearer(second))).status_code == 200
 
+    # Past the reuse grace (tests/test_auth_refresh_grace.py has what happens within it).
+    await db.execute(update(RefreshToken).values(used_at=RefreshToken.used_at - timedelta(hours=1)))
+    await db.commit()
     replay = await client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert replay.status_code == 401
     assert replay.json()["code"] == "token_invalid"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -140,6 +140,19 @@ async def sign_in(
 
 
 async def refresh(session: AsyncSession, settings: Settings, raw_token: str, request_id: str | None) -> TokenPair:
+    """Rotate a refresh token: the next pair, and the token is used up.
+
+    A used token presented again is theft (every session of the device ends, ``auth.refresh_reuse``)
+    unless it comes back within ``refresh_reuse_grace_seconds`` of its use, with the device's
+    session unchanged, and its chain leads to an unused token: then it is the same phone asking
+    again for an answer it never got (the network dropped it, or the app reloaded mid-refresh),
+    and it gets that answer again, byte for byte (``auth.refresh_replayed``). See ``_replay_target``.
+
+    Refreshes of one device run one at a time: ``claim_refresh`` holds the device's throttle row,
+    and the token's row is locked ``FOR UPDATE``. So a retry that arrives while the first request
+    is still running waits for it, then sees the token used, its successor committed, and answers
+    the same pair.
+    """
     claims = tokens.decode(settings.jwt_secret, raw_token, "refresh")
     refusal = await throttle.claim_refresh(session, settings, claims.device_id, throttle.now())
     if refusal is not None:
@@ -152,22 +165,70 @@ async def refresh(session: AsyncSession, settings: Settings, raw_token: str, req
     if device.revoked_at is not None:
         raise DeviceRevoked()
     actor = Actor(user_id=user.id, role=user.role, device_id=device.id, request_id=request_id)
+    current = (
+        row.device_id == device.id
+        and row.user_id == user.id
+        and device.user_id == user.id
+        and claims.epoch == device.session_epoch
+        and user.is_active
+    )
+    now = _now()
     if row.used_at is not None:
-        # A rotated token came back: someone holds a copy. End every session on the device.
-        device.session_epoch += 1
-        audit.record(session, actor, "auth.refresh_reuse", "device", device.id)
+        target = await _replay_target(session, settings, row, now) if current else None
+        if target is None:
+            # A rotated token came back: someone holds a copy. End every session on the device.
+            device.session_epoch += 1
+            audit.record(session, actor, "auth.refresh_reuse", "device", device.id, token_id=str(row.id))
+            raise TokenInvalid()
+        audit.record(
+            session, actor, "auth.refresh_replayed", "device", device.id, token_id=str(row.id), answered=str(target.id)
+        )
+        return _pair(settings, target, device.session_epoch)
+    if not current:
         raise TokenInvalid()
-    if (
-        row.device_id != device.id
-        or row.user_id != user.id
-        or device.user_id != user.id
-        or claims.epoch != device.session_epoch
-        or not user.is_active
-    ):
-        raise TokenInvalid()
-    row.used_at = _now()
-    device.last_seen_at = row.used_at
-    return await _issue_pair(session, settings, user, device)
+    successor = await _new_refresh_token(session, settings, user, device, now)
+    row.used_at = now
+    row.successor_id = successor.id
+    device.last_seen_at = now
+    await session.flush()
+    return _pair(settings, successor, device.session_epoch)
+
+
+async def _replay_target(
+    session: AsyncSession, settings: Settings, used: RefreshToken, now: datetime
+) -> RefreshToken | None:
+    """The token whose pair a used token presented again within the grace answers; None: theft.
+
+    The grace counts from the token's use. Its successor, if still unused, is the answer it gave
+    then. If the successor was used too (the phone did get the answer and refreshed again, and
+    this is a late duplicate of the first request), the successor links are followed to the
+    chain's newest token, still unused, and its pair answers: the device's current pair, which
+    whoever holds the presented token could have had anyway by asking a moment sooner. Every
+    token in the chain was issued after the presented one was used, so within the grace too.
+
+    The same as Auth0's and Okta's reuse interval, and Ory Hydra's rotation grace period: a
+    thief who copied the token has the grace to use it, and no longer; after it, any reuse ends
+    the device's sessions as before. A token used before the successor links existed has none:
+    its reuse is theft.
+    """
+    grace = timedelta(seconds=settings.refresh_reuse_grace_seconds)
+    if grace <= timedelta(0) or used.used_at is None or now - used.used_at > grace:
+        return None
+    token = used
+    # Refreshes are limited per device per one-minute window, so no chain issued within the grace
+    # is longer than this; the bound only keeps a corrupt chain from looping.
+    windows = settings.refresh_reuse_grace_seconds // 60 + 2
+    for _ in range(windows * settings.login_rate_per_minute):
+        if token.successor_id is None:
+            return None
+        successor = await repo.refresh_token_for_update(session, token.successor_id)
+        if successor is None:
+            return None
+        if successor.used_at is None:
+            fresh = now - successor.issued_at <= grace and successor.expires_at > now
+            return successor if fresh else None
+        token = successor
+    return None
 
 
 async def logout(session: AsyncSession, principal: Principal, request_id: str | None) -> None:
@@ -273,21 +334,52 @@ async def set_password(session: AsyncSession, actor: Actor, username: str, passw
 
 
 async def _issue_pair(session: AsyncSession, settings: Settings, user: User, device: Device) -> TokenPair:
-    access = tokens.new_claims("access", user.id, device.id, device.session_epoch, settings.access_token_seconds)
-    refresh_claims = tokens.new_claims(
-        "refresh", user.id, device.id, device.session_epoch, settings.refresh_token_seconds
+    token = await _new_refresh_token(session, settings, user, device, _now())
+    return _pair(settings, token, device.session_epoch)
+
+
+async def _new_refresh_token(
+    session: AsyncSession, settings: Settings, user: User, device: Device, now: datetime
+) -> RefreshToken:
+    """A new refresh token's row, inserted at once (a used token's ``successor_id`` points at it).
+    Issued at ``now``: when a refresh uses its predecessor, the same moment as its ``used_at``."""
+    token = RefreshToken(
+        id=uuid.uuid4(),
+        device_id=device.id,
+        user_id=user.id,
+        issued_at=now,
+        expires_at=now + timedelta(seconds=settings.refresh_token_seconds),
     )
-    session.add(
-        RefreshToken(
-            id=refresh_claims.token_id,
-            device_id=device.id,
-            user_id=user.id,
-            expires_at=refresh_claims.expires_at,
-        )
-    )
+    session.add(token)
     await session.flush()
+    return token
+
+
+def _pair(settings: Settings, token: RefreshToken, epoch: int) -> TokenPair:
+    """The pair whose refresh token is ``token``, made from its row alone, so that asking again
+    gives the same bytes: the access token's ``jti`` is derived from the refresh token's, and
+    both carry the row's ``issued_at`` as ``iat``; the access token expires ``access_token_seconds``
+    after it, and ``expires_in`` is that lifetime as issued (a replay says the same, a few seconds
+    generous). ``epoch``: the device's; a token is only answered while the device's epoch is the
+    one it was issued under, so the row need not keep it."""
+    access = tokens.Claims(
+        typ="access",
+        user_id=token.user_id,
+        device_id=token.device_id,
+        epoch=epoch,
+        token_id=uuid.uuid5(token.id, "access"),
+        expires_at=token.issued_at + timedelta(seconds=settings.access_token_seconds),
+    )
+    refresh_claims = tokens.Claims(
+        typ="refresh",
+        user_id=token.user_id,
+        device_id=token.device_id,
+        epoch=epoch,
+        token_id=token.id,
+        expires_at=token.expires_at,
+    )
     return TokenPair(
-        access_token=tokens.encode(settings.jwt_secret, access),
-        refresh_token=tokens.encode(settings.jwt_secret, refresh_claims),
+        access_token=tokens.encode(settings.jwt_secret, access, token.issued_at),
+        refresh_token=tokens.encode(settings.jwt_secret, refresh_claims, token.issued_at),
         expires_in=settings.access_token_seconds,
     )

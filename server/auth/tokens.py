@@ -31,7 +31,10 @@ class Claims:
     expires_at: datetime
 
 
-def encode(secret: str, claims: Claims) -> str:
+def encode(secret: str, claims: Claims, issued_at: datetime | None = None) -> str:
+    """The signed token. ``issued_at`` (default: now) makes it reproducible: the same claims and
+    the same ``issued_at`` give the same bytes (HS256 is deterministic), which is how a refresh
+    replayed within the grace answers the very pair it gave the first time (server/auth/service.py)."""
     payload = {
         "typ": claims.typ,
         "sub": str(claims.user_id),
@@ -39,7 +42,7 @@ def encode(secret: str, claims: Claims) -> str:
         "ep": claims.epoch,
         "jti": str(claims.token_id),
         "exp": claims.expires_at,
-        "iat": datetime.now(UTC),
+        "iat": issued_at or datetime.now(UTC),
     }
     return jwt.encode(payload, secret, algorithm=ALGORITHM)
 

@@ -4,7 +4,7 @@
 // SHELL_HASH is the sha256 of the shell's files (tests/test_app_shell.py checks it): a change to
 // any file changes this file, so the browser installs the new shell and drops the old cache.
 
-const SHELL_HASH = "05261fe99bc2";
+const SHELL_HASH = "8f46aaca1e35";
 const CACHE = `doorstep-app-${SHELL_HASH}`;
 const SHELL = [
   "./",

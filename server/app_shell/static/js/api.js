@@ -63,24 +63,42 @@ async function send(method, path, { headers = {}, body, auth = true } = {}) {
 
 let refreshing = null;
 
-/** One refresh at a time: each refresh token works once (docs/api.md). */
+/** One refresh at a time: each refresh token works once (docs/api.md). No answer, a 5xx or a 429
+ * keep the tokens, and the refresh is asked again at once, a few times, with the same token: the
+ * server may have rotated it and the answer got lost, and asking again within its reuse grace
+ * (30 s) answers the same pair. Only a refusal (a 4xx but 429) ends the session here. */
 function refresh() {
   if (!refreshing) {
     refreshing = (async () => {
       const token = await db.meta("refresh_token");
       if (!token) throw new LoggedOut(401, "not_authenticated", "log in");
-      const response = await send("POST", "/auth/refresh", {
-        auth: false, headers: { "Content-Type": "application/json" }, body: JSON.stringify({ refresh_token: token }),
-      });
-      if (response.ok) {
-        const pair = await response.json();
-        await db.setMeta({ access_token: pair.access_token, refresh_token: pair.refresh_token });
-        return;
+      for (let attempt = 0; ; attempt++) {
+        let response;
+        try {
+          response = await send("POST", "/auth/refresh", {
+            auth: false, headers: { "Content-Type": "application/json" }, body: JSON.stringify({ refresh_token: token }),
+          });
+        } catch (error) {
+          if (!(error instanceof Offline) || attempt >= 3) throw error;
+          await sleep(500 * 2 ** attempt);
+          continue;
+        }
+        if (response.ok) {
+          const pair = await response.json();
+          await db.setMeta({ access_token: pair.access_token, refresh_token: pair.refresh_token });
+          return;
+        }
+        const p = await problem(response);
+        if (response.status >= 500 || response.status === 429) {
+          if (attempt >= 3) throw new ApiError(response.status, p.code, p.detail);
+          const wait = Number(response.headers.get("Retry-After")) * 1000 || 500 * 2 ** attempt;
+          await sleep(Math.min(wait, 8000));
+          continue;
+        }
+        if (p.code === "device_revoked") await revoked(p);
+        await db.setMeta({ access_token: undefined, refresh_token: undefined });
+        throw new LoggedOut(response.status, p.code, p.detail);
       }
-      const p = await problem(response);
-      if (p.code === "device_revoked") await revoked(p);
-      await db.setMeta({ access_token: undefined, refresh_token: undefined });
-      throw new LoggedOut(response.status, p.code, p.detail);
     })().finally(() => { refreshing = null; });
   }
   return refreshing;
