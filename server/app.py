@@ -23,7 +23,7 @@ from litestar.plugins.problem_details import (
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from server import api_docs, app_shell, queue
+from server import api_docs, app_shell, queue, security
 from server import db as dbmod
 from server import logging as logmod
 from server import openapi as api_doc
@@ -238,14 +238,21 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
             # Login and refresh limits: in PostgreSQL, shared by every worker (server/auth/throttle.py).
             BearerAuthMiddleware,
         ],
-        before_send=[logmod.before_send],
+        # nosniff, Referrer-Policy, frame protection and the pages' CSP on every answer (server/security.py).
+        before_send=[logmod.before_send, security.before_send],
         plugins=[problem_plugin],
         exception_handlers={Exception: _internal_error},
         openapi_config=OpenAPIConfig(
             title="Doorstep",
             version="1",
             path="/schema",
-            openapi_router=Router(path="/schema", route_handlers=[], opt=PUBLIC, include_in_schema=False),
+            openapi_router=Router(
+                path="/schema",
+                route_handlers=[],
+                opt=PUBLIC,
+                include_in_schema=False,
+                middleware=[security.docs_page_policy],  # Swagger UI's inline start script, by hash
+            ),
             render_plugins=[api_docs.render_plugin()],
         ),
         template_config=TemplateConfig(

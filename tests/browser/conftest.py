@@ -9,6 +9,8 @@ Fixtures:
   ``await live.device("cm1")`` logs a phone in and gives a ``Device`` (sync/client.py over HTTP).
 - ``browser``: one Chromium for the session; ``page``: a fresh context and page per test, at a
   laptop viewport (1280x800), with ``base_url`` set to the live server (``page.goto("/console")``).
+- ``no_csp_violations`` (autouse): a test fails if, in any context made from ``browser``, a page's
+  Content-Security-Policy refused something (Chromium's console error "Refused to …").
 - ``sign_in(page, username)``: fills the sign-in form by its labels and waits for the console.
 - ``screenshot(page, name)``: ``docs/console/<name>.png``, written only with DOORSTEP_SCREENSHOTS=1.
 
@@ -21,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,7 +32,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from playwright.async_api import Browser, ConsoleMessage, Page, Response, ViewportSize, async_playwright
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, Response, ViewportSize, async_playwright
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -247,17 +249,60 @@ async def live(server_url: str, browser_template: tuple[str, Seed], tmp_path: Pa
 # --- the browser ----------------------------------------------------------------------------------
 
 
+CSP_VIOLATIONS: list[str] = []
+"""What the browser refused under a page's Content-Security-Policy during the current test
+(``no_csp_violations`` empties it before each test and fails the test on what it holds after)."""
+
+
+def _is_csp_violation(text: str) -> bool:
+    """Chromium reports each refusal as a console error: "Refused to execute inline script because
+    it violates the following Content Security Policy directive: …"."""
+    return "Content Security Policy" in text or text.startswith("Refused to")
+
+
+def watch_csp(context: BrowserContext) -> BrowserContext:
+    """Record every console message of ``context``'s pages about its Content-Security-Policy."""
+
+    def on_console(message: ConsoleMessage) -> None:
+        if _is_csp_violation(message.text):
+            CSP_VIOLATIONS.append(f"{message.text} ({message.location['url']})")
+
+    context.on("console", on_console)
+    return context
+
+
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
-    """One headless Chromium for the whole session."""
+    """One headless Chromium for the whole session. Every context made from it, by the ``page``
+    fixture or by a test itself (a phone's), is watched for CSP violations (``watch_csp``)."""
     if reason := missing_chromium():
         pytest.skip(reason)
     async with async_playwright() as p:
         launched = await p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"], headless=True)
-        try:
-            yield launched
-        finally:
-            await launched.close()
+        new_context = launched.new_context
+
+        async def watched_context(**options: Any) -> BrowserContext:
+            return watch_csp(await new_context(**options))
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(launched, "new_context", watched_context)
+            try:
+                yield launched
+            finally:
+                await launched.close()
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violations() -> Iterator[None]:
+    """Fail any browser test during which a page's Content-Security-Policy refused something (an
+    inline script or style, an image or a script from elsewhere): a violation never passes
+    silently. Checked after the test (its contexts closed, every message in), so the test ends as
+    an error naming each refusal."""
+    CSP_VIOLATIONS.clear()
+    yield
+    found = list(CSP_VIOLATIONS)
+    CSP_VIOLATIONS.clear()
+    assert found == [], "the Content-Security-Policy refused:\n" + "\n".join(found)
 
 
 @pytest.fixture
