@@ -75,7 +75,7 @@ NOTE = """
 Reading the figures: the machine is shared (the load average above says how busy it was, and
 what else ran on it mattered more than the load's figure), and the times move with it: in four
 earlier runs the same day, at load averages of 2.5 to 5.5, the batch of 2,000 took 14.5 to 35.1 s
-and the one letter's p90 was 146 to 174 ms; the memory figures moved less (growth 287 to 317 MB).
+and the one letter's p90 was 146 to 174 ms; the memory grew 287 to 317 MB, before the fix below.
 The batch meets its target with room: most of its time is printing, typst's compiles (in-process,
 0.5 to 1.8 s per 100 letters on this machine). **Which letters.** The demo has only about 240 students newly due a letter as of its day, so
 most of the batch is letters asked for. A `custom` letter prints what the others print (the days missed with their
@@ -86,9 +86,8 @@ without much room under load: most of it is server time; the making reads the ru
 the student's classmates and siblings for the median and the siblings' line, and the PDF is one
 typst compile (9 ms in-process, warm, for one letter of the same shape).
 
-**Memory** misses its target: the first batch a worker runs takes it from about 125 MB to over
-400 MB, and it keeps most of that afterwards (RSS after). The steps' table says where, the same in
-every run: taking the letters adds about 50 MB (the session then holds the 2,000 letters made with
+**Memory** meets its target since the fix below; before it, the first batch a worker ran took it
+from about 125 MB to over 400 MB, and it kept most of that afterwards. The steps' table says where: taking the letters adds about 50 MB (the session then holds the 2,000 letters made with
 their content, and every student's rules statuses), printing the most, merging less. Found in-process (the
 worker's code called in a plain process on synthetic letters of the same shape, 2026-12-06; not
 through serve): (1) importing typst and making a `Compiler` take about 20 MB, a first one-letter
