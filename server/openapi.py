@@ -64,7 +64,10 @@ PROBLEM_DESCRIPTIONS: dict[int, str] = {
     423: "Another request is writing to this upload; retry once it ends (code `upload_locked`)",
     429: "Too many attempts; retry after the seconds in `Retry-After` (code `rate_limited`)",
     460: "The chunk's `Upload-Checksum` does not match its bytes; the chunk was not kept (code `checksum_mismatch`)",
-    503: "The database is unavailable or the request met concurrent changes; retry later (code `unavailable`)",
+    503: "The database (or, for an upload, the file store) is unavailable, or the request met concurrent changes;"
+    " retry after the seconds in `Retry-After` (code `unavailable`)",
+    507: "The file store is full: nothing of the chunk was kept; retry after the seconds in `Retry-After`"
+    " (code `storage_full`)",
 }
 
 RETRY_AFTER = OpenAPIHeader(
@@ -92,9 +95,10 @@ DOMAIN_PROBLEMS: dict[str, frozenset[int]] = {
     "update_resource": frozenset({412}),  # stale_version: If-Match names another version
     # tus (docs/protocol.md): 409 a wrong Upload-Offset, 413 over the size limit or past Upload-Length,
     # 422 a finished file refused (unsupported_type, decompression_bomb, unreadable, sha256_mismatch)
-    "create_upload": frozenset({400, 404, 412, 413, 415, 422, 423, 460}),
+    # 507 the file store full (503 when it fails otherwise, like every route's database)
+    "create_upload": frozenset({400, 404, 412, 413, 415, 422, 423, 460, 507}),
     "upload_state": frozenset({412}),
-    "upload_chunk": frozenset({400, 409, 412, 413, 415, 422, 423, 460}),
+    "upload_chunk": frozenset({400, 409, 412, 413, 415, 422, 423, 460, 507}),
     "terminate_upload": frozenset({412, 423}),
     "form_photo_file": frozenset({409}),  # photo_not_received, photo_processing (with Retry-After)
     "form_photo_thumbnail": frozenset({409}),
@@ -268,7 +272,7 @@ def describe(app: Litestar) -> OpenAPI:
                 responses[str(status)] = OpenAPIResponse(
                     description=PROBLEM_DESCRIPTIONS.get(status) or HTTPStatus(status).phrase,
                     content={PROBLEM_MEDIA_TYPE: problem},
-                    headers={"Retry-After": RETRY_AFTER} if status == 429 else None,
+                    headers={"Retry-After": RETRY_AFTER} if status in (429, 503, 507) else None,
                 )
         operation.responses = dict(sorted(responses.items()))
     if stale := (set(DOMAIN_PROBLEMS) | set(RAW_BODIES)) - named:

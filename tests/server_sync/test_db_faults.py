@@ -27,6 +27,7 @@ from sqlalchemy.pool import NullPool
 from server import db as dbmod
 from server.app import create_app
 from server.cases.models import ContactAttempt
+from server.settings import Settings, SettingsError
 from server.sync.models import SyncMutation
 from server.sync.pg_store import PgStore
 from sync import engine as sync_engine
@@ -409,3 +410,21 @@ async def test_a_postgresql_restart_during_pushes_and_pulls_is_503_then_recovers
     assert failed, "the restart was not felt: no request met it"
     assert max(failed) < dbmod.CONNECT_TIMEOUT_SECONDS + 1
     assert await _stored(field) == (total, total)
+
+
+def test_the_database_bounds_are_read_from_the_environment() -> None:
+    env = {
+        "DOORSTEP_DB_POOL_TIMEOUT_SECONDS": "0.5",
+        "DOORSTEP_DB_CONNECT_TIMEOUT_SECONDS": "2",
+        "DOORSTEP_DB_COMMAND_TIMEOUT_SECONDS": "30",
+    }
+    settings = Settings.from_env(env)
+    assert (
+        settings.db_pool_timeout_seconds,
+        settings.db_connect_timeout_seconds,
+        settings.db_command_timeout_seconds,
+    ) == (0.5, 2.0, 30.0)
+    assert Settings.from_env({}).db_pool_timeout_seconds == 5.0
+    for bad in ("0", "-1", "nan", "inf", "soon"):
+        with pytest.raises(SettingsError, match="DOORSTEP_DB_POOL_TIMEOUT_SECONDS"):
+            Settings.from_env({"DOORSTEP_DB_POOL_TIMEOUT_SECONDS": bad})
