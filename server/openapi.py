@@ -93,6 +93,13 @@ DOMAIN_PROBLEMS: dict[str, frozenset[int]] = {
     "resource_import": frozenset({422}),
     "create_resource": frozenset({409}),  # duplicate_id
     "update_resource": frozenset({412}),  # stale_version: If-Match names another version
+    "create_letter": frozenset({409}),  # duplicate_id
+    "letter_pdf": frozenset({409}),  # not_ready: asked for, not made yet
+    "letter_mailed": frozenset({409}),  # invalid_transition
+    "letter_returned": frozenset({409}),
+    "create_batch": frozenset({409}),  # duplicate_id
+    "batch_pdf": frozenset({409}),  # not_ready while it runs
+    "batch_mailed": frozenset({409}),
     # tus (docs/protocol.md): 409 a wrong Upload-Offset, 413 over the size limit or past Upload-Length,
     # 422 a finished file refused (unsupported_type, decompression_bomb, unreadable, sha256_mismatch)
     # 507 the file store full (503 when it fails otherwise, like every route's database)

@@ -66,14 +66,10 @@ async def read_letter(request: AuthRequest, db: Db, letter_id: FromPath[uuid.UUI
     return service.out(await service.read(db, request.user, actor_of(request), letter_id))
 
 
-@get(
-    "/letters/{letter_id:uuid}/pdf",
-    opt=allow(*ALL_ROLES),
-    responses={
-        200: ResponseSpec(bytes, media_type="application/pdf", description="The letter, one page where it can be")
-    },
-)
+@get("/letters/{letter_id:uuid}/pdf", opt=allow(*ALL_ROLES), media_type="application/pdf")
 async def letter_pdf(request: AuthRequest, db: Db, letter_id: FromPath[uuid.UUID]) -> Response[bytes]:
+    """The letter as a PDF (``application/pdf``), one page where it can be; 409 ``not_ready`` for
+    a letter asked for and not made yet."""
     data = await service.pdf(db, request.user, actor_of(request), letter_id)
     return _pdf(data, f"letter-{letter_id}.pdf")
 
@@ -141,12 +137,10 @@ async def read_batch(db: Db, batch_id: FromPath[uuid.UUID]) -> LetterBatchOut:
     return service.batch_out(batch, await repo.ids_of_batch(db, batch_id))
 
 
-@get(
-    "/letter-batches/{batch_id:uuid}/pdf",
-    opt=allow(*service.PRINTERS),
-    responses={200: ResponseSpec(bytes, media_type="application/pdf", description="Every letter, one merged PDF")},
-)
+@get("/letter-batches/{batch_id:uuid}/pdf", opt=allow(*service.PRINTERS), media_type="application/pdf")
 async def batch_pdf(request: AuthRequest, db: Db, batch_id: FromPath[uuid.UUID]) -> Stream:
+    """Every letter of a done batch, one merged PDF (``application/pdf``) to print and fold; 409
+    ``not_ready`` while it runs."""
     batch = await repo.batch(db, batch_id)
     if batch is None:
         raise NotFound("No such letter batch")
