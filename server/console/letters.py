@@ -340,7 +340,6 @@ async def batch_pdf(request: AuthRequest, db: Db, batch_id: FromPath[uuid.UUID])
         media_type="application/pdf",
         headers={
             "Cache-Control": "private, no-store",
-            "X-Content-Type-Options": "nosniff",
             "Content-Disposition": f'attachment; filename="letters-{batch.as_of}.pdf"',
         },
     )
@@ -374,7 +373,6 @@ async def letter_pdf(request: AuthRequest, db: Db, letter_id: FromPath[uuid.UUID
         media_type="application/pdf",
         headers={
             "Cache-Control": "private, no-store",
-            "X-Content-Type-Options": "nosniff",
             "Content-Disposition": f'inline; filename="letter-{letter_id}.pdf"',
         },
     )

@@ -31,7 +31,8 @@ from server.letters import repository as repo
 from server.letters import service
 from server.rules.rulesets import year_or_404
 
-PDF_HEADERS = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
+PDF_HEADERS = {"Cache-Control": "private, no-store"}
+"""(nosniff and the other security headers: server/security.py, on every answer.)"""
 
 
 def _pdf(data: bytes, name: str) -> Response[bytes]:
