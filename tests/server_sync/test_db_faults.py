@@ -114,8 +114,9 @@ def _kill_around(
 
 
 PUSH_KILLS = {
-    # Between reading the batch's records and writing them: the writes go through asyncpg itself
-    # (PgStore._fetch), which answered 500 with InternalClientError before.
+    # Between locking the client's row and reading the batch's records: the read goes through
+    # asyncpg itself (PgStore._fetch), which answered 500 with InternalClientError before.
+    "between-lock-and-load": (PgStore, "lock_client", False),
     "between-load-and-write": (PgStore, "load", False),
     "before-commit": (sync_engine, "push", False),
     "before-the-push": (PgStore, "lock_client", True),
