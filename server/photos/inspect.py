@@ -4,18 +4,22 @@ Only headers are read, by offset, and only their small parts are kept, so memory
 (well under a few MB) whatever the file's size or content:
 
 - JPEG: the markers up to the first scan (4 bytes each, the rest skipped), the frame header, and
-  the few EXIF fields used (IFD0 and GPS IFD entries, 24-byte coordinates).
-- PNG: the IHDR, then each chunk's 8-byte header up to the first IDAT, and eXIf's few fields.
+  the first EXIF segment (at most 64 KB).
+- PNG: the IHDR, then each chunk's 8-byte header up to the first IDAT, and the eXIf chunk (at
+  most 64 KB).
 - HEIC: each top-level box's header, the ``meta`` box (at most 4 MB; a few KB on phones), and the
-  Exif item (at most 1 MB; a few KB on phones). pillow-heif (libheif) would want the whole file
+  Exif item (at most 64 KB; a few KB on phones). pillow-heif (libheif) would want the whole file
   in memory, so it is left to the background job (``server.photos.process``).
+
+Pillow reads the EXIF block (``Image.Exif``, its GPS IFD). Why the rest is not Pillow's lazy
+``Image.open`` nor pillow-heif, with the measurements: ``server.photos._headers`` and ``_heif``.
 - PDF: PDFium reads the trailer, cross-reference table and page tree by offset to count pages,
   not the page contents. Its memory grows with the number of objects, not with the file's bytes
   (a PDF whose cross-reference table is broken is scanned whole to rebuild it, still without
   keeping the bytes).
 
-Neither Pillow nor its decompression-bomb check (``Image.MAX_IMAGE_PIXELS``, a process-wide
-setting) is involved: the pixel limit is the caller's ``max_pixels``, checked on the header's size.
+Pillow's decompression-bomb check (``Image.MAX_IMAGE_PIXELS``, a process-wide setting) is not
+involved: the pixel limit is the caller's ``max_pixels``, checked on the header's size.
 """
 
 from __future__ import annotations
