@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import errno
 import io
+import os
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -114,6 +116,13 @@ class _Raw(io.RawIOBase):
         super().close()
 
 
+S3_CLIENT: Any = {"connect_timeout": timedelta(seconds=5), "timeout": timedelta(seconds=30)}
+"""A bucket that drops packets answers within bounds: obstore's defaults let one request (a tus
+PATCH's part) hang for minutes, a phone holding its connection all that while."""
+S3_RETRY: Any = {"max_retries": 3, "retry_timeout": timedelta(seconds=20)}
+"""Transient S3 errors retried a few times within 20 s, then answered 503 (the phone retries)."""
+
+
 @dataclass(frozen=True)
 class Blobs:
     store: ObjectStore
@@ -129,7 +138,9 @@ class Blobs:
             return cls(LocalStore(folder), LOCAL_CHUNK, folder)
         # Credentials, region and endpoint come from the environment (AWS_ACCESS_KEY_ID,
         # AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT, AWS_ALLOW_HTTP for a plain-HTTP endpoint).
-        return cls(from_url(settings.blob_url), S3_CHUNK)
+        # Client options given here replace those obstore reads from the environment: keep its one.
+        client = S3_CLIENT | {"allow_http": os.environ.get("AWS_ALLOW_HTTP", "").lower() == "true"}
+        return cls(from_url(settings.blob_url, client_options=client, retry_config=S3_RETRY), S3_CHUNK)
 
     async def put_stream(self, key: str, chunks: AsyncIterable[bytes]) -> None:
         """Write ``chunks`` to ``key``; if the iterator or the store fails, nothing is written."""
