@@ -26,6 +26,7 @@ from schemas.casework import FACTORS
 from server.attendance.models import AttendanceRecord
 from server.cases.models import Assessment, Case, FollowUp, ServiceReferral
 from server.resources.models import Resource
+from server.rules.meetings import NOT_REQUIRED
 from server.rules.models import RuleSet
 from server.schools.models import InstructionalDay, School
 from server.students.models import Student
@@ -208,7 +209,12 @@ async def meeting_deadlines(
             AttendanceRecord,
             and_(AttendanceRecord.student_id == FollowUp.student_id, AttendanceRecord.day == FollowUp.trigger_day),
         )
-        .where(visible, FollowUp.kind == FollowUpKind.PARENT_MEETING.value, FollowUp.trigger_day.is_not(None))
+        .where(
+            visible,
+            FollowUp.kind == FollowUpKind.PARENT_MEETING.value,
+            FollowUp.trigger_day.is_not(None),
+            ~NOT_REQUIRED,  # closed by the evaluation: no meeting was required, none was held
+        )
     )
     if first is not None:
         required = required.where(FollowUp.trigger_day >= first)

@@ -4,11 +4,17 @@ Set-based from start to end: one statement computes every student's status into 
 table, and a handful of statements turn it into episode transitions and parent-meeting
 follow-ups. Runs after each import (a queued job), and daily as days pass (documentation
 windows close without any new data). Serialised by an advisory lock; flushes, never commits.
+
+A meeting deadline the rules made stays open only while the student is truant from its trigger
+day: when an absence is voided or excused (the student is no longer truant, or truant from
+another day) the evaluation closes it as no longer required (``close_stale_meetings``), and a
+student truant from another day gets a new deadline counted from that day.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import date
 
@@ -16,10 +22,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.cases import FollowUpKind
+from schemas.rules import RuleSetOut
 from server import audit
 from server.audit import Actor
 from server.rules import case_truancy, sql
 from server.rules import repository as repo
+from server.rules.meetings import NO_LONGER_REQUIRED, no_longer_required_sql
 from server.rules.rulesets import effective
 
 LOCK_KEY = 4_242_001  # pg_advisory_xact_lock key of the evaluation
@@ -41,6 +49,8 @@ class EvaluationResult:
     episodes_opened: int = 0
     episodes_ended: int = 0
     meetings_created: int = 0
+    meetings_closed: int = 0
+    """Open meeting deadlines closed as no longer required (``close_stale_meetings``)."""
     cases_changed: int = 0
     """Open cases whose truancy summary changed (``server.rules.case_truancy``)."""
     seconds: float = 0.0
@@ -129,6 +139,7 @@ async def evaluate_all(session: AsyncSession, as_of: date, actor: Actor | None =
     # Cases are written from here on (the meetings' follow-ups list themselves on their case, then
     # the truancy summaries): lock them first, in id order, as a push does.
     await case_truancy.lock_open_cases(session)
+    closed = await close_stale_meetings(session, actor, year.id, day, rules)
     meetings = await session.execute(
         text(
             f"""
@@ -157,7 +168,8 @@ async def evaluate_all(session: AsyncSession, as_of: date, actor: Actor | None =
             WHERE NOT EXISTS (
                 SELECT 1 FROM follow_up f WHERE f.student_id = t.student_id
                   AND f.kind = '{FollowUpKind.PARENT_MEETING.value}'
-                  AND f.trigger_day BETWEEN span.first_day AND span.last_day)
+                  AND f.trigger_day BETWEEN span.first_day AND span.last_day
+                  AND NOT {no_longer_required_sql("f")})
             """
         ),
         {
@@ -188,6 +200,7 @@ async def evaluate_all(session: AsyncSession, as_of: date, actor: Actor | None =
         episodes_opened=_rowcount(opened),
         episodes_ended=_rowcount(no_longer) + _rowcount(moved) + ended,
         meetings_created=_rowcount(meetings),
+        meetings_closed=closed,
         cases_changed=cases_changed,
         seconds=round(time.perf_counter() - started, 3),
     )
@@ -206,10 +219,81 @@ async def evaluate_all(session: AsyncSession, as_of: date, actor: Actor | None =
         episodes_opened=result.episodes_opened,
         episodes_ended=result.episodes_ended,
         meetings_created=result.meetings_created,
+        meetings_closed=result.meetings_closed,
         cases_changed=result.cases_changed,
     )
     await session.flush()
     return result
+
+
+_STALE_MEETINGS = f"""
+WITH span AS (
+    SELECT min(day) AS first_day, max(day) AS last_day FROM instructional_day WHERE school_year_id = :year_id
+),
+stale AS (
+    SELECT f.id, least(s.monthly_trigger, s.yearly_trigger) AS truant_on,
+        coalesce(s.month_max, 0) AS month_max, coalesce(s.unexcused, 0) AS unexcused
+    FROM follow_up f
+    CROSS JOIN span
+    LEFT JOIN rules_status s ON s.student_id = f.student_id
+    WHERE f.kind = '{FollowUpKind.PARENT_MEETING.value}' AND f.status = 'open' AND f.created_by IS NULL
+      AND f.trigger_day BETWEEN span.first_day AND span.last_day
+      AND f.trigger_day IS DISTINCT FROM least(s.monthly_trigger, s.yearly_trigger)
+),
+closed AS (
+    UPDATE follow_up f SET completed_at = now(), completed_by = NULL, version = f.version + 1, updated_at = now(),
+        note = '{NO_LONGER_REQUIRED}' || CASE
+            WHEN x.truant_on IS NULL THEN
+                'as of ' || CAST(:as_of AS date) || ' the student is not truant (at most ' || x.month_max
+                || ' unexcused absences in one month, truant at ' || :monthly || '; ' || x.unexcused
+                || ' in the school year, truant at ' || :yearly || '), so the truancy of ' || f.trigger_day
+                || ' no longer holds (an absence voided, excused or corrected)'
+            ELSE
+                'as of ' || CAST(:as_of AS date) || ' the student became truant on ' || x.truant_on || ', not on '
+                || f.trigger_day || ' (an absence voided, excused, corrected or added): the meeting is due from '
+                || x.truant_on || ' instead'
+            END
+    FROM stale x
+    WHERE f.id = x.id AND f.status = 'open'
+    RETURNING f.id, f.student_id, f.case_id, f.trigger_day, f.note, x.truant_on
+),
+aud AS (
+    INSERT INTO audit_log
+        (actor_id, actor_role, device_id, action, entity_type, entity_id, student_id, request_id, detail)
+    SELECT CAST(:actor_id AS uuid), :actor_role, CAST(:device_id AS uuid), 'follow_up.no_longer_required',
+        'follow_up', c.id::text, c.student_id, :request_id,
+        jsonb_build_object('case_id', c.case_id, 'trigger_day', c.trigger_day, 'truant_on', c.truant_on,
+                           'as_of', CAST(:as_of AS date), 'rule_set_version', CAST(:version AS int), 'note', c.note)
+    FROM closed c
+    RETURNING 1
+)
+SELECT count(*) FROM closed
+"""
+
+
+async def close_stale_meetings(
+    session: AsyncSession, actor: Actor, year_id: uuid.UUID, day: date, rules: RuleSetOut
+) -> int:
+    """Close the open meeting deadlines the rules made whose student is no longer truant from their
+    trigger day (per ``rules_status``): done, no one named, the note saying why
+    (``server.rules.meetings.NO_LONGER_REQUIRED``), one ``follow_up.no_longer_required`` audit row
+    each. A deadline whose meeting was held is done already and never touched. The case's list
+    of open follow-ups drops it (the ``follow_up`` trigger, migration 0011), so the phones hear."""
+    result = await session.execute(
+        text(_STALE_MEETINGS),
+        {
+            "year_id": year_id,
+            "as_of": day,
+            "monthly": str(rules.values.monthly_threshold),
+            "yearly": str(rules.values.yearly_threshold),
+            "version": rules.version,
+            "actor_id": actor.user_id,
+            "actor_role": actor.role,
+            "device_id": actor.device_id,
+            "request_id": actor.request_id,
+        },
+    )
+    return int(result.scalar_one())
 
 
 async def _end_past_years(session: AsyncSession, as_of: date) -> int:

@@ -1,4 +1,4 @@
-"""Parent meetings the rules require: the overdue list."""
+"""Parent meetings the rules require: the overdue list, and the deadlines that are no longer required."""
 
 from __future__ import annotations
 
@@ -7,13 +7,32 @@ from datetime import date
 from typing import Any
 
 import msgspec
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from schemas.cases import FollowUpKind
 from server.cases.models import Case, FollowUp
 from server.students.models import Student
+
+NO_LONGER_REQUIRED = "No longer required: "
+"""How the note of a meeting deadline the evaluation closed begins (``server.rules.evaluate``):
+the rules no longer require the meeting (the absence that made the student truant was voided, or
+excused by documentation). Such a follow-up is ``done`` with no ``completed_by`` (no one held a
+meeting; a phone's ``follow_up.complete`` and a recorded meeting always name who), the reason
+after this prefix. Phones need nothing new: a done follow-up leaves the case's open list."""
+
+
+def no_longer_required_sql(alias: str) -> str:
+    """SQL: the follow-up ``alias`` is a deadline the evaluation closed as no longer required."""
+    return f"({alias}.completed_by IS NULL AND coalesce({alias}.note, '') LIKE '{NO_LONGER_REQUIRED}%')"
+
+
+NOT_REQUIRED: ColumnElement[bool] = and_(
+    FollowUp.completed_by.is_(None), func.coalesce(FollowUp.note, "").startswith(NO_LONGER_REQUIRED, autoescape=True)
+)
+"""``no_longer_required_sql`` for SQLAlchemy queries, never null (the reports leave such deadlines
+out: no meeting was required, none was held)."""
 
 
 class OverdueMeeting(msgspec.Struct, kw_only=True):
