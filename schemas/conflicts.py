@@ -33,12 +33,20 @@ class ConflictOut(msgspec.Struct):
     author_id: uuid.UUID | None
     mutation_id: int | None
     base: Any
+    """The record as it was at ``base_version``, the version the phone started from (its fields
+    as a pull sends them), from the versions the server keeps; ``null`` when the conflict names no
+    base, or that version predates the history (kept since migration 0015) or was an intermediate
+    state of one push."""
     mine: Any
     theirs: Any
     status: ConflictStatus
     resolution: Any
     created_at: datetime
     version: int
+    base_version: int | None = None
+    """The version the phone started from (an added field)."""
+    theirs_version: int | None = None
+    """The record's version on the server when the phone's change arrived: ``theirs`` (an added field)."""
 
 
 class DiffOp(enum.StrEnum):

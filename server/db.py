@@ -8,6 +8,7 @@ import os
 import re
 import stat
 import tempfile
+import uuid
 import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,10 +18,11 @@ from urllib.parse import quote
 
 import asyncpg
 from litestar import Request
-from sqlalchemy import event
+from sqlalchemy import Connection, event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect, ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session, SessionTransaction
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -240,9 +242,58 @@ def request_session(scope: Any) -> AsyncSession:
     return session
 
 
+NAMES_ITS_WRITER = "doorstep.names_its_writer"
+"""A route handler's opt: it names the writer of the records it writes itself (the sync push, per
+mutation: ``server.sync.pg_store``) or writes none, so the request edge does not."""
+_WRITER = "doorstep.writer"
+_NAME_WRITER = text(
+    "SELECT set_config('doorstep.actor', :actor, true), set_config('doorstep.client', :client, true), "
+    "set_config('doorstep.via', :via, true), set_config('doorstep.mutations', '', true)"
+)
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def name_writer(
+    session: AsyncSession, *, via: str, user_id: uuid.UUID | None = None, client_id: uuid.UUID | None = None
+) -> None:
+    """Name who writes through this session, in each of its transactions from now on: the tables'
+    triggers keep it with every version they keep (``record_version``, migration 0015). The
+    names are transaction-local settings (``set_config(…, true)``), so a pooled connection never
+    carries them into another request; set now if a transaction is open, and again at each
+    transaction the session begins (one statement each)."""
+    values = {"actor": str(user_id or ""), "client": str(client_id or ""), "via": via[:200]}
+    if session.in_transaction():
+        await session.execute(_NAME_WRITER, values)
+    session.info[_WRITER] = values
+
+
+@event.listens_for(Session, "after_begin")
+def _name_writer_again(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
+    values = session.info.get(_WRITER)
+    if values is not None:
+        connection.execute(_NAME_WRITER, values)
+
+
+async def _name_request_writer(session: AsyncSession, request: Request[Any, Any, Any]) -> None:
+    """A request that may write (not a read, nor a handler naming its own) names its user, her
+    device and its route, e.g. ``POST /console/conflicts/{conflict_id}/resolve``."""
+    user = request.scope.get("user")
+    if request.method in _READS or user is None or request.route_handler.opt.get(NAMES_ITS_WRITER):
+        return
+    route = request.scope.get("path_template") or request.url.path
+    await name_writer(
+        session,
+        via=f"{request.method} {route}",
+        user_id=getattr(user, "user_id", None),
+        client_id=getattr(user, "device_id", None),
+    )
+
+
 async def provide_db(request: Request[Any, Any, Any]) -> AsyncIterator[AsyncSession]:
-    """The request edge: the handler's work commits once after it returns, or rolls back."""
+    """The request edge: the handler's work commits once after it returns, or rolls back. A
+    request that may write names its writer first (``name_writer``)."""
     session = request_session(request.scope)
+    await _name_request_writer(session, request)
     try:
         yield session
     except BaseException:

@@ -19,7 +19,7 @@ from server.resources.models import Resource
 from server.rules.models import RuleSet, TruancyEpisode
 from server.schools.models import CounselorSchool, InstructionalDay, School, SchoolYear
 from server.students.models import Enrollment, Guardian, Household, Student
-from server.sync.models import Conflict, SyncChange, SyncClient, SyncMutation, SyncScopeEpoch
+from server.sync.models import Conflict, RecordVersion, SyncChange, SyncClient, SyncMutation, SyncScopeEpoch
 from server.uploads.models import Upload
 from server.visits.models import VisitDecision
 
@@ -42,6 +42,7 @@ __all__ = [
     "LetterKindSet",
     "ParentMeeting",
     "PhotoFile",
+    "RecordVersion",
     "Referral",
     "RefreshToken",
     "Resource",

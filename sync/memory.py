@@ -4,7 +4,9 @@ It passes the same suite as the PostgreSQL store (tests/sync/store_suite.py). It
 the view the client held after each page (what it was sent), so a pull is the difference between
 that view and the scope now: it cannot skip a change, whatever the commit order, and it expresses
 reassignment with puts and dels. The last ``KEEP_CURSORS`` cursors of each client are kept; an
-older or unknown one gets ``reset``.
+older or unknown one gets ``reset``. Every write of a record keeps its new version in ``history``
+(``sync.store.Version``), as the PostgreSQL store's trigger does, with the same writer: a push
+names its user, device and mutation; the seeder's writes name no one.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import itertools
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 import msgspec
 
@@ -24,6 +27,7 @@ from sync.store import (
     CASE_HOME,
     MEETINGS_DUE,
     PHOTO_UPLOADS,
+    PUSH,
     VISIT_HOME,
     Batch,
     ChangePage,
@@ -33,6 +37,7 @@ from sync.store import (
     Outcome,
     Principal,
     Ref,
+    Version,
 )
 
 KEEP_CURSORS = 16
@@ -45,10 +50,24 @@ class _User:
     supervisor_id: uuid.UUID | None
 
 
+@dataclass(frozen=True)
+class _Writer:
+    """Who a version names (``Version``): the pushing user and device, and the mutation."""
+
+    user_id: uuid.UUID | None = None
+    client_id: uuid.UUID | None = None
+    mutation_id: int | None = None
+    via: str | None = None
+
+
+_NO_ONE = _Writer()
+
+
 class MemoryStore:
     def __init__(self) -> None:
         self.users: dict[uuid.UUID, _User] = {}
         self.records: dict[Ref, Current] = {}
+        self.history: dict[Ref, list[Version]] = {}
         self.clients: dict[uuid.UUID, ClientState] = {}
         self.outcome_log: dict[uuid.UUID, dict[int, Outcome]] = {}
         self._views: dict[str, tuple[uuid.UUID, dict[Ref, int]]] = {}
@@ -125,10 +144,13 @@ class MemoryStore:
             before = self.records.get(w.ref)
             if (before.version if before else None) != w.expected_version:
                 raise RuntimeError(f"{w.ref} changed under the batch: expected {w.expected_version}")
+        client = self.clients.get(batch.client_id)  # a push locked it; the seeder's writes did not
+        pusher = _Writer(client.user_id, batch.client_id, None, PUSH) if client else _NO_ONE
         for w in batch.writes:
             before = self.records.get(w.ref)
-            self.records[w.ref] = Current(w.version, self._kept(w.ref, w.data), w.deleted)
-            self._refresh_cases(w.ref, before)
+            writer = replace(pusher, mutation_id=w.mutation_id) if client else _NO_ONE
+            self._set(w.ref, Current(w.version, self._kept(w.ref, w.data), w.deleted), writer)
+            self._refresh_cases(w.ref, before, pusher)
         log = self.outcome_log.setdefault(batch.client_id, {})
         for outcome in batch.outcomes:
             assert outcome.result.id not in log, "an outcome is stored once"
@@ -201,7 +223,27 @@ class MemoryStore:
             if ref.type == RecordType.FOLLOW_UP and not rec.deleted and rec.data.get("case_id") == str(case_id)
         )
 
-    def _refresh_cases(self, ref: Ref, before: Current | None) -> None:
+    def _set(self, ref: Ref, record: Current, writer: _Writer = _NO_ONE) -> None:
+        """Write the record, and keep its new version (``Version``) unless the version is kept
+        already (a write that does not raise the version keeps nothing, as on PostgreSQL)."""
+        self.records[ref] = record
+        kept = self.history.setdefault(ref, [])
+        if any(v.version == record.version for v in kept):
+            return
+        kept.append(
+            Version(
+                record.version,
+                record.data,
+                record.deleted,
+                datetime.now(UTC),
+                writer.user_id,
+                writer.client_id,
+                writer.mutation_id,
+                writer.via,
+            )
+        )
+
+    def _refresh_cases(self, ref: Ref, before: Current | None, writer: _Writer = _NO_ONE) -> None:
         """After a follow-up was written: its case (and the one it was on before) lists its open
         follow-ups again, and a case whose list changed takes a new version."""
         if ref.type != RecordType.FOLLOW_UP:
@@ -212,8 +254,8 @@ class MemoryStore:
             case = self.records.get(case_ref)
             listed = self._open_follow_ups(case_ref.id)
             if case is not None and case.data.get("follow_ups") != listed:
-                self.records[case_ref] = replace(
-                    case, version=case.version + 1, data=case.data | {"follow_ups": listed}
+                self._set(
+                    case_ref, replace(case, version=case.version + 1, data=case.data | {"follow_ups": listed}), writer
                 )
 
     # --- scope ------------------------------------------------------------------------------------
@@ -286,7 +328,7 @@ class MemoryStore:
     async def put(self, ref: Ref, data: Data) -> int:
         before = self.records.get(ref)
         version = before.version + 1 if before else 1
-        self.records[ref] = Current(version, self._kept(ref, data))
+        self._set(ref, Current(version, self._kept(ref, data)))
         self._refresh_cases(ref, before)
         if ref.type == RecordType.CASE and before is None and data.get("status") != "closed":
             self._adopt_follow_ups(ref.id, data["student_id"])
@@ -302,12 +344,12 @@ class MemoryStore:
                 and rec.data.get("case_id") is None
                 and rec.data.get("status") == "open"
             ):
-                self.records[ref] = replace(rec, version=rec.version + 1, data=rec.data | {"case_id": str(case_id)})
+                self._set(ref, replace(rec, version=rec.version + 1, data=rec.data | {"case_id": str(case_id)}))
                 self._refresh_cases(ref, rec)
 
     async def delete(self, ref: Ref) -> int:
         before = self.records[ref]
-        self.records[ref] = Current(before.version + 1, before.data, deleted=True)
+        self._set(ref, Current(before.version + 1, before.data, deleted=True))
         self._refresh_cases(ref, before)
         return before.version + 1
 
@@ -320,10 +362,13 @@ class MemoryStore:
                 and rec.data["status"] != "closed"
                 and summary_changed(rec.data.get("truancy"), truancy)
             ):
-                self.records[ref] = replace(rec, version=rec.version + 1, data=rec.data | {"truancy": truancy})
+                self._set(ref, replace(rec, version=rec.version + 1, data=rec.data | {"truancy": truancy}))
 
     async def snapshot(self, user_id: uuid.UUID) -> dict[Ref, tuple[int, Data]]:
         return {ref: (rec.version, rec.data) for ref, rec in self._scope(user_id).items()}
 
     async def outcomes(self, client_id: uuid.UUID) -> dict[int, Outcome]:
         return dict(self.outcome_log.get(client_id, {}))
+
+    async def versions(self, ref: Ref) -> list[Version]:
+        return list(self.history.get(ref, []))

@@ -52,8 +52,11 @@ letter             insert_only    a family letter under the case; a phone asks f
 For every policy, an edit of a deleted record wins: the record comes back with the edit, and the
 pair goes to review as an ``edit_vs_delete`` conflict (but for a record in a locked state, which
 nothing a device sends brings back or changes). A conflict row holds ``base_version`` (the
-version the device started from; the server keeps no history, so the base text itself is not
-kept), ``mine`` (what the device sent) and ``theirs`` (the server's record when it arrived).
+version the device started from), ``mine`` (what the device sent) and ``theirs`` (the server's
+record when it arrived). The store keeps every version of every record (``sync.store.Version``:
+its data, who wrote it, from which device and mutation or route), so the base itself is the
+kept version ``base_version`` (unknown only when that version predates the history, or was an
+intermediate state of one push), and a resolution writes a new version: no version is ever lost.
 """
 
 from __future__ import annotations
@@ -216,7 +219,8 @@ class BatchView:
     """When the server received the batch (for ``time_in_future``; never orders anything)."""
     _records: dict[Ref, Current] = field(default_factory=dict)
     _staged: dict[Ref, Current] = field(default_factory=dict)
-    _changed: dict[Ref, None] = field(default_factory=dict)
+    _changed: dict[Ref, int] = field(default_factory=dict)
+    """Each record the batch changed, with the mutation that changed it last."""
 
     def __post_init__(self) -> None:
         self._records = dict(self.loaded)
@@ -268,7 +272,7 @@ class BatchView:
 
     def accept(self) -> None:
         self._records.update(self._staged)
-        self._changed.update(dict.fromkeys(self._staged))
+        self._changed.update(dict.fromkeys(self._staged, self.mutation_id))
         self._staged.clear()
 
     def discard(self) -> None:
@@ -276,9 +280,10 @@ class BatchView:
 
     def writes(self) -> list[Write]:
         out = []
-        for ref in self._changed:
+        for ref, mutation_id in self._changed.items():
             record, before = self._records[ref], self.loaded.get(ref)
-            out.append(Write(ref, record.version, record.data, before.version if before else None, record.deleted))
+            expected = before.version if before else None
+            out.append(Write(ref, record.version, record.data, expected, record.deleted, mutation_id))
         return out
 
 

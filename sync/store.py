@@ -43,6 +43,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
 from schemas.auth import Role
@@ -125,6 +126,35 @@ class Write:
     data: Data
     expected_version: int | None
     deleted: bool = False
+    mutation_id: int | None = None
+    """The mutation that last changed the record in the batch (kept with the version it writes)."""
+
+
+PUSH = "push"
+"""``Version.via`` of a version a push wrote."""
+
+
+@dataclass(frozen=True)
+class Version:
+    """One kept version of a record (``Seeder.versions``; on PostgreSQL the ``record_version``
+    table). Every write that raises a record's version keeps the new one, whoever writes it; none
+    is ever changed or removed. Several changes to one record in one push are one write, so the
+    versions between are never kept (a ``base_version`` may name one: the base is then unknown).
+
+    ``data`` is the record as a pull sends it (a tombstone keeps its last data, ``deleted``).
+    A push names its user, device and the mutation that last changed the record, ``via``
+    ``PUSH``; a change the push caused without a mutation of its own (a case's open follow-ups)
+    names the user and device, no mutation. A write outside the protocol names what its server
+    names (a request: user, device, route) or nothing."""
+
+    version: int
+    data: Data
+    deleted: bool
+    written_at: datetime
+    written_by: uuid.UUID | None
+    client_id: uuid.UUID | None
+    mutation_id: int | None
+    via: str | None
 
 
 @dataclass(frozen=True)
@@ -250,4 +280,8 @@ class Seeder(Protocol):
 
     async def outcomes(self, client_id: uuid.UUID) -> dict[int, Outcome]:
         """Every stored outcome of the client's mutations, by mutation id."""
+        ...
+
+    async def versions(self, ref: Ref) -> list[Version]:
+        """Every kept version of the record, oldest first (see ``Version``)."""
         ...

@@ -558,7 +558,7 @@ async def test_office_resolves_a_phones_conflict_and_the_phone_pulls_the_result(
     fields = {"data.body": edit} if choice == "custom" else {}
     page, done = await _post_form(office.browser, uuid.UUID(conflict_id), choice, note="checked with cm1", **fields)
     assert MINE in page.text and THEIRS in page.text
-    assert "The base text is not kept" in page.text and '<th scope="col">Base</th>' not in page.text
+    assert '<th scope="col">Base</th>' in page.text and '<div class="whole">Met the mother.</div>' in page.text
     assert done.status_code == 303, done.text
 
     expected = {"theirs": THEIRS, "mine": MINE, "custom": edit}[choice]

@@ -1,7 +1,9 @@
-"""A word-level diff of a conflict's two texts, for the person who resolves it (``difflib``).
+"""Diffs of a conflict's texts, for the person who resolves it (``difflib``).
 
 Only a reading aid: the person makes the merge. Each text field that ``mine`` carries is compared
-with ``theirs``, from theirs (the server's) to mine (the phone's).
+with ``theirs`` word by word, from theirs (the server's) to mine (the phone's); and, where the
+base is known, line by line from the base to each side (what the phone changed, what the server
+changed since).
 """
 
 from __future__ import annotations
@@ -50,6 +52,20 @@ def diff_text(theirs: str, mine: str) -> list[DiffPart]:
         else:  # replace, delete, insert
             add(DiffOp.DELETE, a[i1:i2])
             add(DiffOp.INSERT, b[j1:j2])
+    return parts
+
+
+def diff_lines(base: str, changed: str) -> list[DiffPart]:
+    """The lines that turn ``base`` into ``changed``, one part a line (without its line break):
+    ``equal`` and ``delete`` parts are the base's lines, ``equal`` and ``insert`` the changed's."""
+    a, b = base.splitlines(), changed.splitlines()
+    parts: list[DiffPart] = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            parts += [DiffPart(DiffOp.EQUAL, line) for line in a[i1:i2]]
+        else:  # replace, delete, insert
+            parts += [DiffPart(DiffOp.DELETE, line) for line in a[i1:i2]]
+            parts += [DiffPart(DiffOp.INSERT, line) for line in b[j1:j2]]
     return parts
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-import msgspec
 from litestar import Router, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
@@ -18,10 +17,6 @@ from server.deps import AuthRequest, Db, actor_of
 from server.pagination import decode_cursor, encode_cursor
 
 REVIEWERS = allow(Role.OFFICE_STAFF, Role.SUPERVISOR, Role.ADMIN)
-
-
-def _out(row: object) -> ConflictOut:
-    return msgspec.convert(row, ConflictOut, from_attributes=True)
 
 
 @get("/conflicts", opt=REVIEWERS)
@@ -47,22 +42,26 @@ async def list_conflicts(
         case_manager_id=case_manager_id,
         actor=actor_of(request),
     )
-    items = [_out(r) for r in rows[:limit]]
+    bases = await service.bases(db, rows[:limit])
+    items = [service.out(r, bases.get(r.id)) for r in rows[:limit]]
     more = len(rows) > limit
     return ConflictPage(items=items, next_cursor=encode_cursor(items[-1].created_at, items[-1].id) if more else None)
 
 
 @get("/conflicts/{conflict_id:uuid}", opt=REVIEWERS)
 async def read_conflict(request: AuthRequest, db: Db, conflict_id: FromPath[uuid.UUID]) -> ConflictDetail:
-    """The conflict with a word-level diff of its texts (``diff``: per field, theirs to mine)."""
-    return service.detail(await service.get(db, request.user, actor_of(request), conflict_id))
+    """The conflict with its ``base`` (the record at ``base_version``, from the versions the server
+    keeps) and a word-level diff of its texts (``diff``: per field, theirs to mine)."""
+    row = await service.get(db, request.user, actor_of(request), conflict_id)
+    return service.detail(row, (await service.bases(db, [row])).get(row.id))
 
 
 @post("/conflicts/{conflict_id:uuid}/resolve", opt=allow(Role.OFFICE_STAFF, Role.ADMIN), status_code=200)
 async def resolve_conflict(
     request: AuthRequest, db: Db, conflict_id: FromPath[uuid.UUID], data: JSONBody[ResolveRequest]
 ) -> ConflictOut:
-    return _out(await service.resolve(db, request.user, actor_of(request), conflict_id, data))
+    row = await service.resolve(db, request.user, actor_of(request), conflict_id, data)
+    return service.out(row, (await service.bases(db, [row])).get(row.id))
 
 
 router = Router(path="/", route_handlers=[list_conflicts, read_conflict, resolve_conflict])

@@ -31,6 +31,7 @@ from server.conflicts.diff import conflict_diff
 from server.errors import Conflict as ConflictError
 from server.errors import InvalidInput, NotFound, StaleVersion
 from server.students.models import Household
+from server.sync import versions
 from server.sync.models import Conflict
 
 
@@ -140,10 +141,30 @@ async def students_of(session: AsyncSession, rows: Sequence[Conflict]) -> dict[u
     return found
 
 
-def detail(row: Conflict) -> ConflictDetail:
-    """The conflict for its reader, with a word-level diff of its texts (``server.conflicts.diff``)."""
-    out = msgspec.convert(row, ConflictOut, from_attributes=True)
-    fields = msgspec.structs.asdict(out)
+async def bases(session: AsyncSession, rows: Sequence[Conflict]) -> dict[uuid.UUID, Any]:
+    """Each conflict's base, in one read: the record at ``base_version`` as the server kept it
+    (``server.sync.versions``), or a base the row itself holds; absent when neither is known (no
+    ``base_version``, or that version was never kept: it predates the history, or was an
+    intermediate state of one push)."""
+    wanted = {
+        row.id: (row.record_type, row.record_id, row.base_version)
+        for row in rows
+        if row.base is None and row.base_version is not None
+    }
+    kept = await versions.at(session, set(wanted.values()))
+    found = {row.id: row.base for row in rows if row.base is not None}
+    return found | {cid: kept[key].data for cid, key in wanted.items() if key in kept}
+
+
+def out(row: Conflict, base: Any) -> ConflictOut:
+    """The conflict as the API answers it, with its base (``bases``)."""
+    return msgspec.structs.replace(msgspec.convert(row, ConflictOut, from_attributes=True), base=base)
+
+
+def detail(row: Conflict, base: Any) -> ConflictDetail:
+    """The conflict for its reader, with its base (``bases``) and a word-level diff of its texts
+    (``server.conflicts.diff``)."""
+    fields = msgspec.structs.asdict(out(row, base))
     return ConflictDetail(**fields, diff=conflict_diff(row.record_type, row.mine, row.theirs))
 
 
@@ -153,6 +174,8 @@ async def resolve(
     """Record the person's choice and, for ``mine`` or ``custom``, write it to the record.
 
     The record's version goes up, so every device holding it receives the result on its next pull.
+    The write is a new version: the server's version it replaces stays in the record's history
+    (``record_version``), as does every one before it, so no choice destroys a version.
     With ``expected_version``, a conflict that moved on since the person read it (resolved by
     someone else) is 409 ``stale_version`` with the conflict as it is now; a resolved one is 409
     ``conflict`` either way.

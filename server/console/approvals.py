@@ -1,5 +1,5 @@
-"""Approvals: the supervisor's queue, the visit record page, and its Approve and Return forms
-(the same service as ``POST /visits/{id}/decisions``)."""
+"""Approvals: the supervisor's queue, the visit record page (with its note's history: every kept
+version), and its Approve and Return forms (the same service as ``POST /visits/{id}/decisions``)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ from litestar.response import Redirect, Stream, Template
 
 from schemas.auth import Role
 from schemas.cases import VisitFlag
+from schemas.sync import RecordType
 from schemas.visits import DecisionIn, ReviewDecision, VisitOut, VisitStatus
 from server.auth import repository as users
 from server.auth.guards import ALL_ROLES
 from server.auth.service import Principal
+from server.console import history
 from server.console.pages import PAGE_SIZE, REVIEWERS, case_managers, choice, page
 from server.console.session import (
     PATH,
@@ -36,6 +38,7 @@ from server.photos import routes as photos
 from server.students import repository as students
 from server.visits import approvals
 from server.visits import repository as visit_repo
+from sync.store import Ref
 
 
 @get("/approvals", opt=signed_in(*REVIEWERS))
@@ -114,6 +117,7 @@ async def _visit_page(
         visit=visit,
         student=student,
         people=people,
+        history=await history.history(db, Ref(RecordType.VISIT_NOTE, visit.note.id), people),
         may_decide=await _may_decide(db, request.user, visit),
         decision_id=uuid.uuid4(),
         return_id=uuid.uuid4(),

@@ -1,6 +1,7 @@
-"""Conflicts: the conflict queue, the side-by-side page (base, mine, theirs, a word diff), and its
-resolve forms, through the same service and scope as ``GET /conflicts``, ``GET /conflicts/{id}``
-and ``POST /conflicts/{id}/resolve``. Supervisors read their team's; office staff and admins read
+"""Conflicts: the conflict queue, the three-way page (base, mine, theirs; a word diff theirs to
+mine, and for texts a line diff from the base to each side), and its resolve forms, through the
+same service and scope as ``GET /conflicts``, ``GET /conflicts/{id}`` and
+``POST /conflicts/{id}/resolve``. Supervisors read their team's; office staff and admins read
 everyone's and resolve."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from schemas.conflicts import Choice, ConflictStatus, ResolveRequest
 from schemas.sync import RecordType
 from server.auth import repository as users
 from server.conflicts import service
+from server.conflicts.diff import TEXT_FIELDS, diff_lines
 from server.console.pages import PAGE_SIZE, case_managers, choice, page
 from server.console.session import PATH, signed_in
 from server.deps import AuthRequest, Db, actor_of
@@ -123,23 +125,61 @@ def _shown(value: Any, missing: str) -> dict[str, Any]:
     return {"kind": "text", "text": msgspec.json.encode(value).decode()}
 
 
-def _rows(conflict: Conflict, diff: dict[str, Any]) -> list[Row]:
+def _rows(conflict: Conflict, base: Any, diff: dict[str, Any]) -> list[Row]:
     """Every field any side holds, in the record type's order; a field differs when the phone sent
     a value other than the server's."""
     known = RECORD_TYPES[conflict.record_type].fields if conflict.record_type in RECORD_TYPES else ()
     names = list(known)
-    for side in (conflict.theirs, conflict.mine, conflict.base):
+    for side in (conflict.theirs, conflict.mine, base):
         if isinstance(side, dict):
             names += [k for k in side if k not in names]
+    no_base = "unknown" if not isinstance(base, dict) else "not on the record"
     rows = []
     for name in names:
-        base, mine, theirs = (_side(s, name) for s in (conflict.base, conflict.mine, conflict.theirs))
-        if base is _MISSING and mine is _MISSING and theirs is _MISSING:
+        was, mine, theirs = (_side(s, name) for s in (base, conflict.mine, conflict.theirs))
+        if was is _MISSING and mine is _MISSING and theirs is _MISSING:
             continue
         differs = mine is not _MISSING and mine != (None if theirs is _MISSING else theirs)
-        shown = _shown(base, "not kept"), _shown(mine, "not sent"), _shown(theirs, "not on the record")
+        shown = _shown(was, no_base), _shown(mine, "not sent"), _shown(theirs, "not on the record")
         rows.append(Row(name, *shown, differs, diff.get(name)))
     return rows
+
+
+@dataclass(frozen=True)
+class LineDiff:
+    """A text field, line by line from the base to each side: what the phone changed (``mine``,
+    ``None`` when it did not send the field) and what the server's record changed (``theirs``)."""
+
+    name: str
+    label: str
+    mine: list[Any] | None
+    theirs: list[Any] | None
+
+
+def _text(value: Any) -> str | None:
+    """A side's text field as text (missing or null: empty), or ``None`` if it is not text."""
+    if value is _MISSING or value is None:
+        return ""
+    return value if isinstance(value, str) else None
+
+
+def _line_diffs(conflict: Conflict, base: Any) -> list[LineDiff]:
+    """For each text field of the record type (``server.conflicts.diff.TEXT_FIELDS``) that the
+    phone sent or the server changed, the line diffs from the base; none without a base."""
+    if not isinstance(base, dict):
+        return []
+    out = []
+    for name in TEXT_FIELDS.get(conflict.record_type, ()):
+        was = _text(_side(base, name))
+        sent, theirs = _side(conflict.mine, name), _text(_side(conflict.theirs, name))
+        mine = _text(sent) if sent is not _MISSING else None
+        if was is None or (mine is None and (theirs is None or theirs == was)):
+            continue
+        label = LABELS.get(name, name.replace("_", " ").capitalize())
+        mine_diff = diff_lines(was, mine) if mine is not None else None
+        theirs_diff = diff_lines(was, theirs) if theirs is not None else None
+        out.append(LineDiff(name, label, mine_diff, theirs_diff))
+    return out
 
 
 async def _editable(db: Db, conflict: Conflict) -> list[dict[str, Any]]:
@@ -164,7 +204,8 @@ async def _conflict_page(
     request: AuthRequest, db: Db, conflict_id: uuid.UUID, status_code: int = 200, **context: Any
 ) -> Template:
     row = await service.get(db, request.user, actor_of(request), conflict_id)
-    detail = service.detail(row)
+    base = (await service.bases(db, [row])).get(row.id)
+    detail = service.detail(row, base)
     people = {u.id: u.display_name for u in await users.list_users(db)}
     editable = await _editable(db, row)
     if context.get("edited"):  # a refused edit comes back as it was typed
@@ -176,7 +217,9 @@ async def _conflict_page(
         "conflict.html",
         status_code,
         conflict=row,
-        rows=_rows(row, detail.diff),
+        rows=_rows(row, base, detail.diff),
+        has_base=isinstance(base, dict),
+        line_diffs=_line_diffs(row, base),
         people=people,
         case_id=theirs.get("case_id"),
         may_resolve=may_resolve,

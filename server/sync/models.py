@@ -1,4 +1,5 @@
-"""Tables of the sync engine on PostgreSQL: clients, stored mutations, conflicts, the change log."""
+"""Tables of the sync engine on PostgreSQL: clients, stored mutations, conflicts, the change log,
+and every record's kept versions."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Identity, Index, Integer, String, func, text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Identity, Index, Integer, String, false, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -105,3 +106,30 @@ class SyncScopeEpoch(Base):
     epoch: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
     purged_below: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
     """Changes of transactions below this id were purged: an older cursor gets ``reset``."""
+
+
+class RecordVersion(Base):
+    """Every version of every synced record, append-only: written by a trigger on each synced table
+    (migration 0015), never updated or deleted, so a conflict's base and a note's history are read
+    here and no resolution destroys a version.
+
+    ``data`` is the record as a pull sends it (its wire fields; times as PostgreSQL writes them,
+    read through ``server.sync.versions``). Who wrote it comes from the writing transaction: the
+    push names its user, device and the mutation that last changed the record, ``via`` ``push``;
+    a request names its user, device and route (``via`` ``POST /conflicts/{conflict_id}/resolve``);
+    a job or psql names nothing. ``via`` ``backfill``: the row as migration 0015 found it (the
+    versions before it were never kept).
+    """
+
+    __tablename__ = "record_version"
+
+    record_type: Mapped[str] = mapped_column(String(40), primary_key=True)
+    record_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deleted: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
+    data: Mapped[Any] = mapped_column(JSONB, nullable=False)
+    written_at: Mapped[datetime] = mapped_column(nullable=False, server_default=func.now())
+    written_by: Mapped[uuid.UUID | None] = mapped_column()
+    client_id: Mapped[uuid.UUID | None] = mapped_column()
+    mutation_id: Mapped[int | None] = mapped_column(BigInteger)
+    via: Mapped[str | None] = mapped_column(String(200))

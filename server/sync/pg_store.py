@@ -3,6 +3,9 @@
 Push: ``lock_client`` locks the client's row; ``load`` share-locks the cases the batch touches,
 then reads every record the batch touches in one statement; ``commit_batch`` writes the survivors
 with one statement per table (rows passed as one JSON document through ``jsonb_to_recordset``).
+Each table's trigger keeps the new versions in ``record_version`` (migration 0015); the push names
+their writer first, in one statement of transaction-local settings (user, device, and each
+record's mutation).
 
 What stays true until commit, and why: the records themselves are read without row locks, under
 READ COMMITTED; updates are guarded by the version ``load`` saw, so if another transaction got
@@ -88,6 +91,7 @@ from sync.store import (
     CASE_HOME,
     MEETINGS_DUE,
     PHOTO_UPLOADS,
+    PUSH,
     VISIT_HOME,
     Batch,
     ChangePage,
@@ -288,6 +292,7 @@ class PgStore:
     async def commit_batch(self, batch: Batch) -> None:
         inserts: dict[str, list[dict[str, Any]]] = {}
         updates: dict[str, list[dict[str, Any]]] = {}
+        marks: dict[str, int] = {}
         for w in batch.writes:
             row = {"id": w.ref.id, "version": w.version, "deleted": w.deleted, **w.data}
             if w.expected_version is None:
@@ -295,6 +300,11 @@ class PgStore:
             else:
                 row["expected"] = w.expected_version
                 updates.setdefault(w.ref.type, []).append(row)
+            if w.mutation_id is not None:
+                marks[f"{w.ref.type}:{w.ref.id}"] = w.mutation_id
+        if batch.writes and (user := self._users.get(batch.client_id)) is not None:
+            # who writes, for the versions the tables' triggers keep (migration 0015)
+            await self._fetch(_NAME_PUSH, str(user), str(batch.client_id), _json(marks))
         if new_visits := [row for row in inserts.get(RecordType.VISIT_LOG, []) if not row["deleted"]]:
             await self._visit_context(new_visits)
         # One statement per table, parents first; the last one rides with the outcomes and the
@@ -570,6 +580,13 @@ _LOCK_CLIENT = (
     "INSERT INTO sync_client (client_id, user_id, last_mutation_id) VALUES ($1, $2, 0) "
     "ON CONFLICT (client_id) DO UPDATE SET last_mutation_id = sync_client.last_mutation_id "
     "RETURNING sync_client.user_id, sync_client.last_mutation_id"
+)
+
+_NAME_PUSH = (
+    # The writer of the versions this push's statements keep (``record_version``, migration 0015),
+    # for the tables' triggers: transaction-local, as ``server.db.name_writer`` names a request's.
+    "SELECT set_config('doorstep.actor', $1, true), set_config('doorstep.client', $2, true), "
+    f"set_config('doorstep.via', '{PUSH}', true), set_config('doorstep.mutations', $3, true)"
 )
 
 _CASE_KEYED = (

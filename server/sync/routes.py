@@ -43,6 +43,7 @@ from sync.store import Principal
 
 T = TypeVar("T")
 SYNCING = allow(Role.CASE_MANAGER, Role.SUPERVISOR, Role.OFFICE_STAFF, Role.ADMIN) | {BODY: SYNC}
+SYNCING |= {dbmod.NAMES_ITS_WRITER: True}  # the push names each version's mutation; a pull writes none
 PUSH_TRIES = 3
 KEEP_REFUSED_BYTES = 65_536
 RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock

@@ -15,11 +15,12 @@ from schemas.auth import Role
 from schemas.sync import MutationResult
 from server.auth.models import User
 from server.db import SessionFactory
+from server.sync import versions
 from server.sync.models import SyncMutation
 from server.sync.pg_store import PgStore, _normalise
 from server.uploads import repository as uploads
 from server.uploads.models import Upload
-from sync.store import Batch, Data, Outcome, Ref, Store, Write
+from sync.store import Batch, Data, Outcome, Ref, Store, Version, Write
 from tests.sync.world import Backend
 
 
@@ -112,6 +113,10 @@ class PgSeeder:
                 mid: Outcome(msgspec.convert(result, MutationResult), name, raw.encode() if raw is not None else None)
                 for mid, result, name, raw in rows
             }
+
+    async def versions(self, ref: Ref) -> list[Version]:
+        async with self.factory() as s:
+            return await versions.history(s, ref)
 
 
 def pg_backend(factory: SessionFactory) -> Backend:
