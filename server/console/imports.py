@@ -59,7 +59,8 @@ KINDS = {
         Kind(
             "roster",
             "Roster",
-            "one row per student enrollment: students, households, guardians and enrollments",
+            "one row per student enrollment: students, households, guardians and enrollments "
+            "(void true removes a stored enrollment)",
             rosters.REQUIRED,
             rosters.OPTIONAL,
             rosters.import_roster,

@@ -25,11 +25,12 @@ async def roster_import(
     db: Db,
     mode: FromQuery[ImportMode] = ImportMode.ALL_OR_NOTHING,
 ) -> ImportResult:
-    """Import students, households, guardians and enrollments (docs/imports.md)."""
+    """Import students, households, guardians and enrollments, or void enrollments (docs/imports.md);
+    re-evaluation is queued once it commits."""
     actor = request.user.actor(request_id_of(request.scope))
     result = imp.rejected_unless_applied(
         await import_roster(db, actor, imp.body_lines(await request.body()), mode=mode, source_name="upload")
     )
-    if result.inserted or result.updated:
+    if result.inserted or result.updated or result.deleted:
         result.evaluation_queued = await queue.enqueue_evaluation(db)
     return result
