@@ -114,6 +114,10 @@ async def sign_in(
         raise InvalidCredentials()
 
     await throttle.login_succeeded(session, claim)
+    # Committed at once: the address's row is one for everyone behind a school's NAT (or a
+    # morning's phones), and held until the end of the rest of the login (the device's lock,
+    # the tokens, the audit) it made every login from the address wait for the one before.
+    await session.commit()
     actor = Actor(user_id=user.id, role=user.role, device_id=device_id, request_id=request_id)
     if needs_rehash(user.password_hash):
         user.password_hash = await hash_password(body.password)

@@ -21,7 +21,9 @@ Every check is one atomic upsert (``INSERT … ON CONFLICT … DO UPDATE … WHE
 the attempt is counted as a failure and let through only if the row allows it, or no row comes
 back and the attempt is refused; a burst of concurrent attempts cannot slip past. A login's
 claim is committed before the password is checked, so other workers see it at once and no row
-stays locked while argon2 runs; a correct password then gives it back. (So attempts in flight
+stays locked while argon2 runs; a correct password then gives it back, committed at once too, so
+that no login holds its address's row while it registers its device and mints its tokens (every
+login from the address queued behind the one before: issue 20's morning). (So attempts in flight
 count as failures: more than a handful of simultaneous logins to one account, or a whole
 minute's budget of them from one address, may see a 429 for the moment they take.)
 
@@ -205,7 +207,7 @@ async def _claim_login(
 
 async def login_succeeded(session: AsyncSession, claim: LoginClaim) -> None:
     """The password was right: the address gets its slot back and the account's streak ends
-    (rows locked in the order the claim locks them)."""
+    (rows locked in the order the claim locks them). The caller commits right after."""
     await _give_back(session, "address", claim.address, claim.window_start)
     await session.execute(
         text("DELETE FROM login_throttle_account WHERE username = :username"), {"username": claim.username}
