@@ -23,7 +23,7 @@ from litestar.plugins.problem_details import (
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from server import api_docs, app_shell, queue, security
+from server import api_docs, app_shell, overload, queue, security
 from server import db as dbmod
 from server import logging as logmod
 from server import openapi as api_doc
@@ -233,6 +233,8 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
         guards=[role_guard],
         middleware=[
             logmod.request_context_middleware,
+            # At most max_in_flight requests at once per worker, else a quick 503 (server/overload.py).
+            overload.middleware(settings),
             dbmod.close_sessions_middleware,
             query_guard_middleware,
             # Login and refresh limits: in PostgreSQL, shared by every worker (server/auth/throttle.py).
