@@ -1,12 +1,18 @@
 """A case's truancy summary: what a phone shows about its student offline.
 
 The evaluation (``server.rules.evaluate``) writes every open case's ``truancy`` from the status it
-has just computed for all students, in the same transaction (``store``): status, the rules that
-fired, counts, and absences and unexcused absences by month of the school year through the
-evaluation's day (``schemas.truancy.TruancySummary``). A case whose summary changed gets
-``version + 1``, like any change the server makes to it, and the ``case_file`` trigger logs it,
-so the next pull of every device that holds the case brings it, however far its cursor is.
-Only open cases are written: a closed case keeps the summary it had when it closed.
+has just computed for all students, in the same transaction: status, the rules that fired,
+counts, and absences and unexcused absences by month of the school year through the evaluation's
+day (``schemas.truancy.TruancySummary``). A case whose summary changed gets ``version + 1``, like
+any change the server makes to it, and the ``case_file`` trigger logs it, so the next pull of
+every device that holds the case brings it, however far its cursor is. Only open cases are
+written: a closed case keeps the summary it had when it closed.
+
+In three steps, so that a push waits only for the cases whose summary changes: ``stage`` computes
+the new summaries and keeps those that differ (reading, locking nothing), ``lock`` locks just the
+cases about to be written, in id order as a push locks the cases it touches (``FOR SHARE``, in id
+order: no deadlock), and ``write`` writes them. A push on any other case (on a day without news,
+all of them) never waits for the evaluation.
 
 A case opened between evaluations takes its student's summary as of its opening day
 (``summary_for_student``), so it never waits for the next evaluation to have one.
@@ -59,31 +65,64 @@ CHANGED = f"(c.truancy - {_DAILY}) IS DISTINCT FROM (summary.truancy - {_DAILY})
 no change: the case is sent to the phones again only when its absences say something new."""
 
 
-def _store_sql(status: str) -> str:
+STAGED = "rules_summaries"
+"""The open cases whose summary changes, with the new one (``stage``); dropped at commit."""
+
+
+def _stage_sql(status: str) -> str:
     return (
         f"WITH summary AS (SELECT c.id, {_SUMMARY} AS truancy "
         f"FROM case_file c LEFT JOIN {status} s ON s.student_id = c.student_id WHERE {_OPEN}) "
-        "UPDATE case_file c SET truancy = summary.truancy, version = c.version + 1, updated_at = now() "
-        f"FROM summary WHERE c.id = summary.id AND {CHANGED}"
+        f"INSERT INTO {STAGED} (id, truancy) SELECT summary.id, summary.truancy "
+        f"FROM summary JOIN case_file c ON c.id = summary.id WHERE {CHANGED}"
     )
+
+
+_WRITE = (
+    f"UPDATE case_file c SET truancy = summary.truancy, version = c.version + 1, updated_at = now() "
+    f"FROM {STAGED} summary WHERE c.id = summary.id AND {_OPEN} AND {CHANGED}"
+)
+"""The staged summaries, each checked again on the locked row (a case closed since is left alone)."""
 
 
 def _params(year: SchoolYear, day: date) -> dict[str, Any]:
     return {"as_of": day, "year_name": year.name, "first_day": year.starts_on}
 
 
-async def lock_open_cases(session: AsyncSession) -> None:
-    """Lock every open case in id order, as a push locks the cases it touches (``FOR SHARE``, in id
-    order): the evaluation then writes cases without deadlocking with a push."""
-    await session.execute(text(f"SELECT c.id FROM case_file c WHERE {_OPEN} ORDER BY c.id FOR UPDATE OF c"))
+async def stage(session: AsyncSession, status: str, params: dict[str, Any]) -> None:
+    """Compute each open case's summary from ``status`` (a table or a parenthesised query with one
+    row per student, as ``sql.status_sql(months=True)`` answers; a student without a row has no
+    absences) and keep in ``STAGED`` those that say something new. Reads; writes no case, locks
+    none."""
+    await session.execute(
+        text(f"CREATE TEMP TABLE IF NOT EXISTS {STAGED} (id uuid PRIMARY KEY, truancy jsonb) ON COMMIT DROP")
+    )
+    await session.execute(text(f"TRUNCATE {STAGED}"))
+    await session.execute(text(_stage_sql(status)), params)
 
 
-async def store(session: AsyncSession, status_table: str, year: SchoolYear, day: date) -> int:
-    """Write each open case's summary from ``status_table`` (one row per student, as
-    ``sql.status_sql(months=True)`` answers; a student without a row has no absences). Returns
-    how many cases changed."""
-    result = await session.execute(text(_store_sql(status_table)), _params(year, day))
+async def lock(session: AsyncSession, also: str = "") -> int:
+    """Lock the cases about to be written, in id order, as a push locks the cases it touches
+    (``FOR SHARE``, in id order): the staged ones and those ``also`` names (a query of case ids,
+    such as the cases of follow-ups about to be written, whose ``follow_ups`` a trigger keeps).
+    ``FOR NO KEY UPDATE``, what the writes would take: a new record under one of them (its
+    foreign key) does not wait. Returns how many were locked."""
+    ids = f"SELECT id FROM {STAGED}" + (f" UNION {also}" if also else "")
+    result = await session.execute(
+        text(f"SELECT c.id FROM case_file c WHERE c.id IN ({ids}) ORDER BY c.id FOR NO KEY UPDATE OF c")
+    )
+    return len(result.all())
+
+
+async def write(session: AsyncSession) -> int:
+    """Write the staged summaries (after ``lock``). Returns how many cases changed."""
+    result = await session.execute(text(_WRITE))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def params(year: SchoolYear, day: date) -> dict[str, Any]:
+    """The parameters ``stage`` needs besides the status's own."""
+    return _params(year, day)
 
 
 async def _year_and_day(session: AsyncSession, as_of: date) -> tuple[SchoolYear, date] | None:
@@ -99,11 +138,10 @@ async def refresh(session: AsyncSession, as_of: date) -> int:
         return 0
     year, day = found
     rules = await effective(session, year)
-    params = {k: v for k, v in repo.rule_params(year.id, day, rules.values).items() if k != "meeting_days"}
-    await lock_open_cases(session)
-    status = f"({sql.status_sql(one_student=False, months=True)})"
-    result = await session.execute(text(_store_sql(status)), params | _params(year, day))
-    return int(getattr(result, "rowcount", 0) or 0)
+    status_params = {k: v for k, v in repo.rule_params(year.id, day, rules.values).items() if k != "meeting_days"}
+    await stage(session, f"({sql.status_sql(one_student=False, months=True)})", status_params | _params(year, day))
+    await lock(session)
+    return await write(session)
 
 
 async def summary_for_student(session: AsyncSession, student_id: uuid.UUID, as_of: date) -> dict[str, Any] | None:

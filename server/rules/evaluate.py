@@ -5,9 +5,14 @@ table, and a handful of statements turn it into episode transitions and parent-m
 follow-ups. Runs after each import (a queued job), and daily as days pass (documentation
 windows close without any new data). Serialised by an advisory lock; flushes, never commits.
 
+It locks only the cases it writes: what changes (summaries, meeting deadlines made or closed) is
+computed first into temporary tables, then those cases alone are locked in id order, as a push
+locks the cases it touches, and written. A push never waits for a case the evaluation leaves
+alone; on a day without news that is every case.
+
 A meeting deadline the rules made stays open only while the student is truant from its trigger
 day: when an absence is voided or excused (the student is no longer truant, or truant from
-another day) the evaluation closes it as no longer required (``close_stale_meetings``), and a
+another day) the evaluation closes it as no longer required (``_close_stale_meetings``), and a
 student truant from another day gets a new deadline counted from that day.
 """
 
@@ -50,9 +55,11 @@ class EvaluationResult:
     episodes_ended: int = 0
     meetings_created: int = 0
     meetings_closed: int = 0
-    """Open meeting deadlines closed as no longer required (``close_stale_meetings``)."""
+    """Open meeting deadlines closed as no longer required (``_close_stale_meetings``)."""
     cases_changed: int = 0
     """Open cases whose truancy summary changed (``server.rules.case_truancy``)."""
+    cases_locked: int = 0
+    """Cases the evaluation locked to write them: those whose summary or open follow-ups changed."""
     seconds: float = 0.0
 
 
@@ -136,50 +143,22 @@ async def evaluate_all(session: AsyncSession, as_of: date, actor: Actor | None =
         ),
         year_params | {"version": rules.version},
     )
-    # Cases are written from here on (the meetings' follow-ups list themselves on their case, then
-    # the truancy summaries): lock them first, in id order, as a push does.
-    await case_truancy.lock_open_cases(session)
-    closed = await close_stale_meetings(session, actor, year.id, day, rules)
+    # Cases are written from here on: the follow-ups of the meeting deadlines closed or made (a
+    # trigger keeps each case's list of them) and the truancy summaries. What changes is computed
+    # first, locking nothing; then only the cases it touches are locked, in id order as a push
+    # locks them, and written. A push on any other case does not wait for the evaluation.
+    await _stage_meetings(session, year.id, rules)
+    await case_truancy.stage(session, "rules_status", case_truancy.params(year, day))
+    locked = await case_truancy.lock(session, f"SELECT case_id FROM {STALE} UNION SELECT case_id FROM {NEW}")
+    closed = await _close_stale_meetings(session, actor, day, rules)
     meetings = await session.execute(
         text(
-            f"""
-            WITH cal AS (
-                SELECT school_id, day, row_number() OVER (PARTITION BY school_id ORDER BY day)::int AS seq
-                FROM instructional_day WHERE school_year_id = :year_id
-            ),
-            span AS (SELECT min(day) AS first_day, max(day) AS last_day FROM cal),
-            trig AS (
-                SELECT s.student_id, least(s.monthly_trigger, s.yearly_trigger) AS trigger_day,
-                    CASE WHEN s.monthly_trigger <= coalesce(s.yearly_trigger, s.monthly_trigger)
-                         THEN 'Parent meeting: ' || :monthly || ' unexcused absences in one month'
-                         ELSE 'Parent meeting: ' || :yearly || ' unexcused absences this school year' END AS title
-                FROM rules_status s
-                WHERE s.monthly_trigger IS NOT NULL OR s.yearly_trigger IS NOT NULL
-            )
-            INSERT INTO follow_up (id, student_id, case_id, kind, title, due_on, trigger_day)
-            SELECT gen_random_uuid(), t.student_id,
-                (SELECT cf.id FROM case_file cf WHERE cf.student_id = t.student_id AND cf.status <> 'closed' LIMIT 1),
-                '{FollowUpKind.PARENT_MEETING.value}', t.title, coalesce(due.day, span.last_day), t.trigger_day
-            FROM trig t
-            CROSS JOIN span
-            JOIN attendance_record a ON a.student_id = t.student_id AND a.day = t.trigger_day
-            JOIN cal c ON c.school_id = a.school_id AND c.day = t.trigger_day
-            LEFT JOIN cal due ON due.school_id = a.school_id AND due.seq = c.seq + :meeting_days
-            WHERE NOT EXISTS (
-                SELECT 1 FROM follow_up f WHERE f.student_id = t.student_id
-                  AND f.kind = '{FollowUpKind.PARENT_MEETING.value}'
-                  AND f.trigger_day BETWEEN span.first_day AND span.last_day
-                  AND NOT {no_longer_required_sql("f")})
-            """
-        ),
-        {
-            "year_id": year.id,
-            "monthly": str(rules.values.monthly_threshold),
-            "yearly": str(rules.values.yearly_threshold),
-            "meeting_days": rules.values.meeting_due_days,
-        },
+            "INSERT INTO follow_up (id, student_id, case_id, kind, title, due_on, trigger_day) "
+            f"SELECT gen_random_uuid(), student_id, case_id, '{FollowUpKind.PARENT_MEETING.value}', title, due_on, "
+            f"trigger_day FROM {NEW}"
+        )
     )
-    cases_changed = await case_truancy.store(session, "rules_status", year, day)
+    cases_changed = await case_truancy.write(session)
     counts = (
         await session.execute(
             text(
@@ -202,6 +181,7 @@ async def evaluate_all(session: AsyncSession, as_of: date, actor: Actor | None =
         meetings_created=_rowcount(meetings),
         meetings_closed=closed,
         cases_changed=cases_changed,
+        cases_locked=locked,
         seconds=round(time.perf_counter() - started, 3),
     )
     audit.record(
@@ -221,26 +201,88 @@ async def evaluate_all(session: AsyncSession, as_of: date, actor: Actor | None =
         meetings_created=result.meetings_created,
         meetings_closed=result.meetings_closed,
         cases_changed=result.cases_changed,
+        cases_locked=result.cases_locked,
     )
     await session.flush()
     return result
 
 
-_STALE_MEETINGS = f"""
-WITH span AS (
+STALE = "rules_stale_meetings"
+"""Open meeting deadlines the rules no longer require (``_stage_meetings``); dropped at commit."""
+NEW = "rules_new_meetings"
+"""Meeting deadlines to make (``_stage_meetings``); dropped at commit."""
+
+_STAGE_STALE = f"""
+INSERT INTO {STALE} (id, case_id, truant_on, month_max, unexcused)
+SELECT f.id, f.case_id, least(s.monthly_trigger, s.yearly_trigger), coalesce(s.month_max, 0), coalesce(s.unexcused, 0)
+FROM follow_up f
+CROSS JOIN (
     SELECT min(day) AS first_day, max(day) AS last_day FROM instructional_day WHERE school_year_id = :year_id
+) AS span
+LEFT JOIN rules_status s ON s.student_id = f.student_id
+WHERE f.kind = '{FollowUpKind.PARENT_MEETING.value}' AND f.status = 'open' AND f.created_by IS NULL
+  AND f.trigger_day BETWEEN span.first_day AND span.last_day
+  AND f.trigger_day IS DISTINCT FROM least(s.monthly_trigger, s.yearly_trigger)
+"""
+"""A deadline the rules made whose student is no longer truant from its trigger day."""
+
+_STAGE_NEW = f"""
+WITH cal AS (
+    SELECT school_id, day, row_number() OVER (PARTITION BY school_id ORDER BY day)::int AS seq
+    FROM instructional_day WHERE school_year_id = :year_id
 ),
-stale AS (
-    SELECT f.id, least(s.monthly_trigger, s.yearly_trigger) AS truant_on,
-        coalesce(s.month_max, 0) AS month_max, coalesce(s.unexcused, 0) AS unexcused
-    FROM follow_up f
-    CROSS JOIN span
-    LEFT JOIN rules_status s ON s.student_id = f.student_id
-    WHERE f.kind = '{FollowUpKind.PARENT_MEETING.value}' AND f.status = 'open' AND f.created_by IS NULL
+span AS (SELECT min(day) AS first_day, max(day) AS last_day FROM cal),
+trig AS (
+    SELECT s.student_id, least(s.monthly_trigger, s.yearly_trigger) AS trigger_day,
+        CASE WHEN s.monthly_trigger <= coalesce(s.yearly_trigger, s.monthly_trigger)
+             THEN 'Parent meeting: ' || :monthly || ' unexcused absences in one month'
+             ELSE 'Parent meeting: ' || :yearly || ' unexcused absences this school year' END AS title
+    FROM rules_status s
+    WHERE s.monthly_trigger IS NOT NULL OR s.yearly_trigger IS NOT NULL
+)
+INSERT INTO {NEW} (student_id, case_id, title, due_on, trigger_day)
+SELECT t.student_id,
+    (SELECT cf.id FROM case_file cf WHERE cf.student_id = t.student_id AND cf.status <> 'closed' LIMIT 1),
+    t.title, coalesce(due.day, span.last_day), t.trigger_day
+FROM trig t
+CROSS JOIN span
+JOIN attendance_record a ON a.student_id = t.student_id AND a.day = t.trigger_day
+JOIN cal c ON c.school_id = a.school_id AND c.day = t.trigger_day
+LEFT JOIN cal due ON due.school_id = a.school_id AND due.seq = c.seq + :meeting_days
+WHERE NOT EXISTS (
+    SELECT 1 FROM follow_up f WHERE f.student_id = t.student_id
+      AND f.kind = '{FollowUpKind.PARENT_MEETING.value}'
       AND f.trigger_day BETWEEN span.first_day AND span.last_day
-      AND f.trigger_day IS DISTINCT FROM least(s.monthly_trigger, s.yearly_trigger)
-),
-closed AS (
+      AND NOT {no_longer_required_sql("f")}
+      AND NOT EXISTS (SELECT 1 FROM {STALE} x WHERE x.id = f.id))
+"""
+"""A deadline for each truant student who has none this school year (or only ones the rules no
+longer require, about to be closed)."""
+
+
+async def _stage_meetings(session: AsyncSession, year_id: uuid.UUID, rules: RuleSetOut) -> None:
+    """Compute, locking nothing, the meeting deadlines no longer required (``STALE``) and those
+    to make (``NEW``), with their cases."""
+    for ddl in (
+        f"{STALE} (id uuid PRIMARY KEY, case_id uuid, truant_on date, month_max int, unexcused int)",
+        f"{NEW} (student_id uuid, case_id uuid, title text, due_on date, trigger_day date)",
+    ):
+        await session.execute(text(f"CREATE TEMP TABLE IF NOT EXISTS {ddl} ON COMMIT DROP"))
+    await session.execute(text(f"TRUNCATE {STALE}, {NEW}"))
+    await session.execute(text(_STAGE_STALE), {"year_id": year_id})
+    await session.execute(
+        text(_STAGE_NEW),
+        {
+            "year_id": year_id,
+            "monthly": str(rules.values.monthly_threshold),
+            "yearly": str(rules.values.yearly_threshold),
+            "meeting_days": rules.values.meeting_due_days,
+        },
+    )
+
+
+_CLOSE_STALE = f"""
+WITH closed AS (
     UPDATE follow_up f SET completed_at = now(), completed_by = NULL, version = f.version + 1, updated_at = now(),
         note = '{NO_LONGER_REQUIRED}' || CASE
             WHEN x.truant_on IS NULL THEN
@@ -253,7 +295,7 @@ closed AS (
                 || f.trigger_day || ' (an absence voided, excused, corrected or added): the meeting is due from '
                 || x.truant_on || ' instead'
             END
-    FROM stale x
+    FROM {STALE} x
     WHERE f.id = x.id AND f.status = 'open'
     RETURNING f.id, f.student_id, f.case_id, f.trigger_day, f.note, x.truant_on
 ),
@@ -271,18 +313,15 @@ SELECT count(*) FROM closed
 """
 
 
-async def close_stale_meetings(
-    session: AsyncSession, actor: Actor, year_id: uuid.UUID, day: date, rules: RuleSetOut
-) -> int:
-    """Close the open meeting deadlines the rules made whose student is no longer truant from their
-    trigger day (per ``rules_status``): done, no one named, the note saying why
-    (``server.rules.meetings.NO_LONGER_REQUIRED``), one ``follow_up.no_longer_required`` audit row
-    each. A deadline whose meeting was held is done already and never touched. The case's list
-    of open follow-ups drops it (the ``follow_up`` trigger, migration 0011), so the phones hear."""
+async def _close_stale_meetings(session: AsyncSession, actor: Actor, day: date, rules: RuleSetOut) -> int:
+    """Close the staged deadlines the rules no longer require (after their cases are locked):
+    done, no one named, the note saying why (``server.rules.meetings.NO_LONGER_REQUIRED``), one
+    ``follow_up.no_longer_required`` audit row each. One that was completed meanwhile (its meeting
+    held) is left alone. The case's list of open follow-ups drops it (the ``follow_up`` trigger,
+    migration 0011), so the phones hear."""
     result = await session.execute(
-        text(_STALE_MEETINGS),
+        text(_CLOSE_STALE),
         {
-            "year_id": year_id,
             "as_of": day,
             "monthly": str(rules.values.monthly_threshold),
             "yearly": str(rules.values.yearly_threshold),
