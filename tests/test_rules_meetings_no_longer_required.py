@@ -72,7 +72,7 @@ async def test_an_absence_voided_closes_its_meeting_deadline_with_the_reason(db:
     assert closed.note == (
         "No longer required: as of 2025-10-16 the student is not truant (at most 3 unexcused absences in one "
         "month, truant at 4; 3 in the school year, truant at 11), so the truancy of 2025-09-15 no longer holds "
-        "(an absence voided, excused or corrected)"
+        "(an absence voided, excused or corrected, or the rules changed)"
     )
     assert closed.version == versions[0] + 1  # a phone holding the follow-up hears of it
     await db.refresh(case)
@@ -166,7 +166,8 @@ async def test_a_student_truant_from_another_day_gets_a_deadline_from_that_day(d
     assert (closed.id, closed.status, new.status, new.trigger_day) == (first.id, "done", "open", october[-1])
     assert closed.note == (
         "No longer required: as of 2025-11-17 the student became truant on 2025-10-14, not on 2025-09-15 "
-        "(an absence voided, excused, corrected or added): the meeting is due from 2025-10-14 instead"
+        "(an absence voided, excused, corrected or added, or the rules changed): the meeting is due from "
+        "2025-10-14 instead"
     )
     # Ten school days after Tuesday 14 October.
     assert new.due_on == d.school_day(october[-1], 10)

@@ -289,11 +289,11 @@ WITH closed AS (
                 'as of ' || CAST(:as_of AS date) || ' the student is not truant (at most ' || x.month_max
                 || ' unexcused absences in one month, truant at ' || :monthly || '; ' || x.unexcused
                 || ' in the school year, truant at ' || :yearly || '), so the truancy of ' || f.trigger_day
-                || ' no longer holds (an absence voided, excused or corrected)'
+                || ' no longer holds (an absence voided, excused or corrected, or the rules changed)'
             ELSE
                 'as of ' || CAST(:as_of AS date) || ' the student became truant on ' || x.truant_on || ', not on '
-                || f.trigger_day || ' (an absence voided, excused, corrected or added): the meeting is due from '
-                || x.truant_on || ' instead'
+                || f.trigger_day || ' (an absence voided, excused, corrected or added, or the rules changed): '
+                || 'the meeting is due from ' || x.truant_on || ' instead'
             END
     FROM {STALE} x
     WHERE f.id = x.id AND f.status = 'open'
