@@ -23,7 +23,7 @@ from litestar.plugins.problem_details import (
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from server import api_docs, app_shell, overload, queue, security
+from server import api_docs, app_shell, jobs, overload, queue, security
 from server import db as dbmod
 from server import logging as logmod
 from server import openapi as api_doc
@@ -179,7 +179,7 @@ def create_app(settings: Settings | None = None, *, session_factory: dbmod.Sessi
         settle_heap()
         try:
             if settings.inline_worker:
-                async with queue.inline_worker(url, settings):
+                async with queue.inline_worker(jobs.make_app(url, settings)):
                     yield
             else:
                 yield

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas.auth import Role
 from schemas.imports import ImportMode, ImportResult
 from schemas.letters import LetterKind
-from server import audit, clock, demo, migrate, queue
+from server import audit, clock, demo, jobs, migrate, queue
 from server.audit import Actor
 from server.auth import repository as repo
 from server.auth import service as auth
@@ -37,6 +37,7 @@ from server.blobs import Blobs
 from server.db import EmbeddedPostgres, create_engine, create_session_factory, session_scope
 from server.errors import DoorstepError, NotFound
 from server.letters.models import LetterBatch
+from server.rules.jobs import enqueue_evaluation
 from server.settings import Settings
 
 T = TypeVar("T")
@@ -286,7 +287,7 @@ def _import_file(kind: str, fn: ImportFn, path: Path, mode: ImportMode, *, evalu
                 session, CLI_ACTOR, lines, mode=mode, source_name=path.name, progress=progress, total_rows=total
             )
         if evaluate and result.applied and (result.inserted or result.updated or result.deleted):
-            result.evaluation_queued = await queue.enqueue_evaluation(session)
+            result.evaluation_queued = await enqueue_evaluation(session)
         return result
 
     result = _with_session(run)
@@ -403,11 +404,11 @@ def letters_batch(
 
 @app.command("worker")
 def worker() -> None:
-    """Run the background worker (re-evaluation after imports, and daily)."""
+    """Run the background worker: every feature's tasks (server/jobs.py), e.g. re-evaluation after imports."""
     settings = Settings.from_env()
     url = _database(settings)
     console.print("worker started (Ctrl-C to stop)")
-    queue.run_worker(url, settings)
+    queue.run_worker(jobs.make_app(url, settings))
 
 
 sync_app = typer.Typer(help="Sync maintenance.", no_args_is_help=True)

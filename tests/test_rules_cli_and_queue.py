@@ -10,9 +10,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner
 
-from server import queue
+from server import jobs, queue
 from server.cli import app
 from server.db import create_engine
+from server.rules.jobs import enqueue_evaluation, run_evaluation
 from tests.test_imports import ATTENDANCE, CALENDAR, ROSTER
 
 runner = CliRunner()
@@ -50,17 +51,17 @@ async def test_the_queued_job_evaluates_in_its_own_transaction(cli_env: str) -> 
     try:
         async with engine.begin() as conn:
             session = AsyncSession(bind=conn)
-            assert await queue.enqueue_evaluation(session) is True
-            assert await queue.enqueue_evaluation(session) is False  # one waiting is enough
+            assert await enqueue_evaluation(session) is True
+            assert await enqueue_evaluation(session) is False  # one waiting is enough
             jobs = (await conn.execute(text("SELECT task_name, lock FROM procrastinate.procrastinate_jobs"))).all()
             assert [tuple(j) for j in jobs] == [("rules.evaluate", "rules.evaluate")]
     finally:
         await engine.dispose()
-    result = await queue.run_evaluation(cli_env, date(2025, 10, 1))
+    result = await run_evaluation(cli_env, date(2025, 10, 1))
     assert result["school_year"] is None  # an empty district: nothing to evaluate, and no error
 
 
 def test_procrastinate_app_registers_the_tasks() -> None:
-    procrastinate_app = queue.make_app(None)
+    procrastinate_app = jobs.make_app(None)
     assert {"rules.evaluate", "rules.evaluate_daily"} <= set(procrastinate_app.tasks)
     assert queue.psycopg_conninfo("postgresql+asyncpg://u:p@/db?host=/tmp/x") == "postgresql://u:p@/db?host=/tmp/x"

@@ -10,13 +10,13 @@ from litestar.params import FromQuery
 from schemas.auth import Role
 from schemas.imports import ImportMode, ImportResult
 from server import imports as imp
-from server import queue
 from server.attendance.imports import import_attendance
 from server.auth.guards import allow
 from server.auth.service import Principal
 from server.deps import Db
 from server.inputs import BODY, RAW
 from server.logging import request_id_of
+from server.rules.jobs import enqueue_evaluation
 
 IMPORTERS = (Role.OFFICE_STAFF, Role.ADMIN)
 MAX_IMPORT_BYTES = 512 * 1024 * 1024
@@ -36,5 +36,5 @@ async def attendance_import(
         await import_attendance(db, actor, imp.body_lines(await request.body()), mode=mode, source_name="upload")
     )
     if result.inserted or result.updated or result.deleted:
-        result.evaluation_queued = await queue.enqueue_evaluation(db)
+        result.evaluation_queued = await enqueue_evaluation(db)
     return result

@@ -24,7 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas.imports import ImportMode, ImportResult
 from schemas.text import NUL
 from server import imports as imp
-from server import queue
 from server.attendance import imports as attendance
 from server.attendance.routes import IMPORTERS, MAX_IMPORT_BYTES
 from server.audit import Actor
@@ -33,6 +32,7 @@ from server.console.session import signed_in
 from server.deps import AuthRequest, Db, actor_of
 from server.errors import InvalidInput, NotFound, RepeatedColumns, UnknownColumns
 from server.rosters import imports as rosters
+from server.rules.jobs import enqueue_evaluation
 from server.schools import calendar
 
 FORM_OVERHEAD = 64 * 1024
@@ -115,7 +115,7 @@ async def _run(db: AsyncSession, kind: Kind, actor: Actor, lines: Iterable[str],
     """What the JSON route does, but a file that applies nothing is a result to show, not a 422."""
     result = await kind.run(db, actor, lines, mode=mode, source_name="console upload")
     if result.applied and (result.inserted or result.updated or result.deleted):
-        result.evaluation_queued = await queue.enqueue_evaluation(db)
+        result.evaluation_queued = await enqueue_evaluation(db)
     return result
 
 

@@ -30,13 +30,14 @@ from schemas.letters import (
     LetterCreate,
     LetterKind,
 )
-from server import audit, clock, queue, scope
+from server import audit, clock, scope
 from server.auth import repository as users
 from server.auth.guards import ALL_ROLES
 from server.console.pages import page
 from server.console.session import PATH, signed_in
 from server.deps import AuthRequest, Db, actor_of
 from server.errors import DuplicateWithDifferentContent, InvalidInput, InvalidTransition, NotFound, OutsideSchoolYear
+from server.letters import jobs as letter_jobs
 from server.letters import repository as repo
 from server.letters import service
 from server.letters.models import Letter, LetterBatch
@@ -240,7 +241,7 @@ async def make_batch(request: AuthRequest, db: Db) -> Response[Any]:
         fresh = BatchTyped(str(uuid.uuid4()), typed.as_of, typed.kinds)
         return await _letters_page(request, db, 409, typed=fresh, problem=problem)
     if made:
-        await queue.enqueue_letter_batch(db, batch.id)
+        await letter_jobs.enqueue_batch(db, batch.id)
     return Redirect(f"{PATH}/letters/batches/{batch.id}", status_code=303)
 
 

@@ -22,13 +22,13 @@ from schemas.letters import (
     LetterOut,
     LetterReturned,
 )
-from server import clock, queue
+from server import clock
 from server.auth.guards import ALL_ROLES, allow
 from server.blobs import Blobs
 from server.deps import AuthRequest, Config, Db, actor_of
 from server.errors import NotFound
+from server.letters import jobs, service
 from server.letters import repository as repo
-from server.letters import service
 from server.rules.rulesets import year_or_404
 
 PDF_HEADERS = {"Cache-Control": "private, no-store"}
@@ -125,7 +125,7 @@ async def create_batch(request: AuthRequest, db: Db, data: JSONBody[LetterBatchC
     ``GET /letter-batches/{id}``."""
     batch, made = await service.create_batch(db, actor_of(request), data)
     if made:
-        await queue.enqueue_letter_batch(db, batch.id)
+        await jobs.enqueue_batch(db, batch.id)
     letters = await repo.ids_of_batch(db, batch.id)
     return Response(service.batch_out(batch, letters), status_code=202 if made else 200)
 

@@ -28,6 +28,8 @@ from server.uploads.models import Upload
 from sync import photos
 
 SNIFF_BYTES = 64
+PROCESS_TASK = "photos.process"
+"""The job that makes a stored file's served copy and thumbnail (declared in ``server.photos.jobs``)."""
 
 
 def blob_key(sha256: str) -> str:
@@ -161,7 +163,7 @@ async def _record(db: AsyncSession, sha256: str, size: int, found: inspect.Inspe
     }
     if row is None:
         await repo.add_photo_file(db, values)
-    await queue.enqueue_photo(db, sha256)
+    await queue.defer(db, PROCESS_TASK, {"sha256": sha256})  # runs once the file is committed
     stored = await db.scalar(select(PhotoFile).where(PhotoFile.sha256 == sha256))
     assert stored is not None
     return stored

@@ -1,5 +1,5 @@
-"""Background work on stored files (``server.queue``): a received file's served copy and
-thumbnail, and the sweep that removes expired uploads and files no form photo references."""
+"""Background work on stored files: a received file's served copy and thumbnail, and the sweep
+that removes expired uploads and files no form photo references (their tasks: ``server.photos.jobs``)."""
 
 from __future__ import annotations
 

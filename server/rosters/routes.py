@@ -9,7 +9,6 @@ from litestar.params import FromQuery
 
 from schemas.imports import ImportMode, ImportResult
 from server import imports as imp
-from server import queue
 from server.attendance.routes import IMPORTERS, MAX_IMPORT_BYTES
 from server.auth.guards import allow
 from server.auth.service import Principal
@@ -17,6 +16,7 @@ from server.deps import Db
 from server.inputs import BODY, RAW
 from server.logging import request_id_of
 from server.rosters.imports import import_roster
+from server.rules.jobs import enqueue_evaluation
 
 
 @post("/rosters/imports", opt=allow(*IMPORTERS) | {BODY: RAW}, status_code=200, request_max_body_size=MAX_IMPORT_BYTES)
@@ -32,5 +32,5 @@ async def roster_import(
         await import_roster(db, actor, imp.body_lines(await request.body()), mode=mode, source_name="upload")
     )
     if result.inserted or result.updated or result.deleted:
-        result.evaluation_queued = await queue.enqueue_evaluation(db)
+        result.evaluation_queued = await enqueue_evaluation(db)
     return result

@@ -11,13 +11,13 @@ from litestar.params import FromPath, FromQuery
 from schemas.imports import ImportMode, ImportResult
 from schemas.schools import SchoolYearOut
 from server import imports as imp
-from server import queue
 from server.attendance.routes import IMPORTERS, MAX_IMPORT_BYTES
 from server.auth.guards import ALL_ROLES, allow
 from server.auth.service import Principal
 from server.deps import Db
 from server.inputs import BODY, RAW
 from server.logging import request_id_of
+from server.rules.jobs import enqueue_evaluation
 from server.rules.routes import READERS
 from server.schools import calendar as cal
 from server.schools.years import school_years as list_school_years
@@ -37,7 +37,7 @@ async def calendar_import(
         await cal.import_calendar(db, actor, imp.body_lines(await request.body()), mode=mode, source_name="upload")
     )
     if result.inserted or result.updated or result.deleted:
-        result.evaluation_queued = await queue.enqueue_evaluation(db)
+        result.evaluation_queued = await enqueue_evaluation(db)
     return result
 
 
