@@ -1,11 +1,11 @@
-"""``python -m bench rules|sync|uploads|console|app|letters [options]`` (``scripts/bench``)."""
+"""``python -m bench rules|sync|uploads|console|app|letters|devices [options]`` (``scripts/bench``)."""
 
 from __future__ import annotations
 
 import typer
 
 from bench import app as field_app
-from bench import console, letters, rules, sync, uploads
+from bench import console, devices, letters, rules, sync, uploads
 
 app = typer.Typer(help="Doorstep benchmarks.", no_args_is_help=True)
 
@@ -21,6 +21,7 @@ app.command("uploads")(uploads.uploads)
 app.command("console")(console.console)
 app.command("app")(field_app.app)
 app.command("letters")(letters.letters)
+app.command("devices")(devices.devices)
 
 
 def main() -> None:
