@@ -47,11 +47,12 @@ BENCH_YEAR = dd.DemoYear.containing(date(2026, 7, 1))
 """The benchmark loads a whole school year (2025-2026, all 180 days), whatever the date."""
 
 NOTE = """
-Reading the figures: evaluation meets its target with room to spare, and so does the import.
-PostgreSQL parses the CSV (`COPY` into a temporary table of text columns, about 2 s); one
-statement checks and converts every row, finds students and schools with hash joins and compares
-each row with the record it would replace (about 6 s); a plain `INSERT` writes the new records
-(about 9 s). What decided it is the two foreign keys. Checked row by row they cost about 12 s
+Reading the figures: on a quiet machine the evaluation meets its target with room to spare, and
+so does the import (the times in this paragraph are a quiet machine's; see the last paragraph for
+a loaded one). PostgreSQL parses the CSV (`COPY` into a temporary table of text columns, about
+2 s); one statement checks and converts every row, finds students and schools with hash joins and
+compares each row with the record it would replace (about 6 s); a plain `INSERT` writes the new
+records (about 9 s). What decided it is the two foreign keys. Checked row by row they cost about 12 s
 each for 3.6 million rows (`EXPLAIN ANALYZE` of the insert of resolved rows: 34 s with both keys,
 20 s with one, 9 s with none; a single composite key to a student-school table would still take
 19 s), so the insert alone took longer than three raw `COPY`s. A load of 100,000 new records or
@@ -67,12 +68,16 @@ UNLOGGED staging table (parallel scans, but left behind if the import dies).
 
 A push during the evaluation: the evaluation computes what it will write first (the summaries
 that change, the meeting deadlines made or no longer required), locking nothing, then locks only
-those cases, in id order as a push locks its own, and writes them. A push on any other case does
-not wait; the slowest push above is the machine's noise (the evaluation and the phone share its
-two cores), not a lock. Before (2026-12-06, the same benchmark on this machine under a load
-average near 10), the evaluation locked every open case `FOR UPDATE` until it committed: the
-slowest of 324 pushes during the next day's evaluation took 400.3 ms (median 13.6 ms; 6.6 ms
-with no evaluation running), the push that arrived while the cases were locked.
+those cases, in id order as a push locks its own, and writes them; a push on any other case does
+not wait. Against the evaluation before that change, which locked every open case `FOR UPDATE`
+until it committed, run at the same time on the same data (2026-12-06): the slowest of 379 pushes
+during the next day's evaluation took 685.3 ms, 637.2 ms of it in its locks and read; after, the
+slowest of 348 took 69.4 ms, 28.3 ms in its locks and read (31 cases locked, those whose summary
+changed), against 91.6 and 124.7 ms for the slowest with no evaluation running. Those two runs
+shared the machine's two cores with each other and with other work (a load average of 13 to 19),
+which slowed every figure: the evaluations took 15.07 and 14.64 s (the first) and 12.29 and 10.68
+s (the next day's); a run alone at a load near 9 took 6.78 and 5.12 s. The figure of 2026-11-29
+(1.04 s, a quiet machine) wrote no case summary: the benchmark then opened no case.
 """
 
 
