@@ -80,3 +80,22 @@ async def test_twenty_logins_at_once_from_one_address_all_succeed(fresh_database
             for c in clients:
                 await c.aclose()
     assert [a.status_code for a in answers] == [200] * 20
+
+
+async def test_a_login_holds_no_database_connection_while_its_password_is_checked(
+    fresh_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """argon2 takes a quarter of a second of CPU; a login that kept its transaction (and so a pooled
+    connection) open meanwhile let a morning's logins take every connection of the pool."""
+    checked_out: list[int] = []
+    verify = service.verify_password
+
+    async def watching(password_hash: str | None, password: str) -> bool:
+        checked_out.append(app.state.session_factory.kw["bind"].pool.checkedout())
+        return await verify(password_hash, password)
+
+    monkeypatch.setattr(service, "verify_password", watching)
+    async with committing_app(fresh_database) as app, client_at(app, ADDRESS) as client:
+        response = await attempt(client, "target", PASSWORD)
+    assert response.status_code == 200, response.text
+    assert checked_out == [0]

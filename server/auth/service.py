@@ -101,6 +101,9 @@ async def sign_in(
     await session.commit()
 
     user = await repo.user_by_username(session, body.username)
+    # The read's transaction ends before argon2 runs (a quarter of a second of CPU): a morning's
+    # logins held a pooled connection each all that time, and the pool ran out (scripts/bench devices).
+    await session.commit()
     password_ok = await verify_password(user.password_hash if user else None, body.password)
     if user is None or not password_ok or not user.is_active:
         audit.record(
