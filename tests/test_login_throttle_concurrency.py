@@ -13,7 +13,7 @@ import pytest
 from schemas.auth import Role
 from server.audit import Actor
 from server.auth import repository as repo
-from server.auth import service
+from server.auth import passwords, service
 from server.db import create_engine, create_session_factory
 from tests.conftest import PASSWORD
 from tests.test_login_throttle import attempt, client_at, committing_app
@@ -88,7 +88,7 @@ async def test_a_login_holds_no_database_connection_while_its_password_is_checke
     """argon2 takes a quarter of a second of CPU; a login that kept its transaction (and so a pooled
     connection) open meanwhile let a morning's logins take every connection of the pool."""
     checked_out: list[int] = []
-    verify = service.verify_password
+    verify = passwords.verify_password
 
     async def watching(password_hash: str | None, password: str) -> bool:
         checked_out.append(app.state.session_factory.kw["bind"].pool.checkedout())
