@@ -292,7 +292,7 @@ class PgStore:
     async def commit_batch(self, batch: Batch) -> None:
         inserts: dict[str, list[dict[str, Any]]] = {}
         updates: dict[str, list[dict[str, Any]]] = {}
-        marks: dict[str, int] = {}
+        marks: list[tuple[str, uuid.UUID, int | None]] = []
         for w in batch.writes:
             row = {"id": w.ref.id, "version": w.version, "deleted": w.deleted, **w.data}
             if w.expected_version is None:
@@ -300,8 +300,7 @@ class PgStore:
             else:
                 row["expected"] = w.expected_version
                 updates.setdefault(w.ref.type, []).append(row)
-            if w.mutation_id is not None:
-                marks[f"{w.ref.type}:{w.ref.id}"] = w.mutation_id
+            marks.append((w.ref.type, w.ref.id, w.mutation_id))  # keyed in SQL: str(uuid) costs
         if batch.writes and (user := self._users.get(batch.client_id)) is not None:
             # who writes, for the versions the tables' triggers keep (migration 0015)
             await self._fetch(_NAME_PUSH, str(user), str(batch.client_id), _json(marks))
@@ -585,8 +584,11 @@ _LOCK_CLIENT = (
 _NAME_PUSH = (
     # The writer of the versions this push's statements keep (``record_version``, migration 0015),
     # for the tables' triggers: transaction-local, as ``server.db.name_writer`` names a request's.
+    # ``doorstep.mutations`` is ``{"<type>:<id>": mutation id}``, made here from the writes' triples.
     "SELECT set_config('doorstep.actor', $1, true), set_config('doorstep.client', $2, true), "
-    f"set_config('doorstep.via', '{PUSH}', true), set_config('doorstep.mutations', $3, true)"
+    f"set_config('doorstep.via', '{PUSH}', true), set_config('doorstep.mutations', "
+    "(SELECT coalesce(jsonb_object_agg((e ->> 0) || ':' || (e ->> 1), e -> 2), '{}')::text "
+    "FROM jsonb_array_elements($3::jsonb) AS e), true)"
 )
 
 _CASE_KEYED = (

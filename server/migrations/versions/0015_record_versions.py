@@ -87,15 +87,16 @@ def _function(table: str, record_type: str, fields: tuple[str, ...]) -> str:
     return f"""
 CREATE FUNCTION record_version_{table}() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
+    -- read once per statement, not per row
+    actor uuid := nullif(current_setting('doorstep.actor', true), '')::uuid;
+    client uuid := nullif(current_setting('doorstep.client', true), '')::uuid;
+    via text := nullif(current_setting('doorstep.via', true), '');
     marks jsonb := nullif(current_setting('doorstep.mutations', true), '')::jsonb;
 BEGIN
     INSERT INTO record_version (record_type, record_id, version, deleted, data, written_by, client_id,
                                 mutation_id, via)
-    SELECT {_row(table, record_type, fields)},
-           nullif(current_setting('doorstep.actor', true), '')::uuid,
-           nullif(current_setting('doorstep.client', true), '')::uuid,
-           (marks ->> ('{record_type}:' || n.id))::bigint,
-           nullif(current_setting('doorstep.via', true), '')
+    SELECT {_row(table, record_type, fields)}, actor, client,
+           (marks ->> ('{record_type}:' || n.id))::bigint, via
     FROM new_rows AS n
     ON CONFLICT DO NOTHING;
     RETURN NULL;
