@@ -35,6 +35,7 @@ from schemas.sync import (
     Status,
 )
 from schemas.text import NUL, NUL_ESCAPE, nul_path, scrub
+from sync import casework, letters  # noqa: F401  (their handlers register in HANDLERS on import)
 from sync.handlers import HANDLERS
 from sync.policies import BatchView, Decision, Rejected
 from sync.store import Batch, Outcome, Principal, Store

@@ -356,6 +356,3 @@ def form_photo_register(view: BatchView, m: FormPhotoRegister) -> Decision:
 
 _UPLOAD_FIELDS = ("upload_status", "upload_error", "exif_latitude", "exif_longitude")
 
-
-# The casework's and the letters' handlers live in their own modules and register here, with the rest.
-from sync import casework, letters  # noqa: E402, F401
