@@ -112,6 +112,10 @@ def run(settings: Settings) -> None:
             # server/auth/clients.py); uvicorn's proxy headers would believe X-Forwarded-For from
             # 127.0.0.1 and rewrite the address first.
             proxy_headers=False,
+            # uvicorn's supervisor kills a worker that misses its health check (5 s by default) and
+            # spawns another: on a loaded machine a starting worker (importing the app, building its
+            # routes) missed it every time, and serve never became ready (scripts/simulate found it).
+            timeout_worker_healthcheck=60,
         )
     finally:
         if background is not None:
