@@ -117,7 +117,9 @@ def migrate_cmd() -> None:
     console.print("database is at the latest migration")
 
 
-def _load_demo(session: AsyncSession, settings: Settings, today: date | None = None) -> Awaitable[demo.DemoResult]:
+def _load_demo(
+    session: AsyncSession, settings: Settings, today: date | None = None, case_managers: int = demo.CASE_MANAGERS
+) -> Awaitable[demo.DemoResult]:
     async def run() -> demo.DemoResult:
         with _progress() as bar:
             tasks: dict[str, Any] = {}
@@ -129,7 +131,8 @@ def _load_demo(session: AsyncSession, settings: Settings, today: date | None = N
 
             password = demo.demo_password(settings.demo_password)
             day = today or clock.today(settings)  # the district's day, not the server's
-            return await demo.load(session, password, progress, today=day, blobs=Blobs.from_settings(settings))
+            blobs = Blobs.from_settings(settings)
+            return await demo.load(session, password, progress, today=day, blobs=blobs, case_managers=case_managers)
 
     return run()
 
@@ -152,7 +155,7 @@ def _announce_demo(result: demo.DemoResult, settings: Settings) -> None:
     if result.created == 0:
         console.print("demo users already loaded")
         return
-    console.print(f"created {result.created} demo users (admin, sup1, sup2, cm1..cm8, office1, counselor1..3)")
+    console.print(f"created {result.created} demo users ({demo.describe_users(result.users)})")
     if result.students:
         through = f", attendance through {result.through}" if result.through else ""
         console.print(f"created the demo district: {result.students} students, school year {result.year}{through}")
@@ -172,10 +175,19 @@ def demo_load(
             help="The day to load the demo as of (default: today): its school year, attendance up to it",
         ),
     ] = None,
+    case_managers: Annotated[
+        int,
+        typer.Option(
+            min=demo.CASE_MANAGERS,
+            help="Case managers, each with about 25 open cases; a supervisor for every 8, about 60 students each "
+            "(the first load decides the district's size)",
+        ),
+    ] = demo.CASE_MANAGERS,
 ) -> None:
     """Load the demo district (idempotent): the school year containing today, live."""
     settings = Settings.from_env()
-    result = _with_session(lambda s: _load_demo(s, settings, today.date() if today else None))
+    day = today.date() if today else None
+    result = _with_session(lambda s: _load_demo(s, settings, day, case_managers))
     _announce_demo(result, settings)
 
 

@@ -141,9 +141,13 @@ async def test_referrals_are_in_every_status_mostly_to_resources_for_the_assesse
     assert in_language / served > 0.9
 
 
-async def test_parent_meetings_complete_the_rules_deadline_as_the_phone_does_most_on_time_some_late(
+async def test_parent_meetings_complete_the_rules_deadline_as_the_phone_does_all_late(
     demo_db: AsyncSession,
 ) -> None:
+    """The rules date a meeting 10 school days after the absence that made the student truant,
+    and that absence counted only once its documentation window closed, 10 school days after the
+    return: the deadline had passed before the rules said she was truant, so before her case
+    opened, and a case manager meets the family late (docs/rules.md)."""
     meetings = (await demo_db.execute(select(ParentMeeting, Case).join(Case, Case.id == ParentMeeting.case_id))).all()
     deadlines = {
         f.student_id: f
@@ -154,7 +158,8 @@ async def test_parent_meetings_complete_the_rules_deadline_as_the_phone_does_mos
         ).all()
     }
     assert len(meetings) >= 12
-    on_time = late = 0
+    soon = 0
+    school_days = DemoYear.containing(DEMO_TODAY).attended_days()
     for meeting, case in meetings:
         assert meeting.author_id == case.case_manager_id and meeting.flags == []
         assert case.opened_at < meeting.held_at < (case.closed_at or NOW)
@@ -168,11 +173,10 @@ async def test_parent_meetings_complete_the_rules_deadline_as_the_phone_does_mos
             meeting.author_id,
         )
         assert deadline.note == f"Parent meeting held ({meeting.place})" and deadline.case_id == case.id
-        if _day(meeting.held_at) <= deadline.due_on:
-            on_time += 1
-        else:
-            late += 1
-    assert on_time > late > 0
+        assert deadline.due_on < _day(case.opened_at) < _day(meeting.held_at), "overdue when the case opened"
+        opened, held_on = school_days.index(_day(case.opened_at)), school_days.index(_day(meeting.held_at))
+        soon += held_on - opened <= 12
+    assert soon == len(meetings), "held in the case's first weeks"
     held = {case.student_id for _, case in meetings}
     assert all(f.student_id in held for f in deadlines.values() if f.status == "done"), "done only by a meeting"
     overdue = [f for f in deadlines.values() if f.status == "open" and f.due_on < DEMO_TODAY]

@@ -421,7 +421,9 @@ async def test_the_demo_district_has_a_number_in_every_report(demo_db: AsyncSess
     statuses = office.referrals.statuses
     assert min(statuses.made, statuses.connected, statuses.not_connected, statuses.declined) > 0
     meetings = office.parent_meetings
-    assert meetings.on_time > 0 and meetings.late + meetings.overdue > 0
+    # Every demo meeting is late: the rules' deadline passes before they can say the student is
+    # truant (tests/test_demo_casework.py), so the on-time share is a number, and it is nought.
+    assert meetings.late > 0 and meetings.overdue > 0 and meetings.on_time_share == 0.0
     assert meetings.median_school_days is not None and len(office.schools) > 1
     team = await service.reports(demo_db, await _principal(demo_db, "sup1"), now, ZONE)
     assert 0 < team.factors.cases_assessed < office.factors.cases_assessed

@@ -13,9 +13,12 @@ did on their caseloads after the first contact.
 - Referrals to resources in every status: most to the directory's resources that help with an
   assessed factor in the household's language, nearest to the home first; a few named by hand.
 - The parent meetings the law requires, on cases whose student has a meeting deadline from the
-  rules: most held by the deadline, some late, some not held yet (overdue). Recording one
-  completes the deadline exactly as a phone's ``parent_meeting.record`` does
-  (``sync.casework.parent_meeting_record``).
+  rules: most held in the case's first weeks, some not held yet (overdue). All late: the rules
+  date the deadline 10 school days after the absence that made the student truant, and that
+  absence counted as unexcused only once its documentation window closed, 10 school days after
+  the return, so the deadline had passed before the rules said she was truant and her case
+  could open (docs/rules.md). Recording one completes the deadline exactly as a phone's
+  ``parent_meeting.record`` does (``sync.casework.parent_meeting_record``).
 - Follow-ups the case managers scheduled: calls about referrals, follow-up meetings, home
   visits; some done, a few moved to another day, a few overdue.
 
@@ -33,6 +36,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -41,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas.cases import CaseStatus, ContactMethod, ContactOutcome, FollowUpKind, FollowUpStatus, VisitOutcome
 from schemas.casework import FACTORS, Factor, FactorCategory, MeetingPlace, ServiceReferralStatus
 from server.cases.models import Assessment, Case, ContactAttempt, FollowUp, ParentMeeting, ServiceReferral, VisitLog
-from server.demo.cases import _uuid
+from server.demo.cases import _uuid, insert_rows, row_of
 from server.demo.district import DemoYear
 from server.resources.models import Resource
 from server.students.models import Guardian, Household, Student
@@ -538,8 +542,14 @@ async def load_casework(session: AsyncSession, year: DemoYear, progress: Progres
         if progress is not None:
             progress("casework", n, len(files))
     _home_visits_ahead(rng, work, files, year.today)
-    session.add_all([*work.assessments, *work.referrals, *work.meetings, *work.follow_ups])
-    await session.flush()
+    for model, records in (
+        (Assessment, work.assessments),
+        (ServiceReferral, work.referrals),
+        (ParentMeeting, work.meetings),
+        (FollowUp, work.follow_ups),
+    ):
+        await insert_rows(session, model, (row_of(r) for r in records))
+    await session.flush()  # the meeting deadlines the meetings completed
     return CaseworkResult(
         resources=resources,
         assessments=len(work.assessments),
@@ -760,6 +770,17 @@ def _reassess(
         _refer(rng, work, file, new, at, now, first_of_case=False)
 
 
+def _of_case(records: Sequence[Any], case_id: uuid.UUID) -> list[Any]:
+    """The records of the case being worked, in order: the last ones added (the cases are worked
+    one after the other; a scan of everything would take minutes at 14,000 cases)."""
+    found: list[Any] = []
+    for record in reversed(records):
+        if record.case_id != case_id:
+            break
+        found.append(record)
+    return found[::-1]
+
+
 def _distance(home: tuple[float, float] | None, r: DemoResource) -> float:
     if home is None:
         return 0.0
@@ -795,7 +816,7 @@ def _refer(
         f for f in factors if f != F.OTHER and (FACTORS[f][0] != FactorCategory.MISCONCEPTIONS or rng.random() < 0.3)
     ]
     count = min(len(wanted), rng.choice((0, 1, 1, 2, 2, 2, 3)) if first_of_case else 1)
-    taken = {r.resource_id for r in work.referrals if r.case_id == file.case.id and r.resource_id is not None}
+    taken = {r.resource_id for r in _of_case(work.referrals, file.case.id) if r.resource_id is not None}
     for n, factor in enumerate(wanted[:count]):
         at = assessed_at + timedelta(minutes=rng.randrange(5, 40) + 5 * n)
         if rng.random() < 0.35:
@@ -885,8 +906,9 @@ def _referral_call(rng: random.Random, work: _Work, file: _CaseFile, referral: S
 
 def _meeting(rng: random.Random, work: _Work, file: _CaseFile, school_days: list[date], now: datetime) -> None:
     """The meeting the rules asked for, held on a school day after the student became truant and
-    the case opened: most by the deadline, some late, some not yet (it stays overdue). It
-    completes the deadlines as ``parent_meeting.record`` does."""
+    the case opened: by the deadline where the case opened in time for it (a demo case never
+    does: see the module's docstring), else late, in the case's first weeks; some not yet (it
+    stays overdue). It completes the deadlines as ``parent_meeting.record`` does."""
     status = CaseStatus(file.case.status)
     worked = (CaseStatus.ACTIVE, CaseStatus.MONITORING, CaseStatus.CLOSED)
     if not file.meetings_due or status not in worked or not school_days:
@@ -914,7 +936,7 @@ def _meeting(rng: random.Random, work: _Work, file: _CaseFile, school_days: list
         attendees.append(rng.choice(("School counselor", "Assistant principal", "Classroom teacher")))
     if interpreter:
         attendees.append(f"Interpreter ({LANGUAGE_NAMES.get(file.language, file.language)})")
-    primary = next((a.primary_factor for a in work.assessments if a.case_id == file.case.id), None)
+    primary = next((a.primary_factor for a in _of_case(work.assessments, file.case.id)), None)
     agreements = [AGREEMENTS[Factor(primary)]] if primary and Factor(primary) in AGREEMENTS else []
     agreements += rng.sample(GENERAL_AGREEMENTS, 2 - len(agreements) if rng.random() < 0.5 else 1)
     next_on = _weekday(held_on + timedelta(days=rng.randrange(21, 36))) if rng.random() < 0.6 else None

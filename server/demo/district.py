@@ -6,10 +6,16 @@ that defaults to today is live. ``DemoYear.containing(day)`` pins it; the tests 
 
 No real person's data: names are drawn from short lists with a seeded random generator, and
 homes are scattered over one city (coordinates around Waterbury, CT). Attendance is shaped so
-some students are truant under each rule (monthly, yearly, habitual), some are chronically
-absent without being truant, and most are neither. The generator yields CSV lines in the
-documented import formats (docs/imports.md), so the demo and the benchmark load it through the
-real imports.
+a chosen share of students (``truant_share``) miss enough school without an excuse, at some
+point of the days held so far, for the rules engine to find them truant (most by the monthly
+rule, some by the yearly rule, a few habitually); others are chronically absent without being
+truant, or slipping (a few unexcused absences, not yet enough); most are neither. Which students
+are truant, and from when, is the rules engine's answer, never the generator's. The generator
+yields CSV lines in the documented import formats (docs/imports.md), so the demo and the
+benchmark load it through the real imports.
+
+A bigger district (``students`` past ``DEMO_STUDENTS``) gets more schools: the six of the
+default district, then six more for each further ``DEMO_STUDENTS`` students (``schools_for``).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.audit import Actor
@@ -39,6 +45,63 @@ SCHOOLS = (
     ("DEMO-M2", "Northgate Middle", ("6", "7", "8")),
     ("DEMO-H1", "Naugatuck Valley High", ("9", "10", "11", "12")),
 )
+
+
+PLACES = (
+    "Bunker Hill",
+    "Town Plot",
+    "Overlook",
+    "Brooklyn",
+    "Washington Hill",
+    "East End",
+    "South End",
+    "North End",
+    "Hopeville",
+    "Crownbrook",
+    "Berkeley Heights",
+    "Bucks Hill",
+    "Walnut Hill",
+    "Fairlawn",
+    "Lakewood",
+    "Sylvan",
+    "Pierpont",
+    "Chase Park",
+    "Highland",
+    "Long Hill",
+    "Scovill",
+    "Mad River",
+    "Hamilton Park",
+    "Fulton Park",
+    "Library Park",
+    "Wolcott Street",
+    "Chestnut Hill",
+    "Abbott Avenue",
+    "Reidville",
+    "Oronoke",
+)
+"""Neighbourhoods (invented or common names) for the schools of a bigger district."""
+DemoSchool = tuple[str, str, tuple[str, ...]]
+"""A school: code, name, grades."""
+
+
+def schools_for(students: int) -> tuple[DemoSchool, ...]:
+    """The district's schools (code, name, grades): ``SCHOOLS`` for up to ``DEMO_STUDENTS``
+    students, then three elementary, two middle and one high school more for each further
+    ``DEMO_STUDENTS`` (about 330 students a school, as in the default district)."""
+    groups = max(1, -(-students // DEMO_STUDENTS))
+    found = list(SCHOOLS)
+    count = {"E": 3, "M": 2, "H": 1}
+    kinds = {"E": ("Elementary", SCHOOLS[0][2]), "M": ("Middle", SCHOOLS[3][2]), "H": ("High", SCHOOLS[5][2])}
+    named = 0
+    for _group in range(1, groups):
+        for kind, per_group in (("E", 3), ("M", 2), ("H", 1)):
+            word, grades = kinds[kind]
+            for _ in range(per_group):
+                count[kind] += 1
+                place = PLACES[named % len(PLACES)] + (f" {named // len(PLACES) + 1}" if named >= len(PLACES) else "")
+                named += 1
+                found.append((f"DEMO-{kind}{count[kind]}", f"{place} {word}", grades))
+    return tuple(found)
 
 
 def _nth_weekday(year: int, month: int, weekday: int, n: int) -> date:
@@ -197,16 +260,20 @@ _STREETS = [
     "Sycamore",
 ]
 _LANGUAGES = ("en", "en", "en", "es", "es", "pt", "sq", "ar")
-# Share of students by attendance profile.
-PROFILES = (
-    ("regular", 0.70),
-    ("monthly", 0.08),
-    ("yearly", 0.07),
-    ("habitual", 0.04),
-    ("chronic", 0.06),
-    ("suspended", 0.02),
-    ("wellness", 0.03),
-)
+TRUANT_PROFILES = (("monthly", 0.6), ("yearly", 0.3), ("habitual", 0.1))
+"""How the truant share becomes truant: most by 4 unexcused absences in one month, some by 11 in
+the year, a few by 20 (habitually)."""
+OTHER_PROFILES = (("regular", 0.70), ("chronic", 0.06), ("slipping", 0.06), ("suspended", 0.02), ("wellness", 0.03))
+"""Everyone else: present, chronically absent with notes, a few unexcused absences short of
+truancy, suspended for some days, or taking the wellness days the rules allow."""
+TRUANT_SHARE = 0.19
+"""The share of students made truant when no other is asked for (what the demo had before it
+was chosen for the caseloads)."""
+KNOWN_AFTER = 14
+"""School days from the absence that makes a student truant to the last day held, at least: an
+absence without a note is unexcused only once its documentation window (10 school days after
+the return, ``RuleValues.documentation_window_days``) has closed, so the rules know the student
+is truant by the last day held."""
 
 ROSTER_HEADER = (
     "student_number,first_name,last_name,birth_date,grade,school_code,school_name,school_year,entered_on,"
@@ -230,11 +297,28 @@ class DemoStudent:
     seed: int
 
 
-def _students(year: DemoYear, count: int, seed: int) -> Iterator[tuple[DemoStudent, list[str]]]:
+def _profile(draw: float, truant_share: float) -> str:
+    """The profile one uniform draw picks: the truant ones below ``truant_share``, by their
+    weights, the others above it."""
+    weighted: tuple[tuple[str, float], ...]
+    if draw < truant_share:
+        weighted, at = TRUANT_PROFILES, draw / truant_share
+    else:
+        weighted, at = OTHER_PROFILES, (draw - truant_share) / (1 - truant_share)
+    total = sum(w for _, w in weighted)
+    for name, weight in weighted:
+        at -= weight / total
+        if at < 0:
+            return name
+    return weighted[-1][0]
+
+
+def _students(
+    year: DemoYear, count: int, seed: int, truant_share: float, schools: tuple[DemoSchool, ...]
+) -> Iterator[tuple[DemoStudent, list[str]]]:
     """Students with their roster line; siblings share a household."""
     rng = random.Random(seed)
-    profiles = [p for p, _ in PROFILES]
-    weights = [w for _, w in PROFILES]
+    names = {code: name for code, name, _grades in schools}
     n = 0
     household = 0
     while n < count:
@@ -250,7 +334,7 @@ def _students(year: DemoYear, count: int, seed: int) -> Iterator[tuple[DemoStude
         g2 = f"{rng.choice(_FIRST)} {last}" if rng.random() < 0.45 else ""
         for _ in range(min(rng.choice((1, 1, 2, 2, 3)), count - n)):
             n += 1
-            code, _name, grades = SCHOOLS[rng.randrange(len(SCHOOLS))]
+            code, _name, grades = schools[rng.randrange(len(schools))]
             grade = rng.choice(grades)
             age = 5 if grade == "K" else 5 + int(grade)
             birth = date(year.start_year - age, 1, 1) + timedelta(days=rng.randrange(365))
@@ -258,10 +342,9 @@ def _students(year: DemoYear, count: int, seed: int) -> Iterator[tuple[DemoStude
                 number=f"D{n:06d}",
                 school=code,
                 grade=grade,
-                profile=rng.choices(profiles, weights)[0],
+                profile=_profile(rng.random(), truant_share),
                 seed=rng.randrange(2**31),
             )
-            school_name = next(s[1] for s in SCHOOLS if s[0] == code)
             line = [
                 student.number,
                 rng.choice(_FIRST),
@@ -269,7 +352,7 @@ def _students(year: DemoYear, count: int, seed: int) -> Iterator[tuple[DemoStude
                 birth.isoformat(),
                 grade,
                 code,
-                school_name,
+                names[code],
                 year.name,
                 year.first_day.isoformat(),
                 "",
@@ -292,37 +375,49 @@ def _students(year: DemoYear, count: int, seed: int) -> Iterator[tuple[DemoStude
             yield student, line
 
 
-def roster_lines(year: DemoYear, count: int, seed: int = 2025) -> Iterator[str]:
+def roster_lines(
+    year: DemoYear, count: int, seed: int = 2025, schools: tuple[DemoSchool, ...] = SCHOOLS
+) -> Iterator[str]:
     yield ROSTER_HEADER
-    for _student, line in _students(year, count, seed):
+    for _student, line in _students(year, count, seed, TRUANT_SHARE, schools):
         yield ",".join(line) + "\n"
 
 
-def calendar_lines(year: DemoYear) -> Iterator[str]:
+def calendar_lines(year: DemoYear, schools: tuple[DemoSchool, ...] = SCHOOLS) -> Iterator[str]:
     yield CALENDAR_HEADER
     days = year.calendar_days()
-    for code, name, _grades in SCHOOLS:
+    for code, name, _grades in schools:
         for d in days:
             yield f"{code},{name},{year.name},{d.isoformat()}\n"
 
 
-def _absences(student: DemoStudent, days: list[date]) -> dict[int, tuple[str, str, int | None]]:
-    """Day index -> (kind, reason code, documentation delay in school days or None)."""
+Absences = dict[int, tuple[str, str, int | None]]
+
+
+def _absences(student: DemoStudent, days: list[date], held: int) -> Absences:
+    """Day index -> (kind, reason code, documentation delay in school days or None). The truant
+    profiles' unexcused absences fall in the ``held`` days so far, early enough for the rules to
+    know by the last of them (``KNOWN_AFTER``); with too few days held, they are not truant yet."""
     rng = random.Random(student.seed)
-    out: dict[int, tuple[str, str, int | None]] = {}
+    out: Absences = {}
     # Everyone: a few excused sick days with a note brought back within a week.
     for i in rng.sample(range(SCHOOL_DAYS), rng.choice((0, 1, 2, 3))):
         out[i] = ("absent", "illness", rng.randrange(1, 6))
     p = student.profile
-    if p == "monthly":  # 4-6 unexcused in one month, then back on track
-        start = rng.randrange(10, 140)
-        for i in rng.sample(range(start, start + 15), rng.choice((4, 5, 6))):
+    known_by = held - KNOWN_AFTER
+    if p == "monthly":
+        for i in _in_one_month(rng, days, known_by):
             out[i] = ("absent", "unexcused", None)
-    elif p in ("yearly", "habitual"):  # spread out: never 4 in a month for "yearly"
-        count = rng.randrange(12, 16) if p == "yearly" else rng.randrange(21, 30)
-        step = SCHOOL_DAYS // count
-        for k in range(count):
-            out[k * step + rng.randrange(max(step - 1, 1))] = ("absent", "unexcused", None)
+    elif p in ("yearly", "habitual"):  # spread over weeks: most of the days held so far
+        count = rng.randrange(11, 15) if p == "yearly" else rng.randrange(20, 27)
+        if known_by >= count:
+            span = max(count, int(known_by * rng.uniform(0.5, 0.9)))
+            start = rng.randrange(known_by - span + 1)
+            for i in rng.sample(range(start, start + span), count):
+                out[i] = ("absent", "unexcused", None)
+    elif p == "slipping":  # a few unexcused days, never 4 in a month: not truant (yet)
+        for i in rng.sample(range(SCHOOL_DAYS), rng.choice((2, 3))):
+            out[i] = ("absent", "unexcused", None)
     elif p == "chronic":  # often sick, with medical notes: chronic without being truant
         for i in rng.sample(range(SCHOOL_DAYS), rng.randrange(20, 30)):
             out[i] = ("absent", "illness_verified", rng.randrange(1, 8))
@@ -336,16 +431,40 @@ def _absences(student: DemoStudent, days: list[date]) -> dict[int, tuple[str, st
     return out
 
 
-def attendance_lines(year: DemoYear, count: int, seed: int = 2025) -> Iterator[str]:
+def _in_one_month(rng: random.Random, days: list[date], known_by: int) -> list[int]:
+    """4 to 6 unexcused days in one calendar month: the fourth, the day that makes the student
+    truant, drawn evenly from the school days before ``known_by`` that have three school days of
+    their month within the two weeks before them; the first three among those, and one or two
+    more later, maybe."""
+    position = [0] * len(days)
+    for i in range(1, len(days)):
+        same = (days[i].year, days[i].month) == (days[i - 1].year, days[i - 1].month)
+        position[i] = position[i - 1] + 1 if same else 0
+    triggers = [i for i in range(min(known_by, len(days))) if position[i] >= 3]
+    if not triggers:
+        return []
+    trigger = rng.choice(triggers)
+    before = list(range(max(trigger - position[trigger], trigger - 9), trigger))
+    after = [i for i in range(trigger + 1, trigger + 8) if i < len(days) and position[i] > position[trigger]]
+    return [*rng.sample(before, 3), trigger, *rng.sample(after, min(len(after), rng.choice((0, 0, 1, 2))))]
+
+
+def attendance_lines(
+    year: DemoYear,
+    count: int,
+    seed: int = 2025,
+    truant_share: float = TRUANT_SHARE,
+    schools: tuple[DemoSchool, ...] = SCHOOLS,
+) -> Iterator[str]:
     """One row per student per school day before the year's ``today``: present, tardy, half
     days, and the shaped absences (a note due back on or after ``today`` has not come yet)."""
     yield ATTENDANCE_HEADER
     days = year.calendar_days()
     held = len(year.attended_days())
     iso = [d.isoformat() for d in days]
-    for student, _line in _students(year, count, seed):
+    for student, _line in _students(year, count, seed, truant_share, schools):
         rng = random.Random(student.seed ^ 0x5EED)
-        absences = _absences(student, days)
+        absences = _absences(student, days, held)
         prefix = f"{student.number},{student.school},"
         for i in range(held):
             absence = absences.get(i)
@@ -372,7 +491,11 @@ DEMO_STUDENTS = 2000
 
 
 async def load(
-    session: AsyncSession, year: DemoYear, progress: Progress | None = None, students: int = DEMO_STUDENTS
+    session: AsyncSession,
+    year: DemoYear,
+    progress: Progress | None = None,
+    students: int = DEMO_STUDENTS,
+    truant_share: float = TRUANT_SHARE,
 ) -> int:
     """Load the district through the real imports, then evaluate it as of the last school day
     before ``year.today``. Returns students created (0 if present)."""
@@ -384,6 +507,7 @@ async def load(
     if await session.scalar(select(School.id).where(School.code == SCHOOLS[0][0])) is not None:
         return 0
     actor = Actor.system("demo")
+    schools = schools_for(students)
 
     def step(name: str) -> Progress | None:
         if progress is None:
@@ -391,17 +515,22 @@ async def load(
         return lambda _step, done, total: progress(name, done, total)
 
     roster = await import_roster(
-        session, actor, roster_lines(year, students), source_name="demo", progress=step("roster")
+        session, actor, roster_lines(year, students, schools=schools), source_name="demo", progress=step("roster")
     )
-    await import_calendar(session, actor, calendar_lines(year), source_name="demo", progress=step("calendar"))
+    await import_calendar(session, actor, calendar_lines(year, schools), source_name="demo", progress=step("calendar"))
     await import_attendance(
         session,
         actor,
-        attendance_lines(year, students),
+        attendance_lines(year, students, truant_share=truant_share, schools=schools),
         source_name="demo",
         progress=step("attendance"),
         total_rows=students * len(year.attended_days()),
     )
+    # The rows are not committed yet, so no autovacuum has counted them: without statistics the
+    # planner takes these tables for empty, and the rules' statements for the demo's cases ran
+    # a hundred times slower.
+    for table in ("student", "enrollment", "instructional_day", "attendance_record"):
+        await session.execute(text(f"ANALYZE {table}"))
     attended = year.attended_days()
     if attended:
         await evaluate_all(session, attended[-1], actor)

@@ -4,13 +4,16 @@ phone's would be.
 Each home-visit contact attempt (``server.demo.cases``) made while its case was open becomes the
 visit log of that visit:
 checked in at the door, checked out with the contact's outcome, its flags computed by the same
-functions a push uses (``sync.flags``) and its truancy context by the same as the server's
-(``server.visits.context``). Most visits are clean; some fixes are far from home
-(``location_mismatch``), some poor (``location_low_accuracy``), some missing
-(``location_missing``); one visit was made by cm1 on a case that went to cm5 meanwhile
-(``case_reassigned``, listed for both supervisors). Each case's visit note is linked to its visit,
-one submitted note has an addendum, and one follow-up is completed. Photos come with the uploads
-work.
+functions a push uses (``sync.flags``) and its truancy context the report the rules give for the
+visit's date (``server.visits.context``'s answer, built set-based: ``server.demo.truancy``). Most
+visits are clean; some fixes are far from home (``location_mismatch``), some poor
+(``location_low_accuracy``), some missing (``location_missing``); one visit was made by cm1 on a
+case that went to cm5 meanwhile (``case_reassigned``, listed for both supervisors).
+
+Each visit checked out has its case manager's note, and the note says what the visit found: a
+conversation with the family where she met them, a door hanger left where no one was home (a
+visit never checked out, the phone dead at the door, has none). One of cm1's notes has an
+addendum, and one follow-up is completed. Photos come with the uploads work.
 
 Deterministic (seeded) and idempotent: nothing is added once any visit log exists.
 """
@@ -24,13 +27,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
+import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.cases import CaseStatus, ContactMethod, FollowUpKind, VisitFlag, VisitLogStatus, VisitOutcome
 from server.auth.models import User
 from server.cases.models import Case, ContactAttempt, FollowUp, VisitLog, VisitNote, VisitNoteAddendum
-from server.demo.cases import _uuid
+from server.demo import truancy as demo_truancy
+from server.demo.cases import _uuid, insert_rows, row_of
 from server.demo.district import DemoYear
 from server.students.models import Household, Student
 from server.visits import context
@@ -123,7 +128,7 @@ def _visit(
 
 
 async def load_visits(session: AsyncSession, year: DemoYear, progress: Progress | None = None) -> int:
-    """Log the demo caseloads' home visits; returns how many visit logs were created."""
+    """Log the demo caseloads' home visits, with their notes; returns how many visit logs were created."""
     if await session.scalar(select(func.count()).select_from(VisitLog)):
         return 0
     rows = (
@@ -141,28 +146,38 @@ async def load_visits(session: AsyncSession, year: DemoYear, progress: Progress 
     rng = random.Random(20261101)
     now = datetime.combine(year.today, time(8, 0), tzinfo=UTC)
     visits: list[VisitLog] = []
+    student_of: dict[uuid.UUID, uuid.UUID] = {}
     for contact, case, lat, lon in rows:
         if case.closed_at is not None and contact.at >= case.closed_at:
-            continue  # the demo's casework runs past a closing; no one visits a closed case's family
+            continue  # no one visits a closed case's family
         home = (lat, lon) if lat is not None and lon is not None else None
         author = contact.created_by
         assert author is not None
         outcome = VisitOutcome(contact.outcome)
         visit_id = _uuid("visit", str(contact.id))
         visits.append(_visit(rng, visit_id, case, author, contact.at, home, outcome, _check_in_fix(rng, home)))
-    everything = visits + await _on_a_case_reassigned_meanwhile(session, rng, now)
-    truancy = await context.truancy(session, [(v.case_id, v.checked_in_at) for v in everything])
-    for n, (visit, report) in enumerate(zip(everything, truancy, strict=True), start=1):
-        visit.truancy = report
-        session.add(visit)
+        student_of[case.id] = case.student_id
+    moved = await _on_a_case_reassigned_meanwhile(session, rng, now)
+    student_of |= {case_id: student for case_id, student in moved[1].items()}
+    everything = visits + moved[0]
+    day = {v.id: context.visit_date(v.checked_in_at) for v in everything}
+    found = await demo_truancy.reports(session, ((student_of[v.case_id], day[v.id]) for v in everything))
+    for n, visit in enumerate(everything, start=1):
+        report = found[(student_of[visit.case_id], day[visit.id])]
+        visit.truancy = msgspec.to_builtins(report) if report is not None else None
         if progress is not None:
             progress("visits", n, len(everything))
-    await session.flush()
-    await _notes_and_follow_ups(session, visits, now)
+    await insert_rows(session, VisitLog, (row_of(v) for v in everything))
+    managers = dict(
+        (await session.execute(select(Case.id, Case.case_manager_id).where(Case.id.in_(list(student_of))))).all()
+    )
+    await _notes_and_follow_ups(session, rng, [v for v in visits if v.created_by == managers.get(v.case_id)], now)
     return len(everything)
 
 
-async def _on_a_case_reassigned_meanwhile(session: AsyncSession, rng: random.Random, now: datetime) -> list[VisitLog]:
+async def _on_a_case_reassigned_meanwhile(
+    session: AsyncSession, rng: random.Random, now: datetime
+) -> tuple[list[VisitLog], dict[uuid.UUID, uuid.UUID]]:
     """cm1 visited a family whose case went to cm5 (the other team) before her phone synced."""
     cm1 = await session.scalar(select(User.id).where(User.username == "cm1"))
     found = (
@@ -177,42 +192,64 @@ async def _on_a_case_reassigned_meanwhile(session: AsyncSession, rng: random.Ran
         )
     ).first()
     if cm1 is None or found is None:
-        return []
+        return [], {}
     case, lat, lon = found
     home = (lat, lon) if lat is not None and lon is not None else None
     at = case.opened_at + (now - case.opened_at) / 3
     fix = _near(rng, home, 20, 9) if home else None
-    return [_visit(rng, _uuid("visit", f"reassigned-{case.id}"), case, cm1, at, home, VisitOutcome.FAMILY_MET, fix)]
+    visit = _visit(rng, _uuid("visit", f"reassigned-{case.id}"), case, cm1, at, home, VisitOutcome.FAMILY_MET, fix)
+    return [visit], {case.id: case.student_id}
 
 
-NO_ONE_HOME_NOTE = (
-    "Demo note: no one was home; left the program's letter with the attendance policy at the door "
-    "and will call the family again."
+MET_NOTES = (
+    "Demo note: met with the family at home; went over the attendance policy and the absences so far. "
+    "The parent agreed to call the school by 8:30 on any day the child stays home.",
+    "Demo note: met with the family at home; talked through the morning routine. The child says the bus "
+    "comes too early; we will look at the walking route together.",
+    "Demo note: met with the family at home; the parent did not know how many days were missed. Left the "
+    "absence count and the program's number.",
+    "Demo note: met with the family at home; the grandmother helps most mornings. Agreed on an alarm and a "
+    "packed bag the night before.",
+)
+NO_ONE_HOME_NOTES = (
+    "Demo note: no one was home; left a door hanger with the program's number and the attendance policy, "
+    "and will call the family again.",
+    "Demo note: no one was home; a neighbour said the family works early shifts. Left a door hanger and "
+    "will try in the late afternoon.",
+    "Demo note: no one was home; left a door hanger asking the parent to call, and a note for the school counselor.",
 )
 
 
-async def _notes_and_follow_ups(session: AsyncSession, visits: list[VisitLog], now: datetime) -> None:
-    """Link each case's visit note to its case manager's visit, add one addendum, complete one
-    follow-up."""
-    # A case's note goes with a visit where the family was met, if there was one; otherwise it
-    # says what happened at the door.
-    met = sorted(visits, key=lambda v: v.outcome == VisitOutcome.FAMILY_MET)
-    by_note = {_uuid("note", str(v.case_id)): v for v in met}
-    notes = (
-        await session.scalars(
-            select(VisitNote)
-            .where(VisitNote.id.in_(list(by_note)), VisitNote.visit_log_id.is_(None))
-            .order_by(VisitNote.id)
+async def _notes_and_follow_ups(
+    session: AsyncSession, rng: random.Random, visits: list[VisitLog], now: datetime
+) -> None:
+    """A note for each visit the case manager checked out of, saying what the visit found; an
+    addendum on one of cm1's notes on a visit where no one was home; one follow-up completed."""
+    notes: list[VisitNote] = []
+    for visit in visits:
+        if visit.outcome is None or visit.checked_out_at is None:
+            continue  # never checked out: the phone died at the door
+        written = visit.checked_out_at + timedelta(minutes=rng.randrange(5, 90))
+        body = rng.choice(MET_NOTES if visit.outcome == VisitOutcome.FAMILY_MET else NO_ONE_HOME_NOTES)
+        notes.append(
+            VisitNote(
+                id=_uuid("note", str(visit.id)),
+                case_id=visit.case_id,
+                author_id=visit.created_by,
+                body=body,
+                status="submitted",
+                submitted_at=written,
+                visit_log_id=visit.id,
+                created_at=written,
+            )
         )
-    ).all()
-    for note in notes:
-        note.visit_log_id = by_note[note.id].id
-        if by_note[note.id].outcome == VisitOutcome.NO_ONE_HOME:
-            note.body = NO_ONE_HOME_NOTE
-        note.version += 1
+    await insert_rows(session, VisitNote, (row_of(n) for n in notes))
     cm1 = await session.scalar(select(User.id).where(User.username == "cm1"))
-    first = next((n for n in notes if n.author_id == cm1 and n.status == "submitted"), None)
-    if first is not None:
+    no_one_home = {v.id for v in visits if v.outcome == VisitOutcome.NO_ONE_HOME}
+    hers = [n for n in notes if n.author_id == cm1 and n.visit_log_id in no_one_home]
+    if hers:
+        first = min(hers, key=lambda n: (n.submitted_at, n.id))
+        assert first.submitted_at is not None
         session.add(
             VisitNoteAddendum(
                 id=_uuid("addendum", str(first.id)),
@@ -220,6 +257,7 @@ async def _notes_and_follow_ups(session: AsyncSession, visits: list[VisitLog], n
                 author_id=first.author_id,
                 body="Demo addendum: the mother called back the next day; the bus pass arrived and the "
                 "children were in school all week.",
+                created_at=first.submitted_at + timedelta(days=1),
             )
         )
     follow_up = await session.scalar(
@@ -236,6 +274,6 @@ async def _notes_and_follow_ups(session: AsyncSession, visits: list[VisitLog], n
     if follow_up is not None:
         follow_up.completed_at = now - timedelta(days=1, hours=-7)
         follow_up.completed_by = cm1
-        follow_up.note = "Demo: met the family; attendance improving, next check in a month."
+        follow_up.note = "Demo: called the family; attendance improving, next check in a month."
         follow_up.version += 1
     await session.flush()
