@@ -12,8 +12,8 @@ import pytest
 
 from schemas.auth import Role
 from server.audit import Actor
-from server.auth import repository as repo
 from server.auth import passwords, service
+from server.auth import repository as repo
 from server.db import create_engine, create_session_factory
 from tests.conftest import PASSWORD
 from tests.test_login_throttle import attempt, client_at, committing_app
