@@ -68,7 +68,8 @@ async def test_approve_one_return_another_the_phone_resubmits_and_it_is_approved
 
     await _open_visit(page, "Jonah Brooks")
     await expect(page.locator("#visit-status")).to_have_text("submitted")
-    await expect(page.get_by_text("his aunt lives with them since October")).to_be_visible()
+    # the note as it is now comes first; its earlier versions follow in the page's History
+    await expect(page.get_by_text("his aunt lives with them since October").first).to_be_visible()
     await page.get_by_role("button", name="Approve", exact=True).click()
     await expect(page.locator("#visit-status")).to_have_text("approved")
 
