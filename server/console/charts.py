@@ -133,8 +133,13 @@ class BarRow:
 
     @property
     def title(self) -> str:
+        """``Label: total note; part 1, part 2`` (the parts of a stacked bar that are not nought)."""
         parts = ", ".join(f"{s.series.label} {s.value}" for s in self.segments if s.value)
-        return f"{self.label}: {self.total}" + (f" ({parts})" if parts and len(self.segments) > 1 else "")
+        return (
+            f"{self.label}: {self.total}"
+            + (f" {self.note}" if self.note else "")
+            + (f"; {parts}" if parts and len(self.segments) > 1 else "")
+        )
 
 
 @dataclass(frozen=True)
@@ -157,10 +162,12 @@ def bar_chart(
     notes: Sequence[str] | None = None,
     *,
     label_width: float = LABEL_WIDTH,
+    totals: Sequence[int] | None = None,
 ) -> BarChart:
     """One horizontal bar per row, its parts stacked left to right in ``series`` order (one value
     per series), all to one scale: the longest bar spans the plot; each row's total (and its
-    ``note``) after its bar."""
+    ``note``) after its bar. The total is the sum of the parts, or ``totals`` when the parts
+    overlap (a case counted in two of them): the number written then is not the bar's length."""
     top = max([sum(values) for _, values in rows] + [1])
     unit = PLOT_WIDTH / top
     fits = int(label_width / 7.2)  # characters of a 13px label that fit its column
@@ -175,7 +182,7 @@ def bar_chart(
         laid.append(
             BarRow(
                 label=label if len(label) <= fits else label[: fits - 1].rstrip() + "…",
-                total=sum(values),
+                total=totals[i] if totals is not None else sum(values),
                 note=notes[i] if notes else "",
                 y=y,
                 segments=segments,

@@ -1,7 +1,8 @@
 """Reports: what ``GET /reports`` answers (the same service, the same scope), each report an inline
-SVG chart with its numbers as a table: assessment factors by school and category, referrals by
-resource and status, parent meetings against their legal deadline. A period of the district's
-days can be chosen (by default the school year in progress)."""
+SVG chart with its numbers as a table: assessment factors by category, by school (a bar per school,
+its parts the categories) and by factor, referrals by resource and status, parent meetings against
+their legal deadline. A period of the district's days can be chosen (by default the school year in
+progress)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from litestar.params import QueryParameter
 from litestar.response import Template
 
 from schemas.casework import FactorCategory
-from schemas.reports import FactorRow, MeetingCounts, Reports, SchoolCount
+from schemas.reports import FactorRow, FactorsReport, MeetingCounts, Reports, SchoolCount
 from server.console.charts import BarChart, Series, bar_chart
 from server.console.pages import page
 from server.console.session import signed_in
@@ -78,6 +79,20 @@ def _factor_chart(rows: list[FactorRow]) -> BarChart:
     )
 
 
+def _school_chart(f: FactorsReport, columns: list[Column]) -> BarChart:
+    """A bar per school, its parts the cases naming a factor of each category there; a case naming
+    factors of two categories is in both, so the number after a bar is the school's cases assessed."""
+    assessed = counts(f.by_school)
+    by_category = {row.category: counts(row.by_school) for row in f.categories}
+    return bar_chart(
+        [(c.name, [by_category.get(cat, {}).get(c.school_id, 0) for cat in FactorCategory]) for c in columns],
+        CATEGORY_SERIES,
+        [f"case{'s' if assessed.get(c.school_id, 0) != 1 else ''} assessed" for c in columns],
+        label_width=360,
+        totals=[assessed.get(c.school_id, 0) for c in columns],
+    )
+
+
 def _meeting_values(m: MeetingCounts) -> list[int]:
     return [m.on_time, m.late, m.overdue, m.pending]
 
@@ -91,9 +106,11 @@ def _context(found: Reports) -> dict[str, Any]:
     school_rows = sorted(m.by_school, key=lambda row: order.get(row.school_id, len(order)))
     names = {c.school_id: c.name for c in columns}
     categories = [c for c in f.categories if c.cases]
+    assessed = [c for c in columns if any(s.school_id == c.school_id for s in f.by_school)]
     return {
         "found": found,
-        "columns": [c for c in columns if any(s.school_id == c.school_id for s in f.by_school)],
+        "columns": assessed,
+        "school_chart": _school_chart(f, assessed) if assessed else None,
         "factor_groups": [(CATEGORY_NAMES[c], [row for row in named if row.category is c]) for c in FactorCategory],
         "factor_chart": _factor_chart(named) if named else None,
         "categories": categories,

@@ -303,7 +303,7 @@ async def test_a_case_with_its_casework_and_the_reports_for_a_supervisor(live: L
 
     await page.get_by_role("link", name="Reports", exact=True).click()
     await expect(page.get_by_role("heading", name="Reports", exact=True)).to_be_visible()
-    await expect(page.locator("svg[role=img]")).to_have_count(4)
+    await expect(page.locator("svg[role=img]")).to_have_count(5)
     await expect(page.locator("#cases-assessed")).to_have_text(str(1 + len(MORE)))  # not Sam's: another team's
     await screenshot(page, "reports", full_page=True)
 
