@@ -141,13 +141,15 @@ async def test_referrals_are_in_every_status_mostly_to_resources_for_the_assesse
     assert in_language / served > 0.9
 
 
-async def test_parent_meetings_complete_the_rules_deadline_as_the_phone_does_all_late(
+async def test_parent_meetings_complete_the_rules_deadline_as_the_phone_does_some_late(
     demo_db: AsyncSession,
 ) -> None:
-    """The rules date a meeting 10 school days after the absence that made the student truant,
-    and that absence counted only once its documentation window closed, 10 school days after the
-    return: the deadline had passed before the rules said she was truant, so before her case
-    opened, and a case manager meets the family late (docs/rules.md)."""
+    """The rules date a meeting 10 school days after the absence that made the student truant.
+    An absence with no note counts only once its documentation window closed, 10 school days
+    after the return, so for most students the deadline had passed before the rules said she was
+    truant, before her case opened, and a case manager meets the family late; a student whose
+    parents sent notes the state does not accept past the ninth absence was known truant within
+    days, and her meeting was held on time (docs/rules.md)."""
     meetings = (await demo_db.execute(select(ParentMeeting, Case).join(Case, Case.id == ParentMeeting.case_id))).all()
     deadlines = {
         f.student_id: f
@@ -158,7 +160,7 @@ async def test_parent_meetings_complete_the_rules_deadline_as_the_phone_does_all
         ).all()
     }
     assert len(meetings) >= 12
-    soon = 0
+    soon = on_time = 0
     school_days = DemoYear.containing(DEMO_TODAY).attended_days()
     for meeting, case in meetings:
         assert meeting.author_id == case.case_manager_id and meeting.flags == []
@@ -173,10 +175,13 @@ async def test_parent_meetings_complete_the_rules_deadline_as_the_phone_does_all
             meeting.author_id,
         )
         assert deadline.note == f"Parent meeting held ({meeting.place})" and deadline.case_id == case.id
-        assert deadline.due_on < _day(case.opened_at) < _day(meeting.held_at), "overdue when the case opened"
+        if _day(meeting.held_at) <= deadline.due_on:
+            on_time += 1
+            assert _day(case.opened_at) < deadline.due_on, "a meeting on time was on a case opened in time"
         opened, held_on = school_days.index(_day(case.opened_at)), school_days.index(_day(meeting.held_at))
         soon += held_on - opened <= 12
     assert soon == len(meetings), "held in the case's first weeks"
+    assert 0 < on_time < len(meetings), f"some on time, some late: {on_time} of {len(meetings)}"
     held = {case.student_id for _, case in meetings}
     assert all(f.student_id in held for f in deadlines.values() if f.status == "done"), "done only by a meeting"
     overdue = [f for f in deadlines.values() if f.status == "open" and f.due_on < DEMO_TODAY]

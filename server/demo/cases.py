@@ -28,7 +28,6 @@ from __future__ import annotations
 import random
 import re
 import uuid
-from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -62,7 +61,6 @@ from server.referrals.service import content_hash
 from server.rules import case_truancy
 from server.rules import repository as rules_repo
 from server.rules import service as rules
-from server.rules.rulesets import effective
 from server.schools.models import CounselorSchool, School
 from server.students.models import Student
 
@@ -139,15 +137,10 @@ async def referrals_the_rules_allow(
     last = school_days[-1]
     everyone = await session.scalar(select(func.count()).select_from(Student)) or 0
     now_truant, _ = await rules.truant_students(session, Student.id.is_not(None), last, limit=everyone + 1)
-    # Nobody is truant before the absence that made her so is unexcused, and an absence without
-    # a note is not before its documentation window closes: the rules are asked from then on (a
-    # bound, to ask less; the rules decide).
-    year = await rules_repo.school_year_containing(session, last)
-    window = (await effective(session, year)).values.documentation_window_days if year else 0
-    ask_from = {
-        t.student_id: school_days[min(bisect_left(school_days, t.became_truant_on) + window, len(school_days) - 1)]
-        for t in now_truant
-    }
+    # Nobody is truant before the absence that made her so: the rules are asked from then on (an
+    # absence without a note counts only once its documentation window closes, one with a note the
+    # state does not accept as soon as the note arrives; the rules decide).
+    ask_from = {t.student_id: t.became_truant_on for t in now_truant}
     ids = literal(list(ask_from), ARRAY(UUID(as_uuid=True)))
     rows = await session.execute(
         select(Student.id, Student.school_id, Student.student_number).where(Student.id == any_(ids))

@@ -13,12 +13,15 @@ did on their caseloads after the first contact.
 - Referrals to resources in every status: most to the directory's resources that help with an
   assessed factor in the household's language, nearest to the home first; a few named by hand.
 - The parent meetings the law requires, on cases whose student has a meeting deadline from the
-  rules: most held in the case's first weeks, some not held yet (overdue). All late: the rules
-  date the deadline 10 school days after the absence that made the student truant, and that
-  absence counted as unexcused only once its documentation window closed, 10 school days after
-  the return, so the deadline had passed before the rules said she was truant and her case
-  could open (docs/rules.md). Recording one completes the deadline exactly as a phone's
-  ``parent_meeting.record`` does (``sync.casework.parent_meeting_record``).
+  rules: most held in the case's first weeks, some not held yet (overdue). Some on time, many
+  late: the rules date the deadline 10 school days after the absence that made the student
+  truant, and an absence with no note counts as unexcused only once its documentation window
+  closed, 10 school days after the return, so for such a student the deadline had passed before
+  the rules said she was truant and her case could open (docs/rules.md). A student whose parents
+  sent notes giving a reason the state does not accept past the ninth absence
+  (``server.demo.district.PROMPT_NOTES``) was known truant within days, and her meeting can be on
+  time. Recording one completes the deadline exactly as a phone's ``parent_meeting.record`` does
+  (``sync.casework.parent_meeting_record``).
 - Follow-ups the case managers scheduled: calls about referrals, follow-up meetings, home
   visits; some done, a few moved to another day, a few overdue.
 
@@ -906,9 +909,9 @@ def _referral_call(rng: random.Random, work: _Work, file: _CaseFile, referral: S
 
 def _meeting(rng: random.Random, work: _Work, file: _CaseFile, school_days: list[date], now: datetime) -> None:
     """The meeting the rules asked for, held on a school day after the student became truant and
-    the case opened: by the deadline where the case opened in time for it (a demo case never
-    does: see the module's docstring), else late, in the case's first weeks; some not yet (it
-    stays overdue). It completes the deadlines as ``parent_meeting.record`` does."""
+    the case opened: by the deadline where the case opened in time for it, else late, in the
+    case's first weeks; some not yet (it stays overdue). It completes the deadlines as
+    ``parent_meeting.record`` does."""
     status = CaseStatus(file.case.status)
     worked = (CaseStatus.ACTIVE, CaseStatus.MONITORING, CaseStatus.CLOSED)
     if not file.meetings_due or status not in worked or not school_days:
@@ -923,7 +926,10 @@ def _meeting(rng: random.Random, work: _Work, file: _CaseFile, school_days: list
     held = 0.9 if on_time else 0.6  # a case opened after the deadline can only meet late, and has not always yet
     if not days or (status is not CaseStatus.CLOSED and rng.random() >= held):
         return  # not held yet: overdue
+    soon = days[:12]  # the case's first weeks
     held_on = rng.choice(on_time) if on_time and (not late or rng.random() < 0.9) else rng.choice(late[:12])
+    if held_on not in soon:
+        held_on = soon[-1]
     place = rng.choices(list(MeetingPlace), (0.42, 0.36, 0.14, 0.05, 0.03))[0]
     window = {MeetingPlace.HOME: (16 * 60, 18 * 60 + 30), MeetingPlace.SCHOOL: (8 * 60, 14 * 60 + 30)}
     start, end = window.get(place, (9 * 60, 18 * 60))

@@ -28,6 +28,7 @@ from datetime import date, timedelta
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from schemas.rules import PRESETS, RulePreset
 from server.audit import Actor
 from server.schools.models import School
 
@@ -415,6 +416,8 @@ def _absences(student: DemoStudent, days: list[date], held: int) -> Absences:
             start = rng.randrange(known_by - span + 1)
             for i in rng.sample(range(start, start + span), count):
                 out[i] = ("absent", "unexcused", None)
+            if rng.random() < PROMPT_NOTES:
+                _notes_not_accepted(out)
     elif p == "slipping":  # a few unexcused days, never 4 in a month: not truant (yet)
         for i in rng.sample(range(SCHOOL_DAYS), rng.choice((2, 3))):
             out[i] = ("absent", "unexcused", None)
@@ -429,6 +432,25 @@ def _absences(student: DemoStudent, days: list[date], held: int) -> Absences:
         for i in rng.sample(range(SCHOOL_DAYS), 3):
             out[i] = ("absent", "mental_health_day", None)
     return out
+
+
+PROMPT_NOTES = 0.5
+"""The share of the students truant over the year whose parents send a note the day after each
+absence from the tenth on, giving a reason the state does not accept past the ninth (a family
+trip, a parent's leave): each such absence is unexcused the day its note arrives, not once its
+documentation window closes (docs/rules.md), so the rules know the student is truant early enough
+for a case to open, and her parents to be met, before the meeting's deadline."""
+
+
+TIER_BOUNDARY = PRESETS[RulePreset.PROGRAM].tier_boundary
+
+
+def _notes_not_accepted(out: Absences) -> None:
+    """From the year's tenth absence on, each unexcused one gets a note saying ``family``, brought
+    the next school day."""
+    for number, i in enumerate(sorted(out), start=1):
+        if number >= TIER_BOUNDARY and out[i][1] == "unexcused":
+            out[i] = ("absent", "family", 1)
 
 
 def _in_one_month(rng: random.Random, days: list[date], known_by: int) -> list[int]:
