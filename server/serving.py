@@ -6,8 +6,7 @@ restarted if it dies, unless ``DOORSTEP_WORKER=off``). The API runs in ``DOORSTE
 uvicorn worker processes on one listening socket, each building its app with ``create_app()``
 from the environment: the parent passes them the database's URL in ``DATABASE_URL`` and
 ``DOORSTEP_WORKER=off`` (the queue is the background worker's). Nothing a request needs lives in
-one worker's memory but the login rate limit's counters (docs/deploy.md). With one worker the
-API runs in the serve process itself.
+one worker's memory (docs/deploy.md). With one worker the API runs in the serve process itself.
 
 On SIGTERM or Ctrl-C uvicorn stops the API workers (each finishes its requests), then the
 background worker is stopped (it finishes its job), then the serve process exits and stops the
@@ -22,6 +21,7 @@ import sys
 import threading
 
 import structlog
+from uvicorn.supervisors import multiprocess
 
 from server.settings import Settings
 
@@ -87,6 +87,21 @@ class BackgroundWorker:
             self._watcher.join(timeout=1)
 
 
+class _ApiWorker(multiprocess.Process):
+    """uvicorn's API worker process, less one file descriptor in the supervisor.
+
+    The supervisor pings each worker over a pipe and keeps both of its ends; its copy of the
+    worker's end stays open, so a ping to a worker that died meanwhile waited out the whole health
+    check (60 s, below) before the worker was replaced, instead of reading end-of-file at once.
+    Closing that copy once the worker has started (the spawned worker holds its own) brought the
+    longest replacement in a soak of 40 kills from 65.7 s to 4.4 s
+    (tests/test_serving.py::test_a_worker_killed_while_pinged_is_found_dead_at_once)."""
+
+    def start(self) -> None:
+        super().start()
+        self.child_conn.close()
+
+
 def run(settings: Settings) -> None:
     """Serve the API with ``settings.workers`` processes until SIGTERM or Ctrl-C; then stop the
     background worker. ``settings.database_url`` is the database serve prepared."""
@@ -97,6 +112,7 @@ def run(settings: Settings) -> None:
     os.environ["DATABASE_URL"] = settings.database_url
     background = BackgroundWorker(dict(os.environ)) if settings.inline_worker else None
     os.environ["DOORSTEP_WORKER"] = "off"  # the API workers leave the queue to the background worker
+    multiprocess.Process = _ApiWorker  # type: ignore[misc]  # the supervisor makes its workers by this name
     try:
         if background is not None:
             background.start()
