@@ -1,6 +1,7 @@
 """The casework in the field app at /app, in Chromium at a phone's size with touch: an offline
 visit that assesses, refers to a suggested resource, records the parent meeting and schedules the
-next follow-up survives a reload with no signal and reaches the server once; Done and Move on a
+next follow-up survives a reload with no signal and reaches the server once, and the supervisor's
+case page in the console then shows those very records; Done and Move on a
 follow-up, an addendum and a household edit reach the server; the outbox says what the server
 flagged; the directory of resources is searchable offline. Every field has a label and every
 control is a finger's height. With DOORSTEP_SCREENSHOTS=1 it retakes docs/app/caseload.png,
@@ -10,7 +11,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.async_api import Browser, Locator, Page, expect
@@ -20,8 +22,9 @@ from server.cases.models import Assessment, Case, FollowUp, ParentMeeting, Servi
 from server.resources.models import Resource
 from server.students.models import Household, Student
 from server.sync.models import SyncMutation
-from tests.browser.conftest import Live
+from tests.browser.conftest import Live, sign_in, watch_for_problems
 from tests.browser.test_app_field import AT_HOME, count, evaluated, log_in, phone_context, shot
+from tests.conftest import make_settings
 
 TODAY = date.today()  # the phone's calendar and the test's are the same machine's
 RULES_MEETING = "Parent meeting: 4 unexcused absences in one month"
@@ -156,8 +159,9 @@ def card(page: Page, kind: str, record_id: uuid.UUID | str) -> Locator:
 
 
 async def test_an_offline_visit_assesses_refers_records_the_meeting_and_schedules_the_next_follow_up(
-    phone: Page, live: Live
+    phone: Page, live: Live, page: Page
 ) -> None:
+    """``page`` is the supervisor's browser at her desk (conftest: a fresh context, laptop width)."""
     maya, jonah = live.seed.cases["Maya"], live.seed.cases["Jonah"]
     await evaluated(live, maya)
     resources = await seed_resources(live)
@@ -233,6 +237,8 @@ async def test_an_offline_visit_assesses_refers_records_the_meeting_and_schedule
     # Record the meeting
     await phone.get_by_role("link", name="Record meeting").tap()
     await expect(phone.get_by_label("Language of the meeting")).to_have_value("es")  # the household's
+    held = await phone.get_by_label("Held at").input_value()  # now, on the phone's clock: left as it is
+    held_at = datetime.fromisoformat(await phone.evaluate("(v) => new Date(v).toISOString()", held))
     await phone.get_by_label("Place").select_option("home")
     await phone.get_by_label("Who attended (one a line)").fill("Rosa Alvarez (mother)\nMaya Alvarez")
     await phone.get_by_label("An interpreter was there").check()
@@ -330,6 +336,49 @@ async def test_an_offline_visit_assesses_refers_records_the_meeting_and_schedule
     await phone.get_by_role("link", name="← Caseload").tap()
     await expect(cases.nth(0)).not_to_contain_text("Overdue")  # the meeting was held
     assert errors == []
+
+    # cm1's supervisor, at her desk: the case page shows the very records the phone made
+    problems = watch_for_problems(page)
+    await sign_in(page, "sup1")
+    await page.goto(f"/console/cases/{maya}")
+    await expect(page.get_by_role("heading", name="Maya Alvarez")).to_be_visible()
+    assessed = page.locator("section[aria-labelledby=assessments] article.assessment")
+    await expect(assessed).to_have_count(1)
+    await expect(assessed.locator("li.label")).to_have_text(
+        ["No reliable way to get to school (primary)", "Did not know the attendance law"]
+    )
+    for said in ("Maya likes her art class.", "The bus stop moved and I miss it.", "Mother works early shifts."):
+        await expect(assessed.get_by_text(said, exact=True)).to_be_visible()
+    await expect(assessed.locator(f'a[href="/console/visits/{visit_id}"]')).to_have_text("a home visit")
+
+    referred = page.locator("section[aria-labelledby=services] tbody tr")
+    await expect(referred).to_have_count(1)
+    await expect(referred.locator("td").nth(0)).to_have_text("Eastside Ride Program")
+    await expect(referred.locator("td").nth(1)).to_have_text("No reliable way to get to school")
+    await expect(referred.locator(".ref-status")).to_have_text("made")
+    await expect(referred.locator("td").nth(4)).to_have_text("Mother will call them on Monday.")
+
+    met = page.locator("section[aria-labelledby=meetings] article.meeting")
+    await expect(met).to_have_count(1)
+    shown_at = held_at.astimezone(ZoneInfo(make_settings().time_zone)).strftime("%Y-%m-%d %H:%M %Z")
+    await expect(met.get_by_role("heading")).to_have_text(f"{shown_at}, at home")
+    for said in (
+        "Rosa Alvarez (mother), Maya Alvarez",
+        "yes (in es)",
+        "Maya takes the 7:10 bus; her mother calls the school when she is sick.",
+        next_meeting.isoformat(),
+    ):
+        await expect(met.get_by_text(said, exact=True)).to_be_visible()
+
+    follow_ups = page.locator("section[aria-labelledby=follow-ups] table.follow-ups")
+    await expect(follow_ups).to_have_count(2)  # open, and done
+    scheduled_row = follow_ups.nth(0).locator("tbody tr")
+    await expect(scheduled_row).to_have_count(1)
+    await expect(scheduled_row.locator("td").nth(0)).to_contain_text("Follow-up meeting with Rosa")
+    await expect(scheduled_row.locator("td").nth(1)).to_have_text("Parent meeting")
+    await expect(scheduled_row.locator("td").nth(2)).to_have_text(next_meeting.isoformat())
+    await expect(follow_ups.nth(1).locator(f'tr[data-follow-up="{deadline}"]')).to_contain_text(RULES_MEETING)
+    assert problems == []
 
 
 async def test_done_move_an_addendum_and_a_household_edit_reach_the_server(phone: Page, live: Live) -> None:
