@@ -363,11 +363,24 @@ async def test_a_new_case_takes_its_student_s_meeting_deadline_made_before_it(ph
     assert [f["id"] for f in phone.held(RecordType.CASE, case)["follow_ups"]] == [str(deadline)]
 
 
-async def test_another_case_manager_is_refused_every_new_record_kind(phone: Phone, other_phone: Phone) -> None:
+@pytest.fixture(params=["same_team", "other_team"])
+def stranger(request: pytest.FixtureRequest, env: Env, tmp_path: Path) -> Iterator[Phone]:
+    """A case manager whose caseload does not hold ``c1``: ``b``, of ``a``'s team, or ``outsider``,
+    of another team (another supervisor)."""
+    who = env.world.b if request.param == "same_team" else env.world.outsider
+    device = _phone(env, who, tmp_path)
+    yield device
+    device.client.close()
+
+
+CASEWORK = {RecordType.ASSESSMENT, RecordType.SERVICE_REFERRAL, RecordType.PARENT_MEETING, RecordType.FOLLOW_UP}
+
+
+async def test_another_case_manager_is_refused_every_new_record_kind(phone: Phone, stranger: Phone) -> None:
     world = phone.world
     resource = uuid.uuid4()
     await world.backend.seed.put(Ref(RecordType.RESOURCE, resource), resource_data("Tutoring Center"))
-    referral, follow_up, assessment = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    referral, follow_up, assessment, meeting = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     c1 = str(world.c1)
     phone.enqueue(
         "service_referral.create", {"id": str(referral), "case_id": c1, "at": AT, "resource_id": str(resource)}
@@ -377,38 +390,56 @@ async def test_another_case_manager_is_refused_every_new_record_kind(phone: Phon
         {"id": str(follow_up), "case_id": c1, "kind": "phone_call", "title": "Call"} | {"due_on": "2025-04-01"},
     )
     phone.enqueue("assessment.save", {"id": str(assessment), "case_id": c1, "at": AT, "factors": ["bullying"]})
+    phone.enqueue(
+        "parent_meeting.record",
+        {"id": str(meeting), "case_id": c1, "held_at": AT, "place": "home", "attendees": ["Mother"]}
+        | {"interpreter": False, "policy_discussed": True},
+    )
     await phone.sync()
-    await other_phone.sync()
-    assert (RecordType.RESOURCE, resource) in other_phone.client.records(), "the directory is everyone's"
-    theirs = {t for t, _ in other_phone.client.records()}
-    assert not theirs & {RecordType.ASSESSMENT, RecordType.SERVICE_REFERRAL}, "another caseload's casework"
+    await stranger.sync()
+
+    def held_of_c1() -> set[tuple[str, uuid.UUID]]:
+        records = stranger.client.records()
+        assert (RecordType.RESOURCE, resource) in records, "the directory is everyone's"
+        return {(t, i) for (t, i), (_, d) in records.items() if t in CASEWORK and d.get("case_id") == c1}
+
+    assert held_of_c1() == set(), "another caseload's casework"
+    if stranger.who == world.outsider:
+        assert {t for t, _ in stranger.client.records()} == {RecordType.RESOURCE}, "no case of hers here"
+    before = await world.backend.seed.snapshot(world.office.user_id)
     tries = [
-        other_phone.enqueue(
-            "assessment.save", {"id": str(uuid.uuid4()), "case_id": c1, "at": AT, "factors": ["other"]}
-        ),
-        other_phone.enqueue(
-            "assessment.save", {"id": str(assessment), "case_id": c1, "at": AT, "factors": ["other"]}, 1
-        ),
-        other_phone.enqueue(
+        stranger.enqueue("assessment.save", {"id": str(uuid.uuid4()), "case_id": c1, "at": AT, "factors": ["other"]}),
+        stranger.enqueue("assessment.save", {"id": str(assessment), "case_id": c1, "at": AT, "factors": ["other"]}, 1),
+        stranger.enqueue(
             "service_referral.create",
             {"id": str(uuid.uuid4()), "case_id": c1, "at": AT} | {"resource_name": "Anything"},
         ),
-        other_phone.enqueue("service_referral.update", {"id": str(referral), "at": AT, "status": "declined"}),
-        other_phone.enqueue(
+        stranger.enqueue(
+            "service_referral.create",
+            {"id": str(uuid.uuid4()), "case_id": c1, "at": AT} | {"resource_id": str(resource)},
+        ),
+        stranger.enqueue("service_referral.update", {"id": str(referral), "at": AT, "status": "declined"}),
+        stranger.enqueue(
             "parent_meeting.record",
             {"id": str(uuid.uuid4()), "case_id": c1, "held_at": AT, "place": "home", "attendees": []}
             | {"interpreter": False, "policy_discussed": False},
         ),
-        other_phone.enqueue(
+        stranger.enqueue(
             "follow_up.schedule",
             {"id": str(uuid.uuid4()), "case_id": c1, "kind": "follow_up"} | {"title": "x", "due_on": "2025-04-01"},
         ),
-        other_phone.enqueue("follow_up.reschedule", {"id": str(follow_up), "due_on": "2025-05-01", "reason": "x"}),
+        stranger.enqueue("follow_up.reschedule", {"id": str(follow_up), "due_on": "2025-05-01", "reason": "x"}),
     ]
-    await other_phone.sync()
-    assert [(other_phone.result(m).status, other_phone.result(m).error.code) for m in tries] == [
+    await stranger.sync()
+    assert [(stranger.result(m).status, stranger.result(m).error.code) for m in tries] == [
         (Status.REJECTED, "not_in_scope")
     ] * len(tries)
+    assert await world.backend.seed.snapshot(world.office.user_id) == before, "nothing stored"
+    outcomes = await world.backend.seed.outcomes(stranger.who.client_id)
+    assert {m: (outcomes[m].result.status, outcomes[m].raw is not None) for m in tries} == dict.fromkeys(
+        tries, (Status.REJECTED, True)
+    ), "only the refusal is recorded, with the mutation as sent"
+    assert held_of_c1() == set(), "nor does a refusal bring her the case's records"
     server = await world.backend.seed.snapshot(world.a.user_id)
     assert server[Ref(RecordType.SERVICE_REFERRAL, referral)][1]["status"] == "made"
     assert server[Ref(RecordType.FOLLOW_UP, follow_up)][1]["due_on"] == "2025-04-01"

@@ -3,7 +3,8 @@
 ``Backend`` is the fixture API a store backend provides: ``seed`` (a ``sync.store.Seeder``) and
 ``tx()``, an async context manager yielding a ``Store`` inside one transaction that commits on
 exit (the memory store needs none). Team: supervisor ``sup`` leads case managers ``a`` and ``b``;
-``office`` sees everything. Households: ``h1`` (students ``s1``, ``s2``, siblings) and ``h2``
+another team: supervisor ``sup2`` leads case manager ``outsider``, who has no case here; ``office``
+sees everything. Households: ``h1`` (students ``s1``, ``s2``, siblings) and ``h2``
 (``s3``). Cases: ``c1`` (s1) and ``c2`` (s2) are a's, ``c3`` (s3) is b's.
 """
 
@@ -108,6 +109,8 @@ class World:
     a: Principal
     b: Principal
     office: Principal
+    sup2: Principal
+    outsider: Principal
     h1: uuid.UUID
     h2: uuid.UUID
     s1: uuid.UUID
@@ -120,11 +123,13 @@ class World:
     @classmethod
     async def create(cls, backend: Backend) -> World:
         seed = backend.seed
-        sup, a, b, office = (Principal(uuid.uuid4(), uuid.uuid4(), role) for role in _ROLES)
+        sup, a, b, office, sup2, outsider = (Principal(uuid.uuid4(), uuid.uuid4(), role) for role in _ROLES)
         await seed.user(sup.user_id, Role.SUPERVISOR)
         await seed.user(a.user_id, Role.CASE_MANAGER, sup.user_id)
         await seed.user(b.user_id, Role.CASE_MANAGER, sup.user_id)
         await seed.user(office.user_id, Role.OFFICE_STAFF)
+        await seed.user(sup2.user_id, Role.SUPERVISOR)
+        await seed.user(outsider.user_id, Role.CASE_MANAGER, sup2.user_id)
         h1, h2, s1, s2, s3, c1, c2, c3 = ids(8)
         await seed.put(Ref(RecordType.HOUSEHOLD, h1), household_data("555-0101"))
         await seed.put(Ref(RecordType.HOUSEHOLD, h2), household_data("555-0202"))
@@ -132,7 +137,7 @@ class World:
             await seed.put(Ref(RecordType.STUDENT, student), student_data(f"{number}-{student.hex[:8]}", household))
         for case, student, manager in ((c1, s1, a), (c2, s2, a), (c3, s3, b)):
             await seed.put(Ref(RecordType.CASE, case), case_data(student, manager.user_id))
-        return cls(backend, sup, a, b, office, h1, h2, s1, s2, s3, c1, c2, c3)
+        return cls(backend, sup, a, b, office, sup2, outsider, h1, h2, s1, s2, s3, c1, c2, c3)
 
     async def push(self, who: Principal, *mutations: dict[str, Any]) -> PushResponse:
         body = msgspec.json.encode(
@@ -173,4 +178,4 @@ class World:
         return (await self.backend.seed.snapshot(who.user_id)).get(ref)
 
 
-_ROLES = (Role.SUPERVISOR, Role.CASE_MANAGER, Role.CASE_MANAGER, Role.OFFICE_STAFF)
+_ROLES = (Role.SUPERVISOR, Role.CASE_MANAGER, Role.CASE_MANAGER, Role.OFFICE_STAFF, Role.SUPERVISOR, Role.CASE_MANAGER)
