@@ -17,6 +17,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, TextIO, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -79,6 +80,12 @@ def _database(settings: Settings) -> str:
     return EmbeddedPostgres(settings.data_dir / "pgdata").url()
 
 
+def _via() -> str:
+    """The writer a command names in the versions it keeps, e.g. ``cli doorstep rules evaluate``."""
+    context = click.get_current_context(silent=True)
+    return f"cli {context.command_path}" if context is not None else "cli"
+
+
 def _with_session(fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run ``fn`` in one committed unit of work against the configured database."""
     settings = Settings.from_env()
@@ -87,7 +94,7 @@ def _with_session(fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
     async def main() -> T:
         engine = create_engine(url)
         try:
-            async with session_scope(create_session_factory(engine)) as session:
+            async with session_scope(create_session_factory(engine), via=_via()) as session:
                 return await fn(session)
         finally:
             await engine.dispose()
@@ -390,7 +397,7 @@ def letters_batch(
         factory = create_session_factory(engine)
         blobs = Blobs.from_settings(settings)
         try:
-            async with session_scope(factory) as session:
+            async with session_scope(factory, via=_via()) as session:
                 await letters.create_batch(session, CLI_ACTOR, LetterBatchCreate(id=batch_id, as_of=day, kinds=kind))
             with _progress() as bar:
                 task = bar.add_task("letters", total=None)
@@ -398,7 +405,7 @@ def letters_batch(
                 def advance(done: int, total: int) -> None:
                     bar.update(task, completed=done, total=total)
 
-                batch = await letters.run_batch(factory, settings, blobs, batch_id, advance)
+                batch = await letters.run_batch(factory, settings, blobs, batch_id, advance, via=_via())
             with output.open("wb") as out:
                 async for chunk in blobs.stream(letters.pdf_key(batch_id)):
                     out.write(chunk)

@@ -217,9 +217,13 @@ def create_session_factory(bind: Any, **kwargs: Any) -> SessionFactory:
 
 
 @asynccontextmanager
-async def session_scope(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
-    """A unit of work for code outside a request (CLI, background jobs): commit or roll back."""
+async def session_scope(factory: SessionFactory, *, via: str | None = None) -> AsyncIterator[AsyncSession]:
+    """A unit of work for code outside a request (CLI, background jobs): commit or roll back.
+    ``via`` names the writer of every version it keeps (``name_writer``), e.g. ``job
+    rules.evaluate``."""
     async with factory() as session:
+        if via is not None:
+            await name_writer(session, via=via)
         try:
             yield session
             await session.commit()

@@ -19,7 +19,9 @@ from server.cases import service as cases
 from server.cases.models import Case
 from server.db import create_engine, create_session_factory
 from server.rules.evaluate import evaluate_all
+from server.rules.jobs import run_evaluation
 from server.rules.service import student_truancy
+from server.sync.models import RecordVersion
 from server.sync.pg_store import PgStore
 from sync.store import Principal
 from tests import factories
@@ -116,5 +118,33 @@ async def test_a_device_past_the_case_hears_of_a_new_evaluation(fresh_database: 
         assert [f["kind"] for f in change.data["follow_ups"]] == ["parent_meeting"]
         async with factory() as s:
             assert change.version == await s.scalar(select(Case.version).where(Case.id == case.id))
+    finally:
+        await engine.dispose()
+
+
+async def test_the_versions_the_evaluation_job_writes_name_the_job(fresh_database: str) -> None:
+    """The history says who wrote each version: the evaluation's name the job, not no one."""
+    engine = create_engine(fresh_database)
+    factory = create_session_factory(engine)
+    try:
+        async with factory() as s:
+            d = await make_district(s)
+            (student,) = d.students
+            await absent(s, d, student, *TRUANT_DAYS)
+            case = await factories.case(s, student)
+            await s.commit()
+        await run_evaluation(fresh_database, date(2025, 10, 15))
+        async with factory() as s:
+            kept = (
+                await s.scalars(
+                    select(RecordVersion)
+                    .where(RecordVersion.record_type.in_(("case", "follow_up")))
+                    .order_by(RecordVersion.record_type, RecordVersion.version)
+                )
+            ).all()
+        by_job = [(v.record_type, v.record_id) for v in kept if v.via == "job rules.evaluate"]
+        assert ("case", case.id) in by_job, [(v.record_type, v.version, v.via) for v in kept]
+        assert any(t == "follow_up" for t, _ in by_job), "the meeting deadline it made"
+        assert all(v.written_by is None for v in kept if v.via == "job rules.evaluate")
     finally:
         await engine.dispose()

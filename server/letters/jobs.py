@@ -10,9 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server import queue
 from server.letters import service
+from server.letters.service import BATCH_TASK
 from server.settings import Settings
-
-BATCH_TASK = "letters.batch"
 
 
 async def enqueue_batch(session: AsyncSession, batch_id: uuid.UUID) -> None:

@@ -69,6 +69,8 @@ on ``_PRINTER``'s one thread, memory handed back after each, by about 90 MB)."""
 _PRINTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="letters-typst")
 """Every letter is typeset on this one thread: typst keeps a compiler (and its caches) per thread,
 so a new thread each time costs one more."""
+BATCH_TASK = "letters.batch"
+"""The background task that runs a batch (``server.letters.jobs``); its versions name it."""
 BATCH_LOCK = "letters.batch"
 
 
@@ -437,7 +439,13 @@ Progress = Callable[[int, int], None]
 
 
 async def run_batch(
-    factory: SessionFactory, settings: Settings, blobs: Blobs, batch_id: uuid.UUID, progress: Progress | None = None
+    factory: SessionFactory,
+    settings: Settings,
+    blobs: Blobs,
+    batch_id: uuid.UUID,
+    progress: Progress | None = None,
+    *,
+    via: str = f"job {BATCH_TASK}",
 ) -> LetterBatch:
     """Make and print a queued batch: every student newly due (the gravest kind due each, of the
     batch's kinds) and every requested letter waiting, as of the batch's day; one merged PDF.
@@ -445,8 +453,9 @@ async def run_batch(
     The letters are made in one transaction that commits only once the PDF is stored (a failure
     leaves no half batch: the batch is ``failed`` with the reason, and a new batch takes the same
     students); progress is committed apart, so ``GET /letter-batches/{id}`` shows it meanwhile.
-    Batches run one at a time (an advisory lock), so two never take the same student."""
-    async with session_scope(factory) as s:
+    Batches run one at a time (an advisory lock), so two never take the same student. ``via``
+    names the writer of the versions it keeps (``job letters.batch``, or the command)."""
+    async with session_scope(factory, via=via) as s:
         batch = await s.get(LetterBatch, batch_id, with_for_update=True)
         if batch is None:
             raise NotFound(f"No such letter batch {batch_id}")
@@ -456,18 +465,18 @@ async def run_batch(
         batch.updated_at = _now()
     parts: list[str] = []
     try:
-        async with session_scope(factory) as session:
+        async with session_scope(factory, via=via) as session:
             await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": BATCH_LOCK})
             batch = await session.get(LetterBatch, batch_id)
             assert batch is not None
             letters, contents = await _take(session, settings, batch)
-            await _progress(factory, batch_id, 0, len(letters), progress)
+            await _progress(factory, batch_id, 0, len(letters), progress, via)
             for n, start in enumerate(range(0, len(contents), CHUNK)):
                 chunk = contents[start : start + CHUNK]
                 data = await _typeset(chunk)
                 parts.append(_part_key(batch_id, n))
                 await blobs.put_file(parts[-1], io.BytesIO(data))
-                await _progress(factory, batch_id, start + len(chunk), len(letters), progress)
+                await _progress(factory, batch_id, start + len(chunk), len(letters), progress, via)
             await blobs.put_file(pdf_key(batch_id), io.BytesIO(await _merge(blobs, parts)))
             batch.status = BatchStatus.DONE
             batch.done = batch.total = len(letters)
@@ -476,7 +485,7 @@ async def run_batch(
                 session, Actor.system("letters"), "letter_batch.done", "letter_batch", batch_id, letters=len(letters)
             )
     except Exception as exc:
-        async with session_scope(factory) as s:
+        async with session_scope(factory, via=via) as s:
             failed = await s.get(LetterBatch, batch_id)
             assert failed is not None
             failed.status = BatchStatus.FAILED
@@ -498,9 +507,9 @@ async def run_queued(database_url: str, settings: Settings, batch_id: uuid.UUID)
 
 
 async def _progress(
-    factory: SessionFactory, batch_id: uuid.UUID, done: int, total: int, progress: Progress | None
+    factory: SessionFactory, batch_id: uuid.UUID, done: int, total: int, progress: Progress | None, via: str
 ) -> None:
-    async with session_scope(factory) as s:
+    async with session_scope(factory, via=via) as s:
         await repo.progress(s, batch_id, done=done, total=total)
     if progress is not None:
         progress(done, total)

@@ -8,9 +8,8 @@ import procrastinate
 
 from server.photos import processing
 from server.photos.files import PROCESS_TASK
+from server.photos.processing import SWEEP_TASK
 from server.settings import Settings
-
-SWEEP_TASK = "uploads.sweep"
 
 
 def register(app: procrastinate.App, database_url: str | None, settings: Settings) -> None:

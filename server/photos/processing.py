@@ -25,13 +25,16 @@ from server.uploads.models import Upload
 from server.uploads.service import LEASE
 
 log = structlog.get_logger("doorstep.photos")
+SWEEP_TASK = "uploads.sweep"
 SPOOL_BYTES = 1024 * 1024
 
 
-async def run_process(database_url: str, settings: Settings, sha256: str) -> None:
+async def run_process(
+    database_url: str, settings: Settings, sha256: str, *, via: str = f"job {files.PROCESS_TASK}"
+) -> None:
     engine = create_engine(database_url, pool_size=1, max_overflow=0)
     try:
-        async with session_scope(create_session_factory(engine)) as session:
+        async with session_scope(create_session_factory(engine), via=via) as session:
             await make_copies(session, Blobs.from_settings(settings), sha256)
     finally:
         await engine.dispose()
@@ -70,11 +73,11 @@ async def _put(blobs: Blobs, key: str, file: IO[bytes]) -> None:
     await blobs.put_file(key, file)
 
 
-async def run_sweep(database_url: str, settings: Settings) -> dict[str, int]:
+async def run_sweep(database_url: str, settings: Settings, *, via: str = f"job {SWEEP_TASK}") -> dict[str, int]:
     engine = create_engine(database_url, pool_size=1, max_overflow=0)
     try:
         factory = create_session_factory(engine)
-        async with session_scope(factory) as session:
+        async with session_scope(factory, via=via) as session:
             return await sweep(session, Blobs.from_settings(settings), settings, datetime.now(UTC))
     finally:
         await engine.dispose()

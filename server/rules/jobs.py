@@ -29,11 +29,12 @@ async def enqueue_evaluation(session: AsyncSession, as_of: date | None = None) -
     return await queue.defer(session, EVALUATE_TASK, args, lock=EVALUATE_LOCK, unless_waiting=True)
 
 
-async def run_evaluation(database_url: str, as_of: date) -> dict[str, Any]:
-    """The job: evaluate every student as of ``as_of`` in one committed transaction."""
+async def run_evaluation(database_url: str, as_of: date, task: str = EVALUATE_TASK) -> dict[str, Any]:
+    """The job: evaluate every student as of ``as_of`` in one committed transaction; the versions
+    it writes name the task (``via`` ``job rules.evaluate``)."""
     engine = create_engine(database_url, pool_size=1, max_overflow=0)
     try:
-        async with session_scope(create_session_factory(engine)) as session:
+        async with session_scope(create_session_factory(engine), via=f"job {task}") as session:
             result = await evaluate_all(session, as_of, Actor.system("queue"))
     finally:
         await engine.dispose()
@@ -53,4 +54,5 @@ def register(app: procrastinate.App, database_url: str | None, settings: Setting
         """Documentation windows close as days pass, without any new data."""
         if database_url is None:
             return
-        await run_evaluation(database_url, clock.day_of(datetime.fromtimestamp(timestamp, UTC), settings))
+        day = clock.day_of(datetime.fromtimestamp(timestamp, UTC), settings)
+        await run_evaluation(database_url, day, EVALUATE_DAILY_TASK)

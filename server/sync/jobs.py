@@ -16,7 +16,7 @@ async def run_purge(database_url: str) -> int:
     """The job: purge the sync change log of entries older than 90 days."""
     engine = create_engine(database_url, pool_size=1, max_overflow=0)
     try:
-        async with session_scope(create_session_factory(engine)) as session:
+        async with session_scope(create_session_factory(engine), via=f"job {PURGE_TASK}") as session:
             return await purge_changes(session)
     finally:
         await engine.dispose()

@@ -117,8 +117,9 @@ class RecordVersion(Base):
     read through ``server.sync.versions``). Who wrote it comes from the writing transaction: the
     push names its user, device and the mutation that last changed the record, ``via`` ``push``;
     a request names its user, device and route (``via`` ``POST /conflicts/{conflict_id}/resolve``);
-    a job or psql names nothing. ``via`` ``backfill``: the row as migration 0015 found it (the
-    versions before it were never kept).
+    a background job names its task (``via`` ``job rules.evaluate``), a command its own (``cli
+    doorstep letters batch``), with no user; psql names nothing. ``via`` ``backfill``: the row as
+    migration 0015 found it (the versions before it were never kept).
     """
 
     __tablename__ = "record_version"
