@@ -244,6 +244,7 @@ def _due_meetings(view: BatchView, case_id: uuid.UUID, held_on: date) -> list[tu
 
 @handler(FollowUpSchedule, refs=lambda m: [Ref(RecordType.FOLLOW_UP, m.args.id), case_ref(m.args.case_id)])
 def follow_up_schedule(view: BatchView, m: FollowUpSchedule) -> Decision:
+    """Made once. On a closed case: stored and flagged ``case_closed``, like the other casework."""
     ref = Ref(RecordType.FOLLOW_UP, m.args.id)
     case = _case(view, m.args.case_id)
     data = {
@@ -259,15 +260,18 @@ def follow_up_schedule(view: BatchView, m: FollowUpSchedule) -> Decision:
         "created_by": str(view.principal.user_id),
         "rescheduled": [],
         "trigger_day": None,
+        "flags": flagged(_closed(case)),
     }
-    return _once(view, ref, data, server_fields=("status", "completed_at", "completed_by", "due_on", "rescheduled"))
+    moved_since = ("status", "completed_at", "completed_by", "due_on", "rescheduled", "flags")
+    return _once(view, ref, data, server_fields=moved_since)
 
 
 @handler(FollowUpReschedule, refs=lambda m: [Ref(RecordType.FOLLOW_UP, m.args.id)])
 def follow_up_reschedule(view: BatchView, m: FollowUpReschedule) -> Decision:
     """A new due date for an open follow-up, the old one kept with the reason. A done one is
     frozen: the change is kept as a conflict. A rules-made meeting deadline may be moved too (the
-    family asked for another day); the reports still count from the day the law set."""
+    family asked for another day); the reports still count from the day the law set. An update
+    like ``service_referral.update``: it adds no flag (the follow-up keeps its scheduling's)."""
     ref = Ref(RecordType.FOLLOW_UP, m.args.id)
     current = require_record(view, ref)
     if current.data.get("due_on") == m.args.due_on.isoformat():

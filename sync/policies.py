@@ -31,7 +31,8 @@ follow_up          keep_both      made by the rules, the API or a phone (``follo
                                   done with an expected version; a stale one: a conflict, still open)
                                   and moves its due date (``follow_up.reschedule``: every earlier date
                                   kept in ``rescheduled``); a done one is frozen; ``trigger_day`` is
-                                  the day the student became truant, on a deadline the rules made
+                                  the day the student became truant, on a deadline the rules made;
+                                  ``flags`` what its scheduling broke (``case_closed``)
 form_photo         insert_only    a photo of a signed form, registered by the phone; the file follows
                                   by upload (``upload_status`` pending, later received or refused)
 conflict           server_owned   made by the engine, seen by its author
@@ -135,7 +136,7 @@ RECORD_TYPES: dict[str, RecordPolicy] = {
     RecordType.FOLLOW_UP: RecordPolicy(
         Policy.KEEP_BOTH,
         ("case_id", "student_id", "kind", "title", "due_on", "status", "completed_at", "completed_by", "note")
-        + ("created_by", "rescheduled", "trigger_day"),
+        + ("created_by", "rescheduled", "trigger_day", "flags"),
         state_field="status",
         transitions=frozenset({("open", "done")}),
         frozen_states=frozenset({"done"}),

@@ -181,7 +181,11 @@ class FollowUp(Versioned, Base):
     """A task with a due date: a parent meeting the rules require, or a case manager's follow-up."""
 
     __tablename__ = "follow_up"
-    __table_args__ = (one_of("kind", FollowUpKind), one_of("status", FollowUpStatus))
+    __table_args__ = (
+        one_of("kind", FollowUpKind),
+        one_of("status", FollowUpStatus),
+        CheckConstraint("jsonb_typeof(flags) = 'array'", name="flags_array"),
+    )
 
     student_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("student.id"), nullable=False, index=True)
     case_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("case_file.id"), index=True)
@@ -199,6 +203,9 @@ class FollowUp(Versioned, Base):
     """Who scheduled it (``follow_up.schedule``, the API); ``None`` for one the rules made."""
     rescheduled: Mapped[list[Any]] = mapped_column(JSONB, nullable=False, server_default=text("'[]'::jsonb"))
     """Every earlier due date: ``[{from, to, reason, by}]``, oldest first (``follow_up.reschedule``)."""
+    flags: Mapped[list[Any]] = mapped_column(JSONB, nullable=False, server_default=text("'[]'::jsonb"))
+    """What a phone's ``follow_up.schedule`` broke (``schemas.casework.CaseworkFlag``: ``case_closed``),
+    as the other casework records keep it; ``[]`` for one the rules or the API made."""
 
 
 class ServiceReferral(Versioned, Base):

@@ -315,6 +315,41 @@ async def test_business_rules_broken_are_stored_and_flagged(phone: Phone) -> Non
     ]
 
 
+async def test_a_follow_up_scheduled_on_a_closed_case_is_stored_and_flagged(phone: Phone) -> None:
+    """Like the other casework made on a closed case: stored, flagged ``case_closed`` in the record
+    and in the result (a replay too); moving it later is an update, which adds no flag (as
+    ``service_referral.update`` and ``follow_up.complete`` add none)."""
+    world = phone.world
+    closed, follow_up, on_open = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await world.backend.seed.put(
+        Ref(RecordType.CASE, closed), case_data(world.s1, world.a.user_id, "closed", "2025-02-01T00:00:00Z")
+    )
+    args = {
+        "id": str(follow_up),
+        "case_id": str(closed),
+        "kind": "home_visit",
+        "title": "Visit",
+        "due_on": "2025-04-01",
+    }
+    scheduled = phone.enqueue("follow_up.schedule", args)
+    fine = phone.enqueue("follow_up.schedule", args | {"id": str(on_open), "case_id": str(world.c1)})
+    await phone.sync("drop_response")
+    again = phone.enqueue("follow_up.schedule", args)  # re-queued by the phone: the same follow-up
+    moved = phone.enqueue("follow_up.reschedule", {"id": str(follow_up), "due_on": "2025-04-08", "reason": "Away"})
+    await phone.sync()
+    assert [(phone.outcome(i), phone.result(i).version, phone.result(i).flags) for i in (scheduled, fine, again)] == [
+        (Status.APPLIED, 1, ["case_closed"]),
+        (Status.APPLIED, 1, []),
+        (Status.APPLIED, 1, ["case_closed"]),
+    ]
+    assert (phone.result(moved).status, phone.result(moved).flags) == (Status.APPLIED, [])
+    server = await world.backend.seed.snapshot(world.a.user_id)
+    version, stored = server[Ref(RecordType.FOLLOW_UP, follow_up)]
+    assert (version, stored["due_on"], stored["flags"]) == (2, "2025-04-08", ["case_closed"])
+    assert server[Ref(RecordType.FOLLOW_UP, on_open)][1]["flags"] == []
+    assert phone.held(RecordType.FOLLOW_UP, follow_up) == stored, "the flag comes down to the phone"
+
+
 async def test_a_referral_to_a_resource_not_in_the_directory_is_rejected(phone: Phone) -> None:
     args = {"id": str(uuid.uuid4()), "case_id": str(phone.world.c1), "at": AT, "resource_id": str(uuid.uuid4())}
     m = phone.enqueue("service_referral.create", args)

@@ -95,6 +95,7 @@ def follow_up_data(case: uuid.UUID, student: uuid.UUID) -> Data:
         "created_by": None,
         "rescheduled": [],
         "trigger_day": None,
+        "flags": [],
     }
 
 
