@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from babel import Locale
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
-from litestar.response import Redirect, Stream, Template
+from litestar.response import Redirect, Template
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,7 +39,7 @@ from server.deps import AuthRequest, Db, actor_of
 from server.errors import DuplicateWithDifferentContent, InvalidInput, InvalidTransition, NotFound, OutsideSchoolYear
 from server.letters import jobs as letter_jobs
 from server.letters import repository as repo
-from server.letters import service
+from server.letters import responses, service
 from server.letters.models import Letter, LetterBatch
 from server.letters.render import describe_kind
 from server.schools.models import School
@@ -336,14 +336,7 @@ async def batch_pdf(request: AuthRequest, db: Db, batch_id: FromPath[uuid.UUID])
     if batch.status != BatchStatus.DONE:
         return _refused(request, 409, "Not printed yet", f"The batch is {batch.status}: its PDF comes when it is done.")
     audit.record(db, actor_of(request), "letter_batch.pdf", "letter_batch", batch_id, letters=batch.total)
-    return Stream(
-        request.app.state.blobs.stream(service.pdf_key(batch_id)),
-        media_type="application/pdf",
-        headers={
-            "Cache-Control": "private, no-store",
-            "Content-Disposition": f'attachment; filename="letters-{batch.as_of}.pdf"',
-        },
-    )
+    return responses.batch_pdf(request.app.state.blobs, batch)
 
 
 @post("/letters/batches/{batch_id:uuid}/mailed", opt=signed_in(*PRINTERS), status_code=303)
@@ -369,14 +362,7 @@ async def letter_pdf(request: AuthRequest, db: Db, letter_id: FromPath[uuid.UUID
         data = await service.pdf(db, request.user, actor_of(request), letter_id)
     except service.NotReady:
         return _refused(request, 409, "Not made yet", _WAITS)
-    return Response(
-        data,
-        media_type="application/pdf",
-        headers={
-            "Cache-Control": "private, no-store",
-            "Content-Disposition": f'inline; filename="letter-{letter_id}.pdf"',
-        },
-    )
+    return responses.letter_pdf(data, letter_id)
 
 
 @post("/letters/{letter_id:uuid}/mailed", opt=signed_in(*PRINTERS), status_code=303)

@@ -27,18 +27,9 @@ from server.auth.guards import ALL_ROLES, allow
 from server.blobs import Blobs
 from server.deps import AuthRequest, Config, Db, actor_of
 from server.errors import NotFound
-from server.letters import jobs, service
+from server.letters import jobs, responses, service
 from server.letters import repository as repo
 from server.rules.rulesets import year_or_404
-
-PDF_HEADERS = {"Cache-Control": "private, no-store"}
-"""(nosniff and the other security headers: server/security.py, on every answer.)"""
-
-
-def _pdf(data: bytes, name: str) -> Response[bytes]:
-    return Response(
-        data, media_type="application/pdf", headers=PDF_HEADERS | {"Content-Disposition": f'inline; filename="{name}"'}
-    )
 
 
 @post(
@@ -72,7 +63,7 @@ async def letter_pdf(request: AuthRequest, db: Db, letter_id: FromPath[uuid.UUID
     """The letter as a PDF (``application/pdf``), one page where it can be; 409 ``not_ready`` for
     a letter asked for and not made yet."""
     data = await service.pdf(db, request.user, actor_of(request), letter_id)
-    return _pdf(data, f"letter-{letter_id}.pdf")
+    return responses.letter_pdf(data, letter_id)
 
 
 @post("/letters/{letter_id:uuid}/mailed", opt=allow(*service.PRINTERS), status_code=200)
@@ -148,11 +139,7 @@ async def batch_pdf(request: AuthRequest, db: Db, batch_id: FromPath[uuid.UUID])
     if batch.status != "done":
         raise service.NotReady(f"The batch is {batch.status}; its PDF comes when it is done")
     blobs: Blobs = request.app.state.blobs
-    return Stream(
-        blobs.stream(service.pdf_key(batch_id)),
-        media_type="application/pdf",
-        headers=PDF_HEADERS | {"Content-Disposition": f'attachment; filename="letters-{batch.as_of}.pdf"'},
-    )
+    return responses.batch_pdf(blobs, batch)
 
 
 @post("/letter-batches/{batch_id:uuid}/mailed", opt=allow(*service.PRINTERS), status_code=200)
