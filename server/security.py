@@ -18,7 +18,7 @@ styles are the CSS files. The API docs page (``/schema``) is Litestar's Swagger 
 start script (the API's own description and ``SwaggerUIBundle(…)``) and one ``<style>`` are
 inline: ``docs_page_policy`` allows exactly those, by their sha256. Its assets are Doorstep's own (server/api_docs.py).
 
-The headers are set, not added: a route that sets one itself (a PDF's nosniff) sends it once.
+The headers are set, not added: a route that set one itself would still send it once (none does).
 An answer that brings its own Content-Security-Policy keeps it (only the docs page does, and
 tests/test_security_headers.py reads every page's).
 """

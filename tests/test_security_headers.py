@@ -183,7 +183,7 @@ async def test_every_answer_carries_the_headers_and_every_page_a_strict_policy(w
     assert console - pages == set(), "every console page was read as a page by some role"
     assert {"/app/", "/schema", "/console/sign-in", at["case page"], at["referral form"]} <= pages
     assert (404, "text/html") in seen[at["404 page"]]
-    for name in ("PDF", "console PDF"):  # routes that set nosniff themselves too: sent once
+    for name in ("PDF", "console PDF"):  # built by server/letters/responses.py
         assert (200, "application/pdf") in seen[at[name]], name
     for name in ("photo file", "thumbnail", "console thumbnail"):  # streamed answers
         assert (200, "image/jpeg") in seen[at[name]], name
