@@ -219,6 +219,9 @@ class FollowUpOut(msgspec.Struct):
     trigger_day: date | None = None
     """For a meeting the rules made: the day the student became truant (the law counts from it)."""
     note: str | None = None
+    flags: list[str] = msgspec.field(default_factory=list)
+    """What a phone's ``follow_up.schedule`` broke (``case_closed``), as the other casework shows it;
+    ``[]`` for one the rules or the API made."""
 
 
 class ReferralUpdate(msgspec.Struct, kw_only=True):

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from schemas.cases import FollowUpKind
+from schemas.cases import CaseStatus, FollowUpKind
 from server import audit, clock
 from tests import casework_rows as rows
 from tests import factories as f
@@ -135,6 +135,26 @@ async def casework(db: AsyncSession) -> dict[str, Any]:
     }
 
 
+async def _scheduled_on_a_closed_case(client: httpx.AsyncClient, db: AsyncSession) -> tuple[uuid.UUID, uuid.UUID]:
+    """cm1's phone schedules a home visit on her closed case (``follow_up.schedule``): stored and
+    flagged ``case_closed``, never refused. The case's id and the follow-up's."""
+    closed = await f.case(db, await f.student(db), manager=await f.user_id(db, "cm1"), status=CaseStatus.CLOSED)
+    await db.commit()
+    phone, follow_up = uuid.uuid4(), uuid.uuid4()
+    tokens = await login(client, "cm1", device_id=phone)
+    args = {"id": str(follow_up), "case_id": str(closed.id), "kind": "home_visit", "title": "Visit once more"}
+    args["due_on"] = (clock.today(make_settings()) + timedelta(days=7)).isoformat()
+    body = {
+        "client_id": str(phone),
+        "schema_version": 1,
+        "mutations": [{"id": 1, "name": "follow_up.schedule", "args": args}],
+    }
+    pushed = await client.post("/sync/push", json=body, headers=bearer(tokens))
+    assert pushed.status_code == 200, pushed.text
+    assert [(r["status"], r["flags"]) for r in pushed.json()["results"]] == [("applied", ["case_closed"])]
+    return closed.id, follow_up
+
+
 async def test_the_case_page_shows_the_assessments_as_a_history(
     client: httpx.AsyncClient, casework: dict[str, Any]
 ) -> None:
@@ -232,8 +252,9 @@ async def test_a_meeting_after_the_deadline_says_so(client: httpx.AsyncClient, d
 
 
 async def test_the_case_page_shows_follow_ups_open_and_done(
-    client: httpx.AsyncClient, casework: dict[str, Any]
+    client: httpx.AsyncClient, db: AsyncSession, casework: dict[str, Any]
 ) -> None:
+    closed, scheduled = await _scheduled_on_a_closed_case(client, db)
     await _sign_in(client, "sup1")
     html = (await client.get(f"/console/cases/{casework['case'].id}")).text
     section = _section(html, "follow-ups")
@@ -254,7 +275,13 @@ async def test_the_case_page_shows_follow_ups_open_and_done(
     required = re.search(rf'<tr data-follow-up="{casework["required"].id}">(.*?)</tr>', done, re.S)
     assert required and "<td>Parent meeting</td>" in required.group(1)
     assert "required by law within 10 school days of 2025-11-03: by 2025-11-17" in _text(required.group(1))
+    assert 'class="flag"' not in visit.group(1) + required.group(1), "no flags on what was scheduled on an open case"
     _labels_cover_inputs(html)
+    # a follow-up a phone scheduled on a closed case is flagged as the referrals and meetings are
+    flagged = _section((await client.get(f"/console/cases/{closed}")).text, "follow-ups")
+    visit_again = re.search(rf'<tr data-follow-up="{scheduled}">(.*?)</tr>', flagged, re.S)
+    assert visit_again, "open, on the closed case's page"
+    assert 'Visit once more <span class="flag">case closed</span>' in visit_again.group(1)
 
 
 async def test_reading_the_case_page_is_audited_and_another_caseload_is_404(
@@ -275,7 +302,7 @@ async def test_reading_the_case_page_is_audited_and_another_caseload_is_404(
 
 
 async def test_get_case_answers_the_casework_with_the_old_fields_kept(
-    client: httpx.AsyncClient, casework: dict[str, Any]
+    client: httpx.AsyncClient, db: AsyncSession, casework: dict[str, Any]
 ) -> None:
     tokens = await login(client, "cm1")
     response = await client.get(f"/cases/{casework['case'].id}", headers=bearer(tokens))
@@ -308,6 +335,13 @@ async def test_get_case_answers_the_casework_with_the_old_fields_kept(
     assert call["rescheduled"][0]["reason"] == "Mother asked for next week" and "from" in call["rescheduled"][0]
     required = next(f for f in body["follow_ups"] if f["id"] == str(casework["required"].id))
     assert (required["status"], required["trigger_day"], required["created_by"]) == ("done", "2025-11-03", None)
+    assert (call["flags"], required["flags"]) == ([], [])
+
+    closed, scheduled = await _scheduled_on_a_closed_case(client, db)
+    on_closed = await client.get(f"/cases/{closed}", headers=bearer(tokens))
+    assert on_closed.status_code == 200, on_closed.text
+    (visit,) = on_closed.json()["follow_ups"]
+    assert (visit["id"], visit["kind"], visit["flags"]) == (str(scheduled), "home_visit", ["case_closed"])
 
     other = await client.get(f"/cases/{casework['other'].id}", headers=bearer(tokens))
     assert other.status_code == 404
