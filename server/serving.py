@@ -112,27 +112,31 @@ def run(settings: Settings) -> None:
     os.environ["DATABASE_URL"] = settings.database_url
     background = BackgroundWorker(dict(os.environ)) if settings.inline_worker else None
     os.environ["DOORSTEP_WORKER"] = "off"  # the API workers leave the queue to the background worker
-    multiprocess.Process = _ApiWorker  # type: ignore[misc]  # the supervisor makes its workers by this name
     try:
         if background is not None:
             background.start()
-        uvicorn.run(
-            APP,
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            access_log=False,
-            log_level="warning",
-            # The app finds the client's address itself (DOORSTEP_TRUSTED_PROXIES,
-            # server/auth/clients.py); uvicorn's proxy headers would believe X-Forwarded-For from
-            # 127.0.0.1 and rewrite the address first.
-            proxy_headers=False,
-            # uvicorn's supervisor kills a worker that misses its health check (5 s by default) and
-            # spawns another: on a loaded machine a starting worker (importing the app, building its
-            # routes) missed it every time, and serve never became ready (scripts/simulate found it).
-            timeout_worker_healthcheck=60,
-        )
+        uvicorn_process = multiprocess.Process
+        multiprocess.Process = _ApiWorker  # type: ignore[misc]  # the supervisor makes its workers by this name
+        try:
+            uvicorn.run(
+                APP,
+                factory=True,
+                host=settings.host,
+                port=settings.port,
+                workers=settings.workers,
+                access_log=False,
+                log_level="warning",
+                # The app finds the client's address itself (DOORSTEP_TRUSTED_PROXIES,
+                # server/auth/clients.py); uvicorn's proxy headers would believe X-Forwarded-For from
+                # 127.0.0.1 and rewrite the address first.
+                proxy_headers=False,
+                # uvicorn's supervisor kills a worker that misses its health check (5 s by default) and
+                # spawns another: on a loaded machine a starting worker (importing the app, building its
+                # routes) missed it every time, and serve never became ready (scripts/simulate found it).
+                timeout_worker_healthcheck=60,
+            )
+        finally:
+            multiprocess.Process = uvicorn_process  # type: ignore[misc]
     finally:
         if background is not None:
             background.stop()
