@@ -433,6 +433,18 @@ def test_inspect_memory_is_bounded_by_headers_not_metadata() -> None:
     assert counting.bytes_read < 10_000
 
 
+def test_a_jpeg_of_many_exif_segments_is_refused_before_pillow_opens_it() -> None:
+    """The photo processing job opens an accepted JPEG with Pillow, which appends each Exif
+    segment to the ones before (380 of 64 KB: up to 11 s and 125 MB): inspect refuses past four;
+    the first one is the EXIF read."""
+    extra = app_segment(0xE1, b"Exif\x00\x00" + bytes(65_000))
+    photo = jpeg(exif=exif(6, SOUTH_WEST))
+    found = inspected(photo[:2] + photo[2:].replace(b"\xff\xdb", extra * 3 + b"\xff\xdb", 1))
+    assert found.exif_latitude == pytest.approx(SOUTH_WEST_DEGREES[0]), "four: the first one read"
+    refused = refusal(with_segment(photo, extra, copies=380))
+    assert (refused.code, "more than 4 Exif segments" in refused.detail) == ("unreadable", True)
+
+
 def test_inspect_reads_a_pdfs_structure_not_its_pages() -> None:
     noise = Image.frombytes("RGB", (800, 800), random.Random(11).randbytes(800 * 800 * 3))
     data = pdf(noise, noise, noise)
