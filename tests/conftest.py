@@ -60,9 +60,10 @@ _copy_strategy = ""
 """How CREATE DATABASE copies a template (``create_database``): on the embedded cluster
 ``STRATEGY FILE_COPY``, half the default WAL_LOG's time now that its checkpoints do not fsync;
 on a DATABASE_URL server, the server's default."""
-_ONE_WORKER = ("tests/browser/", "tests/test_demo_", "tests/test_serve.py")
+_ONE_WORKER = ("tests/browser/", "tests/test_demo_", "tests/test_serve.py", "tests/test_two_nodes.py")
 """Tests sharing a fixture that takes seconds to build (Chromium and the browser district, the
-whole demo district, test_serve's prepared data folder): under xdist, the tests under each of
+whole demo district, test_serve's prepared data folder, test_two_nodes's two serves and their
+bucket): under xdist, the tests under each of
 these paths run on one worker, which builds it once (``pytest_xdist_make_scheduler``)."""
 
 
