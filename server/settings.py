@@ -104,10 +104,12 @@ class Settings:
     db_command_timeout_seconds: float = 60.0
     """How long one SQL statement of a request may take (``DOORSTEP_DB_COMMAND_TIMEOUT_SECONDS``);
     past it the connection is dropped and the request answered 503."""
-    max_in_flight: int = 64
+    max_in_flight: int = 20
     """Requests one API worker process serves at once (``DOORSTEP_MAX_IN_FLIGHT``; 0: no limit);
     more wait for a place up to ``queue_timeout_seconds``, then get 503 with ``Retry-After``
-    (server/overload.py)."""
+    (server/overload.py). 20 is the worker's database pool (10 connections and 10 more at a
+    peak): a request past them would only wait for a connection, up to
+    ``db_pool_timeout_seconds``, and then be answered 503 after 5 s instead of 2."""
     queue_timeout_seconds: float = 2.0
     """How long a request waits for a place (``DOORSTEP_QUEUE_TIMEOUT_SECONDS``)."""
     data_dir: Path = Path("var")
@@ -175,7 +177,7 @@ class Settings:
             db_pool_timeout_seconds=_seconds(env, "DOORSTEP_DB_POOL_TIMEOUT_SECONDS", 5.0),
             db_connect_timeout_seconds=_seconds(env, "DOORSTEP_DB_CONNECT_TIMEOUT_SECONDS", 5.0),
             db_command_timeout_seconds=_seconds(env, "DOORSTEP_DB_COMMAND_TIMEOUT_SECONDS", 60.0),
-            max_in_flight=_at_least(env, "DOORSTEP_MAX_IN_FLIGHT", 64, 0),
+            max_in_flight=_at_least(env, "DOORSTEP_MAX_IN_FLIGHT", 20, 0),
             queue_timeout_seconds=_seconds(env, "DOORSTEP_QUEUE_TIMEOUT_SECONDS", 2.0),
             data_dir=data_dir,
             host=env.get("DOORSTEP_HOST") or "127.0.0.1",

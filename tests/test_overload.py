@@ -94,7 +94,7 @@ async def test_no_limit_when_max_in_flight_is_zero(session_factory: SessionFacto
 
 @pytest.mark.parametrize(
     ("env", "expected"),
-    [({}, (64, 2.0)), ({"DOORSTEP_MAX_IN_FLIGHT": "8", "DOORSTEP_QUEUE_TIMEOUT_SECONDS": "0.5"}, (8, 0.5))],
+    [({}, (20, 2.0)), ({"DOORSTEP_MAX_IN_FLIGHT": "8", "DOORSTEP_QUEUE_TIMEOUT_SECONDS": "0.5"}, (8, 0.5))],
 )
 def test_settings_read_the_variables(env: dict[str, str], expected: tuple[int, float]) -> None:
     settings = Settings.from_env(env)
