@@ -36,21 +36,34 @@ def listening() -> Iterator[socket.socket]:
 
 
 def _started(worker_class: type[multiprocess.Process], sock: socket.socket) -> multiprocess.Process:
+    """A started worker whose server is up, asked one ping at a time, each answer awaited (uvicorn's
+    own wait gives up on a ping after 1 s and asks again, and the late answers would be read by
+    the pings below)."""
     config = Config("tests.test_serving:app", log_level="warning", lifespan="on")
     worker = worker_class(config, [sock])
     worker.start()
-    assert worker.wait_until_ready(30), "the worker never became ready"
-    return worker
+    deadline = time.monotonic() + 60
+    while True:
+        worker.parent_conn.send(b"ping")
+        assert worker.parent_conn.poll(60), "the worker never answered"
+        if worker.parent_conn.recv():
+            return worker
+        assert time.monotonic() < deadline, "the worker never started"
+        time.sleep(0.1)
+
+
+def _stopped(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] == "T"
 
 
 def _seconds_to_find_dead(worker: multiprocess.Process, check: float) -> tuple[bool, float]:
     """Freeze the worker so the supervisor's ping waits on it, kill it mid-ping, and time how long
     the supervisor takes to call it dead (``check`` is the health check's timeout)."""
     assert worker.pid is not None
-    time.sleep(1)
-    while worker.parent_conn.poll(0):  # late answers to pings that timed out while it started
-        worker.parent_conn.recv()
     os.kill(worker.pid, signal.SIGSTOP)
+    while not _stopped(worker.pid):
+        time.sleep(0.01)
     answer: list[bool] = []
     began = time.monotonic()
     pinging = threading.Thread(target=lambda: answer.append(worker.ping(timeout=check)))
