@@ -3,8 +3,8 @@
 Each Hypothesis example gets a database of its own (copied from the migrated template), so the
 pushes and pulls commit for real, as phones' do. The machine's rules are searched in depth on the
 memory store (tests/sync/test_devices.py, 40 examples of 40 steps); over HTTP, where an example
-costs about 25 s, ``DOORSTEP_MACHINE_EXAMPLES`` (default 2) examples of ``DOORSTEP_MACHINE_STEPS``
-(default 15) steps check that the transport changes nothing.
+costs about 25 s, ``DOORSTEP_MACHINE_EXAMPLES`` (default 2) examples of 25 steps check that the
+transport changes nothing.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ TestDevicesOverHttp = device_machine(
 ).TestCase
 TestDevicesOverHttp.settings = settings(
     max_examples=int(os.environ.get("DOORSTEP_MACHINE_EXAMPLES", "2")),
-    stateful_step_count=int(os.environ.get("DOORSTEP_MACHINE_STEPS", "15")),
+    stateful_step_count=25,
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )
