@@ -434,9 +434,10 @@ async def test_a_photo_upload_cut_off_resumes_where_it_stopped(browser: Browser,
             files=[FilePayload(name="consent.png", mimeType="image/png", buffer=picture)]
         )
         await page.get_by_role("button", name="Add photo").click()
-        await expect(page.get_by_text(f"sending, {CHUNK // 1024} KB of")).to_be_visible()
+        # A chunk of 512 KB each way, on a loaded machine: more than expect's 5 s once in CI's runs.
+        await expect(page.get_by_text(f"sending, {CHUNK // 1024} KB of")).to_be_visible(timeout=20_000)
         await page.get_by_role("button", name="Sync now").click()
-        await expect(page.locator("#pending")).to_have_text("No changes waiting")
+        await expect(page.locator("#pending")).to_have_text("No changes waiting", timeout=20_000)
         # the first chunk is sent once: the upload resumed from the server's offset
         assert offsets[:3] == ["0", str(CHUNK), str(CHUNK)]
         assert offsets.count("0") == 1
