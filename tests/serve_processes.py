@@ -12,13 +12,19 @@ from pathlib import Path
 from bench.served import Served
 
 
-def running(pid: int) -> bool:
-    """Whether ``pid`` is a live process (a zombie, dead but not yet reaped, is not)."""
+def state(pid: int) -> str | None:
+    """The process's state letter in ``/proc/<pid>/stat`` (``R``, ``S``, ``T`` stopped, ``Z`` a
+    zombie…), or None when there is no such process."""
     try:
         stat = (Path("/proc") / str(pid) / "stat").read_text()
     except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+        return None
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie, dead but not yet reaped, is not)."""
+    return state(pid) not in (None, "Z")
 
 
 def descendants(pid: int) -> list[int]:

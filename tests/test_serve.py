@@ -18,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.serve_processes import running
+
 DOORSTEP = str(Path(sys.executable).with_name("doorstep"))
 
 
@@ -32,15 +34,6 @@ def _postgres_on(pgdata: Path) -> list[int]:
         if proc.name.isdigit() and args[0].endswith(b"/postgres") and str(pgdata).encode() in args:
             found.append(int(proc.name))
     return found
-
-
-def _running(pid: int) -> bool:
-    """Whether ``pid`` is a live process (a zombie, dead but not yet reaped, is not)."""
-    try:
-        stat = (Path("/proc") / str(pid) / "stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _descendants(pid: int) -> dict[int, bytes]:
@@ -174,7 +167,7 @@ def test_serve_with_two_workers_answers_and_leaves_nothing_running_after_sigterm
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(_running(pid) for pid in [*children, *postgres]):
+    while time.monotonic() < deadline and any(running(pid) for pid in [*children, *postgres]):
         time.sleep(0.1)
-    assert [pid for pid in children if _running(pid)] == []
+    assert [pid for pid in children if running(pid)] == []
     assert _postgres_on(pgdata) == []

@@ -15,6 +15,7 @@ from uvicorn.config import Config
 from uvicorn.supervisors import multiprocess
 
 from server.serving import _ApiWorker
+from tests.serve_processes import state
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -52,17 +53,12 @@ def _started(worker_class: type[multiprocess.Process], sock: socket.socket) -> m
         time.sleep(0.1)
 
 
-def _stopped(pid: int) -> bool:
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().rsplit(")", 1)[1].split()[0] == "T"
-
-
 def _seconds_to_find_dead(worker: multiprocess.Process, check: float) -> tuple[bool, float]:
     """Freeze the worker so the supervisor's ping waits on it, kill it mid-ping, and time how long
     the supervisor takes to call it dead (``check`` is the health check's timeout)."""
     assert worker.pid is not None
     os.kill(worker.pid, signal.SIGSTOP)
-    while not _stopped(worker.pid):
+    while state(worker.pid) != "T":  # stopped
         time.sleep(0.01)
     answer: list[bool] = []
     began = time.monotonic()
