@@ -40,7 +40,7 @@ def test_demo_load_prints_a_generated_password_once(cli_env: None, monkeypatch: 
 
 
 def test_user_create_list_and_disable(cli_env: None) -> None:
-    invoke("demo", "load", "--today", "2026-12-01")
+    invoke("user", "create", "sup1", "--role", "supervisor", "--password", "pw-123456")
     out = invoke(
         "user",
         "create",

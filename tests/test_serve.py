@@ -120,7 +120,7 @@ def test_serve_stops_its_postgres_on_sigterm_and_a_command_beside_it_does_not(da
     dead = subprocess.Popen(["true"])
     dead.wait()
     (pgdata / ".handle_pids.json").write_text(json.dumps([dead.pid]))  # a handle left by a kill -9
-    proc = _serve(data_dir)
+    proc = _serve(data_dir | {"DOORSTEP_WORKERS": "1"})  # two workers: the next tests
     try:
         assert _postgres_on(pgdata)
         listing = subprocess.run(
