@@ -67,6 +67,19 @@ bucket): under xdist, the tests under each of
 these paths run on one worker, which builds it once (``pytest_xdist_make_scheduler``)."""
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "slow: takes tens of seconds alone; run first, so the workers do not wait on it at the end"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked ``slow`` first, each group in its collected order. Under xdist the
+    scheduler hands out the groups of ``_ONE_WORKER`` first, then single tests in this order: a
+    long test handed out last kept one worker busy a quarter of a minute after the other ended."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Move what collection left alive (modules, the app's and SQLAlchemy's imports, the test

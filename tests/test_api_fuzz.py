@@ -78,6 +78,8 @@ schemathesis.openapi.media_type(
     st.one_of(st.binary(max_size=256), st.builds(lambda tail: b"\xff\xd8\xff\xe0" + tail, st.binary(max_size=64))),
 )
 
+pytestmark = pytest.mark.slow
+
 KNOWN_FAILURES: dict[tuple[str, str], str] = {
     # ("POST /sync/push", "not_a_server_error"): "why, and who fixes it",
 }

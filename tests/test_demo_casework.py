@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections import Counter, defaultdict
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -19,12 +19,14 @@ from server.auth.models import User
 from server.cases.models import Assessment, Case, FollowUp, ParentMeeting, ServiceReferral, VisitLog
 from server.demo.casework import CaseworkResult, load_casework
 from server.demo.district import DemoYear
+from server.reports import service as reports
 from server.resources.models import Resource
 from server.students.models import Household, Student
 from server.sync.pg_store import PgStore
 from sync import engine as sync_engine
 from sync.store import Principal
 from tests.conftest import DEMO_TODAY, DemoDistrict
+from tests.test_visits import _principal
 
 NOW = datetime.combine(DEMO_TODAY, time(8, 0), tzinfo=UTC)
 """The moment the demo is loaded as of: nothing it made happened after it."""
@@ -285,3 +287,22 @@ async def test_cm1s_phone_pulls_the_directory_her_casework_and_her_students_meet
         ).all()
     )
     assert deadlines and deadlines <= held["follow_up"], "her students' meeting deadlines, overdue ones too"
+
+
+async def test_the_demo_district_has_a_number_in_every_report(demo_db: AsyncSession) -> None:
+    """The demo's casework (server/demo/casework.py) shows in each report, and sup1 sees a part."""
+    now = datetime.combine(DEMO_TODAY, datetime.min.time(), tzinfo=UTC) + timedelta(hours=17)
+    office = await reports.reports(demo_db, await _principal(demo_db, "office1"), now, "America/New_York")
+    assert office.period.school_year is not None
+    assert office.factors.cases_assessed > 0 and any(c.cases for c in office.factors.categories)
+    statuses = office.referrals.statuses
+    assert min(statuses.made, statuses.connected, statuses.not_connected, statuses.declined) > 0
+    meetings = office.parent_meetings
+    # Most demo meetings are late (the rules' deadline passes before they can say the student is
+    # truant), some on time (tests/test_demo_casework.py).
+    assert meetings.on_time > 0 and meetings.late > 0 and meetings.overdue > 0
+    assert meetings.on_time_share is not None and 0 < meetings.on_time_share < 1
+    assert meetings.median_school_days is not None and len(office.schools) > 1
+    team = await reports.reports(demo_db, await _principal(demo_db, "sup1"), now, "America/New_York")
+    assert 0 < team.factors.cases_assessed < office.factors.cases_assessed
+    assert team.referrals.total < office.referrals.total

@@ -23,7 +23,6 @@ from server.rules.models import RuleSet
 from server.schools.models import School
 from tests import casework_rows as rows
 from tests import factories as f
-from tests.conftest import DEMO_TODAY
 from tests.helpers import bearer, login
 from tests.rules_fixtures import absent, add_student, make_district
 from tests.test_console import _sign_in
@@ -475,22 +474,3 @@ def test_the_period_bounds_are_midnights_in_the_district() -> None:
     assert start.astimezone(UTC) == datetime(2026, 3, 7, 5, tzinfo=UTC)
     assert end.astimezone(UTC) == datetime(2026, 3, 9, 4, tzinfo=UTC), "clocks went forward on 03-08"
     assert end.astimezone(UTC) - start.astimezone(UTC) == timedelta(hours=47)
-
-
-async def test_the_demo_district_has_a_number_in_every_report(demo_db: AsyncSession) -> None:
-    """The demo's casework (server/demo/casework.py) shows in each report, and sup1 sees a part."""
-    now = datetime.combine(DEMO_TODAY, datetime.min.time(), tzinfo=UTC) + timedelta(hours=17)
-    office = await service.reports(demo_db, await _principal(demo_db, "office1"), now, ZONE)
-    assert office.period.school_year is not None
-    assert office.factors.cases_assessed > 0 and any(c.cases for c in office.factors.categories)
-    statuses = office.referrals.statuses
-    assert min(statuses.made, statuses.connected, statuses.not_connected, statuses.declined) > 0
-    meetings = office.parent_meetings
-    # Most demo meetings are late (the rules' deadline passes before they can say the student is
-    # truant), some on time (tests/test_demo_casework.py).
-    assert meetings.on_time > 0 and meetings.late > 0 and meetings.overdue > 0
-    assert meetings.on_time_share is not None and 0 < meetings.on_time_share < 1
-    assert meetings.median_school_days is not None and len(office.schools) > 1
-    team = await service.reports(demo_db, await _principal(demo_db, "sup1"), now, ZONE)
-    assert 0 < team.factors.cases_assessed < office.factors.cases_assessed
-    assert team.referrals.total < office.referrals.total

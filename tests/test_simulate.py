@@ -144,6 +144,7 @@ async def test_a_cut_upload_sends_half_the_announced_body_then_closes_the_connec
     assert body == chunk[: len(chunk) // 2]
 
 
+@pytest.mark.slow
 async def test_five_phones_with_every_fault_lose_nothing(fresh_database: str, tmp_path: Path) -> None:
     """``scripts/simulate`` at N=5 against a real server: exit 0, every check passed, every fault
     injected, and the table's totals add up."""

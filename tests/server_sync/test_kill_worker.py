@@ -185,6 +185,7 @@ def serve(field: Field, fresh_database: str, tmp_path: Path) -> Iterator[Served]
         yield served
 
 
+@pytest.mark.slow
 async def test_api_workers_killed_mid_push_lose_nothing_and_apply_nothing_twice(
     field: Field, serve: Served, watcher: AsyncEngine, request: pytest.FixtureRequest
 ) -> None:

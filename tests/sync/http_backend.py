@@ -7,13 +7,13 @@ from typing import Any, cast
 import httpx
 from sqlalchemy.dialects import postgresql
 
-from server.app import create_app
 from server.auth import tokens
 from server.auth.models import Device
 from server.db import SessionFactory
 from server.settings import Settings
 from sync.client import Reply, Transport, http_transport
 from sync.store import Principal
+from tests.conftest import app_for
 from tests.sync.pg_backend import PgSeeder
 from tests.sync.world import Backend
 
@@ -23,7 +23,7 @@ def device_transport(backend: Backend, who: Principal, settings: Settings) -> Tr
     seed = backend.seed
     assert isinstance(seed, PgSeeder)
     factory: SessionFactory = seed.factory
-    app = create_app(settings, session_factory=factory)
+    app = app_for(settings, factory)  # every phone of the backend on one app, as on a server
     claims = tokens.new_claims("access", who.user_id, who.client_id, 0, 3600)
     token = tokens.encode(settings.jwt_secret, claims)
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=cast(Any, app)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 from sync.memory import MemoryStore
@@ -13,6 +14,8 @@ from tests.sync.world import Backend, memory_backend
 async def _memory() -> Backend:
     return memory_backend(MemoryStore())
 
+
+pytestmark = pytest.mark.slow
 
 TestDevicesOnMemory = device_machine(_memory, lambda backend, who: engine_transport(backend, who)).TestCase
 TestDevicesOnMemory.settings = settings(

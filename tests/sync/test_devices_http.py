@@ -51,6 +51,8 @@ async def _new_backend() -> Backend:
     return pg_backend(create_session_factory(engine))
 
 
+pytestmark = pytest.mark.slow
+
 TestDevicesOverHttp = device_machine(
     _new_backend, lambda backend, who: device_transport(backend, who, SETTINGS)
 ).TestCase
