@@ -18,7 +18,7 @@ from schemas.auth import Role
 from server.app import create_app
 from server.audit import Actor, AuditEntry
 from server.db import SessionFactory, create_engine, create_session_factory
-from tests.conftest import PASSWORD, make_settings
+from tests.conftest import PASSWORD, app_for, make_settings
 from tests.helpers import device
 
 
@@ -39,7 +39,7 @@ async def attempt(
 async def test_thirty_addresses_guessing_one_account_are_stopped_even_with_the_right_password(
     session_factory: SessionFactory, db: AsyncSession
 ) -> None:
-    app = create_app(make_settings(), session_factory=session_factory)
+    app = app_for(make_settings(), session_factory)
     statuses = []
     for i in range(30):
         async with client_at(app, f"198.51.100.{i + 1}") as client:
@@ -64,7 +64,7 @@ async def test_thirty_addresses_guessing_one_account_are_stopped_even_with_the_r
 
 
 async def test_failures_for_an_unknown_username_count_too(session_factory: SessionFactory) -> None:
-    app = create_app(make_settings(), session_factory=session_factory)
+    app = app_for(make_settings(), session_factory)
     statuses = []
     for i in range(7):
         async with client_at(app, f"198.51.100.{i + 1}") as client:
@@ -86,7 +86,7 @@ async def test_the_back_off_doubles_per_failure_up_to_the_cap_and_a_success_rese
     def advance(seconds: float) -> None:
         clock[0] += timedelta(seconds=seconds)
 
-    app = create_app(make_settings(login_backoff_max_seconds=100), session_factory=session_factory)
+    app = app_for(make_settings(login_backoff_max_seconds=100), session_factory)
     async with client_at(app, "198.51.100.1") as client:
         for _ in range(5):
             assert (await attempt(client, "cm2")).status_code == 401
@@ -115,7 +115,7 @@ async def test_a_streak_of_failures_is_forgotten_after_a_day(
 
     clock = [datetime(2026, 3, 2, 8, 0, tzinfo=UTC)]
     monkeypatch.setattr(throttle, "now", lambda: clock[0])
-    app = create_app(make_settings(), session_factory=session_factory)
+    app = app_for(make_settings(), session_factory)
     async with client_at(app, "198.51.100.1") as client:
         for _ in range(4):
             assert (await attempt(client, "cm2")).status_code == 401
@@ -137,7 +137,7 @@ async def committing_app(database_url: str, **settings: Any) -> AsyncIterator[Li
         async with factory() as session:
             await service.create_user(session, Actor.system(), username="target", password=PASSWORD, role=Role.ADMIN)
             await session.commit()
-        yield create_app(make_settings(**settings), session_factory=factory)
+        yield app_for(make_settings(**settings), factory)
     finally:
         await engine.dispose()
 
@@ -188,7 +188,7 @@ async def test_concurrent_rights_and_wrongs_at_one_account_from_one_address_sett
 
 async def test_many_users_behind_one_address_log_in_and_refresh(session_factory: SessionFactory) -> None:
     """A school's NAT: everyone shares one address; successes do not use up its budget."""
-    app = create_app(make_settings(login_rate_per_minute=3), session_factory=session_factory)
+    app = app_for(make_settings(login_rate_per_minute=3), session_factory)
     async with client_at(app, "192.0.2.10") as client:
         pairs = []
         for username in ("cm1", "cm2", "cm3", "cm4", "sup1", "office1"):
@@ -201,7 +201,7 @@ async def test_many_users_behind_one_address_log_in_and_refresh(session_factory:
 
 
 async def test_one_persons_typos_do_not_lock_everyone_behind_the_address_out(session_factory: SessionFactory) -> None:
-    app = create_app(make_settings(login_rate_per_minute=10), session_factory=session_factory)
+    app = app_for(make_settings(login_rate_per_minute=10), session_factory)
     async with client_at(app, "192.0.2.10") as client:
         statuses = [(await attempt(client, "cm1")).status_code for _ in range(12)]
         colleague = await attempt(client, "cm2", PASSWORD)
@@ -210,7 +210,7 @@ async def test_one_persons_typos_do_not_lock_everyone_behind_the_address_out(ses
 
 
 async def test_an_address_guessing_many_accounts_is_limited(session_factory: SessionFactory, db: AsyncSession) -> None:
-    app = create_app(make_settings(login_rate_per_minute=3), session_factory=session_factory)
+    app = app_for(make_settings(login_rate_per_minute=3), session_factory)
     async with client_at(app, "192.0.2.66") as client:
         statuses = [(await attempt(client, f"cm{i}")).status_code for i in range(1, 6)]
         right = await attempt(client, "cm8", PASSWORD, headers={"X-Request-ID": "req-address"})
@@ -242,7 +242,7 @@ async def test_workers_share_the_limits_through_the_database(session_factory: Se
 
 
 async def test_refresh_is_limited_per_device_not_per_address(session_factory: SessionFactory) -> None:
-    app = create_app(make_settings(login_rate_per_minute=3), session_factory=session_factory)
+    app = app_for(make_settings(login_rate_per_minute=3), session_factory)
     async with client_at(app, "192.0.2.10") as client:
         pair = (await attempt(client, "cm1", PASSWORD)).json()
         statuses = []
@@ -292,7 +292,7 @@ async def test_login_attempts_prune_now_and_then(
     monkeypatch.setattr(throttle, "PRUNE_EVERY", 1)
     db.add(LoginThrottleAccount(username="stale", failures=2, last_failure_at=throttle.now() - timedelta(days=2)))
     await db.commit()
-    app = create_app(make_settings(), session_factory=session_factory)
+    app = app_for(make_settings(), session_factory)
     async with client_at(app, "192.0.2.1") as client:
         await attempt(client, "cm1")
     assert await db.scalar(select(LoginThrottleAccount).where(LoginThrottleAccount.username == "stale")) is None
