@@ -27,7 +27,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, cast
@@ -288,21 +288,25 @@ def settings() -> Settings:
 
 
 _apps: dict[Settings, Litestar] = {}
+_ANY_FOLDER = Path("/doorstep-test-data-folder-of-each-test")
 
 
 def app_for(settings: Settings, session_factory: SessionFactory) -> Litestar:
     """``create_app(settings, session_factory=session_factory)``, built once per distinct
-    ``settings`` in this process: building one (its routes and OpenAPI document) takes most of a
-    second, for hundreds of tests. A later test gets the same app with what create_app gives each
-    app of its own: the test's session factory, fresh blobs, and the logging configured again.
-    The app keeps nothing else between requests (its state is these and the settings). A test
-    that changes the app itself (registers a route) builds its own with create_app."""
-    app = _apps.get(settings)
+    ``settings`` in this process, their ``data_dir`` aside: building one (its routes and OpenAPI
+    document) takes most of a second, and the suite asked for 150. A later test gets the same app
+    with what create_app gives each app of its own: the test's settings, session factory and
+    blobs (the data folder holds only the blobs when the app is given its sessions), and the
+    logging configured again. The app keeps nothing else between requests. A test that changes
+    the app itself (registers a route) builds its own with create_app."""
+    key = replace(settings, data_dir=_ANY_FOLDER)
+    app = _apps.get(key)
     if app is None:
-        app = _apps[settings] = create_app(settings, session_factory=session_factory)
+        app = _apps[key] = create_app(settings, session_factory=session_factory)
         return app
     logmod.configure(settings.log_level, settings.log_json)
-    app.state.blobs = Blobs.from_settings(app.state.settings)
+    app.state.settings = settings.with_secret()
+    app.state.blobs = Blobs.from_settings(settings)
     app.state.session_factory = session_factory
     return app
 

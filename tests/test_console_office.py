@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from schemas.auth import Role
 from server import audit
-from server.app import create_app
 from server.attendance.models import AttendanceRecord
 from server.audit import Actor
 from server.auth import service as auth
@@ -31,7 +30,7 @@ from server.schools.models import InstructionalDay
 from server.students.models import Household, Student
 from server.sync.models import Conflict
 from tests import factories as f
-from tests.conftest import PASSWORD, client_for, make_settings
+from tests.conftest import PASSWORD, app_for, client_for, make_settings
 from tests.helpers import bearer, login
 from tests.test_console import _csrf, _labels_cover_inputs, _sign_in
 from tests.test_imports import ATTENDANCE, CALENDAR, ROSTER
@@ -529,7 +528,7 @@ async def office(fresh_database: str) -> AsyncIterator[Office]:
         await s.flush()
         case = await f.case(s, await f.student(s, await f.school(s)), manager=await f.user_id(s, "cm1"))
         await s.commit()
-    app = create_app(make_settings(), session_factory=factory)
+    app = app_for(make_settings(), factory)
     async with client_for(app) as api, client_for(app) as browser:
         yield Office(factory, api, browser, case.id)
     await engine.dispose()

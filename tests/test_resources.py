@@ -16,12 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas.auth import Role
 from schemas.casework import FACTORS, Factor, FactorCategory
 from server import audit
-from server.app import create_app
 from server.audit import Actor
 from server.auth import service as auth
 from server.db import create_engine, create_session_factory
 from server.resources.models import Resource
-from tests.conftest import PASSWORD, client_for, make_settings
+from tests.conftest import PASSWORD, app_for, client_for, make_settings
 from tests.helpers import bearer, login
 
 FOOD_BANK: dict[str, Any] = {
@@ -299,7 +298,7 @@ async def committing(fresh_database: str) -> AsyncIterator[httpx.AsyncClient]:
                 supervisor_username=f"sup{team}",
             )
         await s.commit()
-    async with client_for(create_app(make_settings(), session_factory=factory)) as client:
+    async with client_for(app_for(make_settings(), factory)) as client:
         yield client
     await engine.dispose()
 

@@ -39,12 +39,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas.cases import CaseStatus
 from schemas.sync import MutationResult
 from server import demo
-from server.app import create_app
 from server.db import SessionFactory, create_engine, create_session_factory
 from server.students.models import Guardian, Household
 from sync.client import SyncClient, http_transport
 from tests import factories as f
-from tests.conftest import _TEMPLATE, PASSWORD, _admin, create_database, make_settings, with_database
+from tests.conftest import _TEMPLATE, PASSWORD, _admin, app_for, create_database, make_settings, with_database
 from tests.helpers import device as device_info
 
 CHROMIUM = Path(os.environ.get("DOORSTEP_CHROMIUM", "/usr/bin/chromium"))
@@ -223,7 +222,7 @@ async def live(server_url: str, browser_template: tuple[str, Seed], tmp_path: Pa
     await _admin(server_url, create_database(name, template))
     engine = create_engine(with_database(server_url, name))
     factory = create_session_factory(engine)
-    app = create_app(make_settings(data_dir=tmp_path), session_factory=factory)
+    app = app_for(make_settings(data_dir=tmp_path), factory)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
     try:

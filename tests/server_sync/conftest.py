@@ -23,7 +23,6 @@ from litestar import Litestar
 from PIL import Image
 
 from schemas.auth import Role
-from server.app import create_app
 from server.audit import Actor
 from server.auth import service as auth
 from server.cases.models import Case
@@ -120,7 +119,7 @@ class Served:
 @pytest.fixture
 async def served(field: Field, tmp_path: Path) -> AsyncIterator[Served]:
     settings = make_settings(data_dir=tmp_path, max_upload_bytes=4 * 1024 * 1024)
-    app = create_app(settings, session_factory=field.factory)
+    app = app_for(settings, field.factory)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110  (uvicorn offers no event to wait on)

@@ -18,14 +18,13 @@ from sqlalchemy import select
 
 from schemas.auth import Role
 from schemas.sync import RecordType, Status
-from server.app import create_app
 from server.audit import Actor, AuditEntry
 from server.auth import service as auth
 from server.cases.models import Case, VisitLog
 from server.db import SessionFactory, create_engine, create_session_factory
 from server.students.models import Household, Student
 from sync.client import SyncClient, http_transport
-from tests.conftest import PASSWORD, client_for, make_settings
+from tests.conftest import PASSWORD, app_for, client_for, make_settings
 from tests.helpers import bearer, login
 
 HOME = (41.3, -72.9)
@@ -70,7 +69,7 @@ async def town(fresh_database: str) -> AsyncIterator[Town]:
         case = Case(id=uuid.uuid4(), student_id=kid.id, status="active", case_manager_id=users["cm1"], opened_at=opened)
         s.add(case)
         await s.commit()
-    async with client_for(create_app(make_settings(), session_factory=factory)) as client:
+    async with client_for(app_for(make_settings(), factory)) as client:
         yield Town(factory, client, case.id, kid.id, home.id, users)
     await engine.dispose()
 

@@ -23,13 +23,12 @@ import httpx
 import pytest
 
 from schemas.auth import Role
-from server.app import create_app
 from server.audit import Actor
 from server.auth import service as auth
 from server.cases.models import Case
 from server.db import create_engine, create_session_factory
 from server.students.models import Household, Student
-from tests.conftest import PASSWORD, client_for, make_settings
+from tests.conftest import PASSWORD, app_for, client_for, make_settings
 from tests.helpers import bearer, login
 
 ROUNDS = int(os.environ.get("DOORSTEP_SOAK_ROUNDS", "5"))
@@ -82,7 +81,7 @@ async def team(fresh_database: str) -> AsyncIterator[tuple[httpx.AsyncClient, li
             s.add(case)
             cases[f"cm{n}"] = case.id
         await s.commit()
-    async with client_for(create_app(make_settings(), session_factory=factory)) as client:
+    async with client_for(app_for(make_settings(), factory)) as client:
         devices = []
         for name in ["sup", *cases]:
             phone = uuid.uuid4()
