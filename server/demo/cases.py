@@ -54,7 +54,6 @@ from schemas.cases import (
 from schemas.truancy import TruantStatus
 from server.auth.models import User
 from server.cases.models import Case, ContactAttempt, FollowUp, Referral
-from server.demo import truancy as demo_truancy
 from server.demo.district import DemoYear
 from server.orm import Base
 from server.referrals.service import content_hash
@@ -291,10 +290,10 @@ def _reason(rng: random.Random, truancy: TruantStatus) -> str:
 
 async def _closing_summaries(session: AsyncSession, closed: list[dict[str, Any]]) -> None:
     """A closed case keeps the summary it had when it closed (the evaluation writes open cases
-    only): its student's as of the day it closed (``server.demo.truancy.summary``), set on the
+    only): its student's as of the day it closed (``case_truancy.summary_of_report``), set on the
     case's row before it is written."""
     wanted = {case["id"]: (case["student_id"], case["closed_at"].astimezone(WATERBURY).date()) for case in closed}
-    reports = await demo_truancy.reports(session, wanted.values())
+    reports = await rules.truancy_reports(session, wanted.values())
     years: dict[str, date] = {}
     for case in closed:
         report = reports[wanted[case["id"]]]
@@ -304,7 +303,7 @@ async def _closing_summaries(session: AsyncSession, closed: list[dict[str, Any]]
             year = await rules_repo.school_year_by_name(session, report.school_year)
             assert year is not None
             years[report.school_year] = year.starts_on
-        case["truancy"] = demo_truancy.summary(report, years[report.school_year])
+        case["truancy"] = case_truancy.summary_of_report(report, years[report.school_year])
 
 
 @dataclass

@@ -5,10 +5,11 @@ Each home-visit contact attempt (``server.demo.cases``) made while its case was 
 visit log of that visit:
 checked in at the door, checked out with the contact's outcome, its flags computed by the same
 functions a push uses (``sync.flags``) and its truancy context the report the rules give for the
-visit's date (``server.visits.context``'s answer, built set-based: ``server.demo.truancy``). Most
-visits are clean; some fixes are far from home (``location_mismatch``), some poor
-(``location_low_accuracy``), some missing (``location_missing``); one visit was made by cm1 on a
-case that went to cm5 meanwhile (``case_reassigned``, listed for both supervisors).
+visit's date (``server.visits.context``'s answer, built set-based:
+``server.rules.service.truancy_reports``). Most visits are clean; some fixes are far from home
+(``location_mismatch``), some poor (``location_low_accuracy``), some missing
+(``location_missing``); one visit was made by cm1 on a case that went to cm5 meanwhile
+(``case_reassigned``, listed for both supervisors).
 
 Each visit checked out has its case manager's note, and the note says what the visit found: a
 conversation with the family where she met them, a door hanger left where no one was home (a
@@ -34,9 +35,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from schemas.cases import CaseStatus, ContactMethod, FollowUpKind, VisitFlag, VisitLogStatus, VisitOutcome
 from server.auth.models import User
 from server.cases.models import Case, ContactAttempt, FollowUp, VisitLog, VisitNote, VisitNoteAddendum
-from server.demo import truancy as demo_truancy
 from server.demo.cases import _uuid, insert_rows, row_of
 from server.demo.district import DemoYear
+from server.rules import service as rules
 from server.students.models import Household, Student
 from server.visits import context
 from sync import flags
@@ -161,7 +162,7 @@ async def load_visits(session: AsyncSession, year: DemoYear, progress: Progress 
     student_of |= {case_id: student for case_id, student in moved[1].items()}
     everything = visits + moved[0]
     day = {v.id: context.visit_date(v.checked_in_at) for v in everything}
-    found = await demo_truancy.reports(session, ((student_of[v.case_id], day[v.id]) for v in everything))
+    found = await rules.truancy_reports(session, ((student_of[v.case_id], day[v.id]) for v in everything))
     for n, visit in enumerate(everything, start=1):
         report = found[(student_of[visit.case_id], day[visit.id])]
         visit.truancy = msgspec.to_builtins(report) if report is not None else None

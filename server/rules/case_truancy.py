@@ -22,11 +22,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from schemas.rules import Rule
+from schemas.truancy import SummaryMonth, TruancyReport, TruancyStatus, TruancySummary
 from server.rules import repository as repo
 from server.rules import sql
 from server.rules.rulesets import effective
@@ -158,3 +162,44 @@ async def summary_for_student(session: AsyncSession, student_id: uuid.UUID, as_o
     result = await session.execute(text(statement), params | _params(year, day) | {"student_id": student_id})
     summary: dict[str, Any] = result.scalar_one()
     return summary
+
+
+def summary_of_report(report: TruancyReport, year_starts_on: date) -> dict[str, Any]:
+    """The summary ``summary_for_student`` gives for the report's student and day, made from the
+    report (``service.truancy_reports``) instead of one statement a student: the demo's thousand
+    closed cases of a big district each keep the summary of the day they closed
+    (tests/test_demo_cases.py holds the two equal)."""
+    fired = {r.rule for r in report.rules if r.fired}
+    status = TruancyStatus.NONE
+    if report.habitual:
+        status = TruancyStatus.HABITUAL
+    elif report.truant:
+        status = TruancyStatus.TRUANT
+    elif report.chronic:
+        status = TruancyStatus.CHRONIC
+    percent = Decimal(0)
+    if report.enrolled_days:  # 100.0 * absences / enrolled_days, to one decimal, as PostgreSQL rounds
+        percent = (Decimal(100 * report.absence_count) / report.enrolled_days).quantize(Decimal("0.1"), ROUND_HALF_UP)
+    counted = {m.month: m for m in report.months}
+    months = []
+    month = date(year_starts_on.year, year_starts_on.month, 1)
+    while month <= report.as_of:
+        key = f"{month.year:04d}-{month.month:02d}"
+        found = counted.get(key)
+        months.append(
+            SummaryMonth(month=key, absences=found.absences if found else 0, unexcused=found.unexcused if found else 0)
+        )
+        month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    built: dict[str, Any] = msgspec.to_builtins(
+        TruancySummary(
+            as_of=report.as_of,
+            school_year=report.school_year,
+            status=status,
+            rules=[r for r in Rule if r in fired],
+            unexcused=report.unexcused_count,
+            absences=report.absence_count,
+            absence_percent=float(percent),
+            months=months,
+        )
+    )
+    return built

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from datetime import date
 from typing import Any
 
@@ -83,6 +84,17 @@ async def classified_absences(session: AsyncSession, student_id: uuid.UUID, para
     return list(result.mappings())
 
 
+async def classified_absences_of(
+    session: AsyncSession, student_ids: list[uuid.UUID], params: dict[str, Any]
+) -> dict[uuid.UUID, list[RowMapping]]:
+    """``classified_absences`` for each of ``student_ids``, in one statement."""
+    bind = {k: params[k] for k in _CLASSIFY_KEYS} | {"student_ids": student_ids}
+    found: dict[uuid.UUID, list[RowMapping]] = defaultdict(list)
+    for row in (await session.execute(text(sql.classify_sql(one_student=False, some=True)), bind)).mappings():
+        found[row["student_id"]].append(row)
+    return found
+
+
 async def unexcused_days(
     session: AsyncSession, student_ids: list[uuid.UUID], params: dict[str, Any]
 ) -> list[tuple[uuid.UUID, date]]:
@@ -157,6 +169,19 @@ async def episodes_for(session: AsyncSession, student_id: uuid.UUID, school_year
         .order_by(TruancyEpisode.became_on, TruancyEpisode.rule, TruancyEpisode.created_at)
     )
     return list(rows)
+
+
+async def episodes_of_year(session: AsyncSession, school_year_id: uuid.UUID) -> dict[uuid.UUID, list[TruancyEpisode]]:
+    """Every student's episodes of the year, each list in ``episodes_for``'s order."""
+    found: dict[uuid.UUID, list[TruancyEpisode]] = defaultdict(list)
+    rows = await session.scalars(
+        select(TruancyEpisode)
+        .where(TruancyEpisode.school_year_id == school_year_id)
+        .order_by(TruancyEpisode.student_id, TruancyEpisode.became_on, TruancyEpisode.rule, TruancyEpisode.created_at)
+    )
+    for episode in rows:
+        found[episode.student_id].append(episode)
+    return found
 
 
 async def last_school_day_before(session: AsyncSession, day: date) -> date | None:

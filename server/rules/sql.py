@@ -161,9 +161,12 @@ status AS (
 )"""
 
 
-def classify_sql(one_student: bool) -> str:
-    """Every absence of the year so far, classified (for one student, or all)."""
+def classify_sql(one_student: bool, some: bool = False) -> str:
+    """Every absence of the year so far, classified: for one student (``:student_id``), the
+    students of ``:student_ids`` (a uuid array) when ``some``, or all."""
     flt = "AND a.student_id = :student_id" if one_student else ""
+    if some:
+        flt = "AND a.student_id = ANY(CAST(:student_ids AS uuid[]))"
     return "WITH " + _CLASSIFY.format(student_filter=flt) + "\nSELECT * FROM cls ORDER BY student_id, day"
 
 
