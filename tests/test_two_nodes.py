@@ -20,7 +20,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,18 +29,15 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from bench.served import Served
-from schemas.auth import Role
-from server.audit import Actor
-from server.auth import service as auth
-from server.cases.models import Case, ContactAttempt
+from server.cases.models import ContactAttempt
 from server.console.session import COOKIE
 from server.db import SessionFactory, create_engine, create_session_factory
-from server.students.models import Household, Student
 from server.sync.models import SyncMutation
 from sync.client import Reply, SyncClient, Transport, http_transport
 from tests.conftest import PASSWORD, make_settings, own_database
 from tests.helpers import bearer, login
 from tests.serve_processes import descendants, serving
+from tests.server_sync.conftest import seed_team
 
 BUCKET = "district-files"
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -99,28 +95,6 @@ def bucket() -> Iterator[_Moto]:
         moto.stop()
 
 
-async def _team(factory: SessionFactory) -> uuid.UUID:
-    """A supervisor ``sup`` leading case manager ``cm``, and one case of cm's: its id."""
-    async with factory() as s:
-        await auth.create_user(s, Actor.system(), username="sup", password=PASSWORD, role=Role.SUPERVISOR)
-        await s.flush()
-        cm = await auth.create_user(
-            s, Actor.system(), username="cm", password=PASSWORD, role=Role.CASE_MANAGER, supervisor_username="sup"
-        )
-        home = Household(id=uuid.uuid4(), external_id="H1", phone="555-0100")
-        s.add(home)
-        await s.flush()
-        kid = Student(id=uuid.uuid4(), student_number="1", first_name="A", last_name="B", household_id=home.id)
-        s.add(kid)
-        await s.flush()
-        case = Case(
-            id=uuid.uuid4(), student_id=kid.id, status="active", case_manager_id=cm.id, opened_at=datetime.now(UTC)
-        )
-        s.add(case)
-        await s.commit()
-        return case.id
-
-
 @pytest.fixture(scope="module")
 async def nodes(
     server_url: str, template_url: str, bucket: _Moto, tmp_path_factory: pytest.TempPathFactory
@@ -131,7 +105,7 @@ async def nodes(
         engine = create_engine(url)
         try:
             factory = create_session_factory(engine)
-            case_id = await _team(factory)
+            case_id = await seed_team(factory)
             shared = bucket.env | {
                 "DOORSTEP_JWT_SECRET": make_settings().jwt_secret,
                 "DOORSTEP_BLOB_URL": f"s3://{BUCKET}/district",

@@ -42,17 +42,17 @@ class Field:
     tokens: dict[str, Any]
 
 
-@pytest.fixture
-async def field(fresh_database: str) -> AsyncIterator[Field]:
-    engine = create_engine(fresh_database)
-    factory = create_session_factory(engine)
+async def seed_team(factory: SessionFactory, *, admin: bool = False) -> uuid.UUID:
+    """A supervisor ``sup`` leading case manager ``cm`` (and an ``admin`` if asked), and one case
+    of cm's, committed: its id."""
     async with factory() as s:
-        sup = await auth.create_user(s, Actor.system(), username="sup", password=PASSWORD, role=Role.SUPERVISOR)
+        await auth.create_user(s, Actor.system(), username="sup", password=PASSWORD, role=Role.SUPERVISOR)
         await s.flush()
         cm = await auth.create_user(
             s, Actor.system(), username="cm", password=PASSWORD, role=Role.CASE_MANAGER, supervisor_username="sup"
         )
-        await auth.create_user(s, Actor.system(), username="admin", password=PASSWORD, role=Role.ADMIN)
+        if admin:
+            await auth.create_user(s, Actor.system(), username="admin", password=PASSWORD, role=Role.ADMIN)
         home = Household(id=uuid.uuid4(), external_id="H1", phone="555-0100")
         s.add(home)
         await s.flush()
@@ -64,11 +64,18 @@ async def field(fresh_database: str) -> AsyncIterator[Field]:
         )
         s.add(case)
         await s.commit()
-        assert sup.id
+        return case.id
+
+
+@pytest.fixture
+async def field(fresh_database: str) -> AsyncIterator[Field]:
+    engine = create_engine(fresh_database)
+    factory = create_session_factory(engine)
+    case_id = await seed_team(factory, admin=True)
     phone = uuid.uuid4()
     async with client_for(app_for(make_settings(), factory)) as client:
         tokens = await login(client, "cm", device_id=phone)
-        yield Field(factory, client, case.id, phone, tokens)
+        yield Field(factory, client, case_id, phone, tokens)
     await engine.dispose()
 
 
