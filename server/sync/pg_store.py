@@ -37,7 +37,7 @@ import functools
 import uuid
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 import msgspec
@@ -201,13 +201,26 @@ def _reachable(record_type: str, record_id: Any, user_id: Any) -> ColumnElement[
 # --- cursors ---------------------------------------------------------------------------------------
 
 
+_BIGINT = msgspec.Meta(ge=0, le=2**63 - 1)
+_UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+
+
 class Cursor(msgspec.Struct, omit_defaults=True):
-    c: str  # the client it was made for
-    e: int  # scope epoch
-    x: int = 0  # change position: transaction id …
-    q: int = 0  # … and sequence number of the last change sent (0: from the start of txid x)
-    t: int = -1  # snapshot phase: type index of the last record sent (-1: snapshot done)
-    i: str = ""  # snapshot phase: id of the last record sent
+    """Where a device's pull stands. The phone keeps it, unsigned: one it damaged or made up fails
+    these bounds (or names another client) and starts over from a snapshot, never reaching SQL."""
+
+    c: str
+    """The client it was made for."""
+    e: int
+    """Scope epoch."""
+    x: Annotated[int, _BIGINT] = 0
+    """Change position: transaction id …"""
+    q: Annotated[int, _BIGINT] = 0
+    """… and sequence number of the last change sent (0: from the start of txid ``x``)."""
+    t: Annotated[int, msgspec.Meta(ge=-1, lt=len(TYPE_ORDER))] = -1
+    """Snapshot phase: type index of the last record sent (-1: snapshot done)."""
+    i: Annotated[str, msgspec.Meta(pattern=f"^({_UUID})?$")] = ""
+    """Snapshot phase: id of the last record sent."""
 
 
 def _encode(cursor: Cursor) -> str:

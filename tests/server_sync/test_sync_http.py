@@ -3,6 +3,8 @@ commit-order race. These commit for real, so each test has a database of its own
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -152,6 +154,40 @@ async def test_a_cursor_older_than_the_purged_log_resets(field: Field) -> None:
         "last_mutation_id": 1,
         "changes": [],
     }
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"t": 99},  # past the last record type
+        {"t": -7},
+        {"t": 2, "i": "not-a-record-id"},
+        {"x": 2**63},  # past PostgreSQL's bigint
+        {"x": -1},
+        {"t": -1, "q": 2**63},
+    ],
+    ids=["type-past-the-last", "type-negative", "id-not-a-uuid", "position-past-bigint", "position-negative", "seq"],
+)
+async def test_a_damaged_cursor_of_the_clients_own_resets_instead_of_failing(
+    field: Field, damage: dict[str, Any]
+) -> None:
+    """A cursor is the phone's to keep, not signed: one it damaged (or made up) with its own client
+    id starts over from a snapshot, as an unknown cursor does, never a 500."""
+    from server.sync.pg_store import _decode
+
+    def pull(cursor: str | None) -> Any:
+        body = {"client_id": str(field.phone), "schema_version": 1} | ({"cursor": cursor} if cursor else {})
+        return field.client.post("/sync/pull", json=body, headers=bearer(field.tokens))
+
+    good = (await pull(None)).json()
+    real = _decode(good["cursor"])
+    assert real is not None
+    fields = {"c": real.c, "e": real.e, "x": real.x, "q": real.q, "t": real.t, "i": real.i} | damage
+    damaged = base64.urlsafe_b64encode(json.dumps(fields).encode()).decode().rstrip("=")
+    answer = await pull(damaged)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["reset"] is True
+    assert sorted(c["type"] for c in answer.json()["changes"]) == ["case", "household", "student"]
 
 
 async def test_a_push_that_keeps_meeting_concurrent_changes_is_503_and_changes_nothing(
