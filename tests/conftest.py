@@ -295,10 +295,12 @@ def app_for(settings: Settings, session_factory: SessionFactory) -> Litestar:
     """``create_app(settings, session_factory=session_factory)``, built once per distinct
     ``settings`` in this process, their ``data_dir`` aside: building one (its routes and OpenAPI
     document) takes most of a second, and the suite asked for 150. A later test gets the same app
-    with what create_app gives each app of its own: the test's settings, session factory and
-    blobs (the data folder holds only the blobs when the app is given its sessions), and the
-    logging configured again. The app keeps nothing else between requests. A test that changes
-    the app itself (registers a route) builds its own with create_app."""
+    with what create_app gives each app of its own: ``app.state.settings``, the session factory
+    and the blobs of its own (the data folder holds only the blobs when the app is given its
+    sessions; what create_app wired with the settings, such as the console's, keeps the first
+    test's ``data_dir``, which nothing there reads), and the logging configured again. The app
+    keeps nothing else between requests. A test that changes the app itself (registers a route)
+    builds its own with create_app."""
     key = replace(settings, data_dir=_ANY_FOLDER)
     app = _apps.get(key)
     if app is None:

@@ -162,11 +162,22 @@ async def test_a_cursor_older_than_the_purged_log_resets(field: Field) -> None:
         {"t": 99},  # past the last record type
         {"t": -7},
         {"t": 2, "i": "not-a-record-id"},
+        {"t": 2, "i": "\n"},  # a pattern's $ matches before a last newline
+        {"t": 2, "i": "6f9619ff-8b86-d011-b42d-00c04fc964ff\n"},
         {"x": 2**63},  # past PostgreSQL's bigint
         {"x": -1},
         {"t": -1, "q": 2**63},
     ],
-    ids=["type-past-the-last", "type-negative", "id-not-a-uuid", "position-past-bigint", "position-negative", "seq"],
+    ids=[
+        "type-past-the-last",
+        "type-negative",
+        "id-not-a-uuid",
+        "id-newline",
+        "id-and-newline",
+        "position-past-bigint",
+        "position-negative",
+        "seq",
+    ],
 )
 async def test_a_damaged_cursor_of_the_clients_own_resets_instead_of_failing(
     field: Field, damage: dict[str, Any]
