@@ -355,4 +355,3 @@ def form_photo_register(view: BatchView, m: FormPhotoRegister) -> Decision:
 
 
 _UPLOAD_FIELDS = ("upload_status", "upload_error", "exif_latitude", "exif_longitude")
-
