@@ -29,6 +29,7 @@ failing for a reason outside the document (each with the reason); it is empty wh
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -223,15 +224,16 @@ def _operations(app: Litestar) -> Iterator[tuple[str, frozenset[Role]]]:
                         yield f"{method} {route.path_format}", roles if isinstance(roles, frozenset) else frozenset()
 
 
+@functools.cache
+def _roles_by_operation(app: Litestar) -> dict[str, frozenset[Role]]:
+    return dict(_operations(app))
+
+
 def _roles(app: Litestar, method: str, path: str) -> frozenset[Role]:
     """The roles the route of ``method path`` allows (none for a public one)."""
-    for route in app.routes:
-        if isinstance(route, HTTPRoute) and route.path_format == path:
-            for handler in route.route_handlers:
-                if method.upper() in handler.http_methods:
-                    roles = declared_roles(handler)
-                    return roles if isinstance(roles, frozenset) else frozenset()
-    raise AssertionError(f"no route for {method} {path}")
+    found = _roles_by_operation(app).get(f"{method.upper()} {path}")
+    assert found is not None, f"no route for {method} {path}"
+    return found
 
 
 def _allowed_role(app: Litestar, method: str, path: str) -> Role:

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.serve_processes import running
+from tests.serve_processes import descendants, running
 
 DOORSTEP = str(Path(sys.executable).with_name("doorstep"))
 
@@ -36,25 +36,14 @@ def _postgres_on(pgdata: Path) -> list[int]:
     return found
 
 
-def _descendants(pid: int) -> dict[int, bytes]:
-    """Every process below ``pid``, with its command line."""
-    parents: dict[int, int] = {}
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-    found, frontier = {}, [pid]
-    while frontier:
-        parent = frontier.pop()
-        for child, ppid in parents.items():
-            if ppid == parent and child not in found:
-                try:
-                    found[child] = (Path("/proc") / str(child) / "cmdline").read_bytes().replace(b"\0", b" ")
-                except OSError:
-                    continue
-                frontier.append(child)
+def _command_lines(pids: list[int]) -> dict[int, bytes]:
+    """Each process's command line (empty for one gone meanwhile)."""
+    found = {}
+    for pid in pids:
+        try:
+            found[pid] = (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            found[pid] = b""
     return found
 
 
@@ -148,7 +137,7 @@ def test_serve_with_two_workers_answers_and_leaves_nothing_running_after_sigterm
     pgdata = Path(data_dir["DOORSTEP_DATA_DIR"]) / "pgdata"
     proc = _serve(data_dir | {"DOORSTEP_WORKERS": "2"})
     try:
-        children = _descendants(proc.pid)
+        children = _command_lines(descendants(proc.pid))
         api = [pid for pid, args in children.items() if b"multiprocessing.spawn" in args]
         background = [pid for pid, args in children.items() if b"server.cli worker" in args]
         assert len(api) == 2 and len(background) == 1, children  # the queue's worker runs once

@@ -395,32 +395,6 @@ class PgStore:
         return dataclasses.replace(page, reset=cursor is not None)
 
     @staticmethod
-    def _last_mutation_id(client_id: Any, bound: Any) -> Any:
-        return (
-            select(func.coalesce(func.max(SyncMutation.mutation_id), 0))
-            .where(SyncMutation.client_id == client_id, SyncMutation.txid < bound)
-            .scalar_subquery()
-        )
-
-    @staticmethod
-    def _head(client_id: Any, horizon: Any = None) -> Any:
-        """One row of what a page decides with, read by the page's own statement: the snapshot's
-        ``xmin``, the scope epoch and purge bound, the client's ``last_mutation_id`` below
-        ``xmin`` (``lmid``) and below ``horizon`` (``lmid_horizon``; ``xmin`` if ``None``)."""
-        bound = XMIN if horizon is None else horizon
-        return (
-            select(
-                XMIN.label("xmin"),
-                SyncScopeEpoch.epoch.label("epoch"),
-                SyncScopeEpoch.purged_below.label("purged_below"),
-                PgStore._last_mutation_id(client_id, XMIN).label("lmid"),
-                PgStore._last_mutation_id(client_id, bound).label("lmid_horizon"),
-            )
-            .where(SyncScopeEpoch.id == 1)
-            .subquery("head")
-        )
-
-    @staticmethod
     def _stale(cursor: Cursor, epoch: int, purged_below: int) -> bool:
         if cursor.e == _ANY_EPOCH:
             return False
@@ -496,7 +470,33 @@ class PgStore:
         return ChangePage(changes, _encode(nxt), has_more, False, lmid)
 
     async def _lmid(self, client_id: uuid.UUID, bound: int) -> int:
-        return int(await self.session.scalar(select(self._last_mutation_id(client_id, literal(bound)))) or 0)
+        return int(await self.session.scalar(select(_last_mutation_id(client_id, literal(bound)))) or 0)
+
+
+def _last_mutation_id(client_id: Any, bound: Any) -> Any:
+    return (
+        select(func.coalesce(func.max(SyncMutation.mutation_id), 0))
+        .where(SyncMutation.client_id == client_id, SyncMutation.txid < bound)
+        .scalar_subquery()
+    )
+
+
+def _head(client_id: Any, horizon: Any = None) -> Any:
+    """One row of what a page decides with, read by the page's own statement: the snapshot's
+    ``xmin``, the scope epoch and purge bound, the client's ``last_mutation_id`` below
+    ``xmin`` (``lmid``) and below ``horizon`` (``lmid_horizon``; ``xmin`` if ``None``)."""
+    bound = XMIN if horizon is None else horizon
+    return (
+        select(
+            XMIN.label("xmin"),
+            SyncScopeEpoch.epoch.label("epoch"),
+            SyncScopeEpoch.purged_below.label("purged_below"),
+            _last_mutation_id(client_id, XMIN).label("lmid"),
+            _last_mutation_id(client_id, bound).label("lmid_horizon"),
+        )
+        .where(SyncScopeEpoch.id == 1)
+        .subquery("head")
+    )
 
 
 # The pull's statements, built once a process with bound parameters. Building one took 40 ms of
@@ -542,7 +542,7 @@ def _snapshot_statement(first_type: int, after_id: bool, horizon: bool) -> Selec
     after = bindparam("after_id", type_=SyncChange.record_id.type) if after_id else None
     records = _snapshot_query(_ME, first_type, after).subquery("records")
     page = select(records).order_by(records.c.type_index, records.c.id).limit(_ROWS).subquery("page")
-    head = PgStore._head(_CLIENT, bindparam("horizon", type_=SyncChange.txid.type) if horizon else None)
+    head = _head(_CLIENT, bindparam("horizon", type_=SyncChange.txid.type) if horizon else None)
     return select(head, page).select_from(head.outerjoin(page, true())).order_by(page.c.type_index, page.c.id)
 
 
@@ -574,7 +574,7 @@ def _change_statement() -> Select[Any]:
         .subquery("page")
     )
     version, data, deleted = _current(page.c.record_type, page.c.record_id)
-    head = PgStore._head(_CLIENT)
+    head = _head(_CLIENT)
     return (
         select(head, page, version.label("version"), data.label("data"), deleted.label("deleted"))
         .select_from(head.outerjoin(page, true()))
